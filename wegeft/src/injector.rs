@@ -1,0 +1,117 @@
+//! Builds adapted layers while a model is constructed, and the bank that holds their parameters.
+
+use burn::nn::Linear;
+use burn::tensor::backend::Backend;
+
+use crate::bank::AdapterBank;
+use crate::error::{PeftError, Result};
+use crate::layer::PeftLinear;
+use crate::method::AdapterMethod;
+use crate::plan::{AdapterGroup, AdapterPlan, PlannedLayer};
+use crate::targets::{module_type, TargetMatcher, Targets};
+use crate::wegeft::Sharing;
+
+/// Offers every linear layer of a model to the targets while the model is built.
+///
+/// ```ignore
+/// let mut injector = Injector::new(WegeftConfig::new(16), Targets::new().suffix("attn.proj"))?;
+/// let proj = injector.linear("blocks.0.attn.proj", linear)?; // a PeftLinear, adapted or not
+/// let bank = injector.finish(&device)?;                      // the adapter's parameters
+/// ```
+pub struct Injector {
+    matcher: TargetMatcher,
+    plan: AdapterPlan,
+}
+
+impl Injector {
+    /// Validates the method's config and compiles the targets.
+    pub fn new(method: impl Into<AdapterMethod>, targets: Targets) -> Result<Self> {
+        let method = method.into();
+        method.validate()?;
+        Ok(Self {
+            matcher: targets.compile()?,
+            plan: AdapterPlan {
+                method,
+                targets,
+                layers: Vec::new(),
+                groups: Vec::new(),
+                untouched: Vec::new(),
+            },
+        })
+    }
+
+    /// Offers a layer by name and shape; returns its slot in the plan if the targets match it.
+    pub fn offer(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Option<usize>> {
+        let known = |n: &String| n == name;
+        if self.plan.layers.iter().any(|l| known(&l.name)) || self.plan.untouched.iter().any(known) {
+            return Err(PeftError::DuplicateLayer(name.to_string()));
+        }
+        if !self.matcher.matches(name) {
+            self.plan.untouched.push(name.to_string());
+            return Ok(None);
+        }
+        let group_name = match &self.plan.method {
+            AdapterMethod::Wegeft(config) if config.sharing == Sharing::PerModuleType => {
+                module_type(name)
+            }
+            _ => name.to_string(),
+        };
+        let slot = self.plan.layers.len();
+        let group = match self.plan.groups.iter().position(|g| g.name == group_name) {
+            Some(index) => {
+                let group = &mut self.plan.groups[index];
+                if group.d_in != d_in {
+                    return Err(PeftError::GroupInputMismatch {
+                        group: group.name.clone(),
+                        first: self.plan.layers[group.members[0]].name.clone(),
+                        first_d_in: group.d_in,
+                        layer: name.to_string(),
+                        d_in,
+                    });
+                }
+                group.members.push(slot);
+                index
+            }
+            None => {
+                self.plan.groups.push(AdapterGroup {
+                    name: group_name,
+                    d_in,
+                    members: vec![slot],
+                });
+                self.plan.groups.len() - 1
+            }
+        };
+        self.plan.layers.push(PlannedLayer {
+            name: name.to_string(),
+            d_in,
+            d_out,
+            group,
+        });
+        Ok(Some(slot))
+    }
+
+    /// Wraps a pretrained linear layer: its weights are frozen, and it gets an adapter slot if targeted.
+    pub fn linear<B: Backend>(&mut self, name: &str, base: Linear<B>) -> Result<PeftLinear<B>> {
+        let [d_in, d_out] = base.weight.dims();
+        let slot = self.offer(name, d_in, d_out)?;
+        Ok(PeftLinear::new(name, base, slot))
+    }
+
+    /// The plan so far; an error if the targets matched nothing. Printing it is the dry run.
+    pub fn into_plan(self) -> Result<AdapterPlan> {
+        if self.plan.layers.is_empty() {
+            let untouched = &self.plan.untouched;
+            return Err(PeftError::NoTargetMatched {
+                targets: self.plan.targets.to_string(),
+                offered: untouched.len(),
+                examples: untouched.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+            });
+        }
+        Ok(self.plan)
+    }
+
+    /// Creates the adapter's parameters on `device`.
+    pub fn finish<B: Backend>(self, device: &B::Device) -> Result<AdapterBank<B>> {
+        Ok(AdapterBank::init(self.into_plan()?, device))
+    }
+}

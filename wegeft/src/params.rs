@@ -1,0 +1,86 @@
+//! Parameter accounting: what trains, what is frozen, shared tensors counted once.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use crate::bank::AdapterBank;
+
+/// Parameter counts of a model with an adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamReport {
+    /// Adapter parameters (the bank), each shared tensor once.
+    pub adapter: usize,
+    /// Other trainable parameters, e.g. a classifier head.
+    pub head: usize,
+    /// Frozen parameters.
+    pub frozen: usize,
+}
+
+impl ParamReport {
+    /// Counts `model`'s parameters; `bank` may or may not be a field of `model`.
+    ///
+    /// Trainability is read from the tensors, so call it on the training model (an autodiff backend);
+    /// on other backends every parameter outside the bank counts as frozen.
+    pub fn new<B: Backend, M: Module<B>>(model: &M, bank: &AdapterBank<B>) -> Self {
+        let mut bank_params = Counter::default();
+        bank.visit(&mut bank_params);
+        let mut model_params = Counter {
+            seen: bank_params.seen.clone(),
+            ..Counter::default()
+        };
+        model.visit(&mut model_params);
+        Self {
+            adapter: bank_params.trainable + bank_params.frozen,
+            head: model_params.trainable,
+            frozen: model_params.frozen,
+        }
+    }
+
+    /// All trainable parameters, adapter and head.
+    pub fn trainable(&self) -> usize {
+        self.adapter + self.head
+    }
+
+    /// Adapter parameters as a percentage of the frozen model, the paper's "#Params (%)".
+    pub fn adapter_percent(&self) -> f64 {
+        100.0 * self.adapter as f64 / self.frozen.max(1) as f64
+    }
+}
+
+impl fmt::Display for ParamReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "adapter {} ({:.4}% of the frozen model) + head {} trainable, {} frozen",
+            self.adapter,
+            self.adapter_percent(),
+            self.head,
+            self.frozen
+        )
+    }
+}
+
+#[derive(Default)]
+struct Counter {
+    seen: HashSet<ParamId>,
+    trainable: usize,
+    frozen: usize,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Counter {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if !self.seen.insert(param.id) {
+            return;
+        }
+        let count = param.shape().num_elements();
+        if param.is_require_grad() {
+            self.trainable += count;
+        } else {
+            self.frozen += count;
+        }
+    }
+}

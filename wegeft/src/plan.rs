@@ -1,0 +1,103 @@
+//! The adapter plan: which layers are adapted, with which shapes, in which group.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::method::AdapterMethod;
+use crate::targets::Targets;
+
+/// One adapted layer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedLayer {
+    /// The layer's name, e.g. `blocks.3.attn.proj`.
+    pub name: String,
+    /// Input size.
+    pub d_in: usize,
+    /// Output size.
+    pub d_out: usize,
+    /// Index into [`AdapterPlan::groups`]: the parameters this layer uses.
+    pub group: usize,
+}
+
+/// A set of layers that use one set of adapter parameters (a shared WeGeFT pair, or one LoRA layer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterGroup {
+    /// The group's name: the module type (`blocks.*.attn.proj`) when shared, else the layer name.
+    pub name: String,
+    /// Input size shared by every member.
+    pub d_in: usize,
+    /// Indices into [`AdapterPlan::layers`]; the first member owns the parameters in adapter files.
+    pub members: Vec<usize>,
+}
+
+/// What an adapter adapts. Built by [`crate::Injector`]; printing it is the dry run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdapterPlan {
+    /// The method and its hyper-parameters.
+    pub method: AdapterMethod,
+    /// The targets that selected the layers.
+    pub targets: Targets,
+    /// The adapted layers, in the order they were offered.
+    pub layers: Vec<PlannedLayer>,
+    /// The parameter groups.
+    pub groups: Vec<AdapterGroup>,
+    /// Offered layers the targets did not match.
+    #[serde(skip)]
+    pub untouched: Vec<String>,
+}
+
+impl AdapterPlan {
+    /// The layer that owns group `group`'s parameters (its first member).
+    pub fn owner(&self, group: usize) -> &PlannedLayer {
+        &self.layers[self.groups[group].members[0]]
+    }
+
+    /// Looks a planned layer up by name.
+    pub fn layer(&self, name: &str) -> Option<(usize, &PlannedLayer)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .find(|(_, layer)| layer.name == name)
+    }
+
+    /// Trainable adapter parameters (shared tensors counted once, head excluded).
+    pub fn adapter_params(&self) -> usize {
+        let rank = self.method.rank();
+        match self.method {
+            AdapterMethod::Wegeft(_) => self.groups.iter().map(|group| 2 * rank * group.d_in).sum(),
+            AdapterMethod::Lora(_) => self
+                .layers
+                .iter()
+                .map(|layer| rank * (layer.d_in + layer.d_out))
+                .sum(),
+        }
+    }
+}
+
+impl fmt::Display for AdapterPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} r={} s={} on {}: {} layers, {} parameter groups, {} adapter parameters",
+            self.method.peft_type(),
+            self.method.rank(),
+            self.method.scale(),
+            self.targets,
+            self.layers.len(),
+            self.groups.len(),
+            self.adapter_params()
+        )?;
+        for layer in &self.layers {
+            writeln!(
+                f,
+                "  {:<40} {:>6} -> {:<6} group {}",
+                layer.name, layer.d_in, layer.d_out, self.groups[layer.group].name
+            )?;
+        }
+        if !self.untouched.is_empty() {
+            writeln!(f, "  not adapted: {}", self.untouched.join(", "))?;
+        }
+        Ok(())
+    }
+}
