@@ -1,5 +1,6 @@
 //! WeGeFT and LoRA adapters for burn.
 pub mod error;
+pub mod io;
 pub mod lora;
 pub mod wegeft;
 
@@ -21,3 +22,4 @@ pub use params::ParamReport;
 pub use plan::{AdapterGroup, AdapterPlan, PlannedLayer};
 pub use targets::{layer_index, module_type, TargetPattern, Targets};
 pub use wegeft::{Sharing, WegeftConfig, WegeftInit, WegeftPair};
+pub use io::{export_peft_lora, load_adapter, save_adapter, AdapterFile};
