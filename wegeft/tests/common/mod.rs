@@ -1,0 +1,80 @@
+//! Shared helpers of the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Device, Distribution, ElementConversion, Tensor};
+use wegeft::io::{read_safetensors, StoredTensor};
+
+pub type TestBackend = Autodiff<NdArray<f32>>;
+
+pub fn device() -> Device<TestBackend> {
+    Default::default()
+}
+
+pub fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The golden tensors of one case of `reference.safetensors`.
+pub struct Case(BTreeMap<String, StoredTensor>);
+
+impl Case {
+    pub fn load(case: &str) -> Self {
+        let all = read_safetensors(&fixture_dir().join("reference.safetensors")).unwrap();
+        let prefix = format!("{case}.");
+        Self(
+            all.into_iter()
+                .filter_map(|(key, tensor)| key.strip_prefix(&prefix).map(|k| (k.to_string(), tensor)))
+                .collect(),
+        )
+    }
+
+    pub fn scalar(&self, name: &str) -> f64 {
+        self.0[name].values[0] as f64
+    }
+
+    pub fn tensor<B: Backend, const D: usize>(&self, name: &str) -> Tensor<B, D> {
+        let stored = &self.0[name];
+        Tensor::<B, 1>::from_floats(stored.values.as_slice(), &Default::default())
+            .reshape::<D, _>(<[usize; D]>::try_from(stored.shape.clone()).expect("rank"))
+    }
+
+    /// A burn `Linear` from the PyTorch-layout `weight{i}` / `bias{i}` (transposed to [d_in, d_out]).
+    pub fn linear<B: Backend>(&self, i: usize) -> Linear<B> {
+        Linear {
+            weight: Param::from_tensor(self.tensor::<B, 2>(&format!("weight{i}")).transpose()),
+            bias: Some(Param::from_tensor(self.tensor(&format!("bias{i}")))),
+        }
+    }
+}
+
+/// max|actual − expected| / max|expected| (absolute where `expected` is all zero).
+pub fn relative_error<B: Backend, const D: usize>(actual: Tensor<B, D>, expected: Tensor<B, D>) -> f64 {
+    assert_eq!(actual.dims(), expected.dims(), "shapes differ");
+    let scale: f64 = expected.clone().abs().max().into_scalar().elem();
+    let diff: f64 = (actual - expected).abs().max().into_scalar().elem();
+    if scale > 0.0 { diff / scale } else { diff }
+}
+
+pub fn assert_close<B: Backend, const D: usize>(what: &str, actual: Tensor<B, D>, expected: Tensor<B, D>, tolerance: f64) {
+    let error = relative_error(actual, expected);
+    assert!(error <= tolerance, "{what}: relative error {error:e} > {tolerance:e}");
+}
+
+pub fn random<B: Backend, const D: usize>(shape: [usize; D]) -> Tensor<B, D> {
+    Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), &Default::default())
+}
+
+/// A random pretrained-looking linear layer.
+pub fn random_linear<B: Backend>(d_in: usize, d_out: usize) -> Linear<B> {
+    Linear {
+        weight: Param::from_tensor(random([d_in, d_out])),
+        bias: Some(Param::from_tensor(random([d_out]))),
+    }
+}

@@ -1,0 +1,104 @@
+//! Layer math and gradients against the golden fixtures of `fixtures/make_fixtures.py`.
+
+mod common;
+
+use burn::module::Param;
+use burn::tensor::Tensor;
+use common::{assert_close, Case, TestBackend as B};
+use wegeft::{AdapterBank, Injector, LoraConfig, PeftLinear, Targets, WegeftConfig, WegeftInit};
+
+const TOLERANCE: f64 = 1e-5;
+
+fn stack(case: &Case, injector: &mut Injector) -> Vec<PeftLinear<B>> {
+    (0..3)
+        .map(|i| injector.linear(&format!("layers.{i}"), case.linear::<B>(i)).unwrap())
+        .collect()
+}
+
+fn forward(layers: &[PeftLinear<B>], bank: &AdapterBank<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    layers.iter().fold(x, |h, layer| layer.forward(h, bank))
+}
+
+fn check_wegeft(name: &str, init: WegeftInit) {
+    let case = Case::load(name);
+    let config = WegeftConfig::new(3)
+        .with_init(init)
+        .with_alpha(Some(case.scalar("scale") * 3.0));
+    let mut injector = Injector::new(config, Targets::new().regex(r"layers\.\d+")).unwrap();
+    let layers = stack(&case, &mut injector);
+    let mut bank = injector.finish::<B>(&common::device()).unwrap();
+    assert_eq!(bank.wegeft.len(), 1, "the three layers share one pair");
+    bank.wegeft[0].phi = Param::from_tensor(case.tensor::<B, 2>("phi").require_grad());
+    bank.wegeft[0].psi = Param::from_tensor(case.tensor::<B, 2>("psi").require_grad());
+
+    let x = case.tensor::<B, 2>("x").require_grad();
+    let y = forward(&layers, &bank, x.clone());
+    assert_close("output", y.clone(), case.tensor("y"), TOLERANCE);
+
+    let grads = (y * case.tensor::<B, 2>("g")).sum().backward();
+    let pair = &bank.wegeft[0];
+    assert_close("grad x", x.grad(&grads).unwrap(), case.tensor("grad_x"), TOLERANCE);
+    assert_close("grad phi", pair.phi.grad(&grads).unwrap(), case.tensor("grad_phi"), TOLERANCE);
+    assert_close("grad psi", pair.psi.grad(&grads).unwrap(), case.tensor("grad_psi"), TOLERANCE);
+    for layer in &layers {
+        assert!(layer.base.weight.grad(&grads).is_none(), "frozen weight got a gradient");
+    }
+}
+
+#[test]
+fn wegeft_vision_preset_at_init_matches_reference() {
+    check_wegeft("wegeft_vision_init", WegeftInit::Vision);
+}
+
+#[test]
+fn wegeft_vision_preset_trained_matches_reference() {
+    check_wegeft("wegeft_vision_trained", WegeftInit::Vision);
+}
+
+#[test]
+fn wegeft_llm_preset_at_init_matches_reference() {
+    check_wegeft("wegeft_llm_init", WegeftInit::Llm);
+}
+
+#[test]
+fn wegeft_llm_preset_trained_matches_reference() {
+    check_wegeft("wegeft_llm_trained", WegeftInit::Llm);
+}
+
+#[test]
+fn lora_matches_reference() {
+    let case = Case::load("lora");
+    let config = LoraConfig::new(3).with_alpha(Some(case.scalar("scale") * 3.0));
+    let mut injector = Injector::new(config, Targets::new().regex(r"layers\.\d+")).unwrap();
+    let layers = stack(&case, &mut injector);
+    let mut bank = injector.finish::<B>(&common::device()).unwrap();
+    for (i, adapter) in bank.lora.iter_mut().enumerate() {
+        // The fixture is in PyTorch layout: A is r×d_in, B is d_out×r.
+        adapter.a = Param::from_tensor(case.tensor::<B, 2>(&format!("lora_a{i}")).transpose().require_grad());
+        adapter.b = Param::from_tensor(case.tensor::<B, 2>(&format!("lora_b{i}")).transpose().require_grad());
+    }
+    let x = case.tensor::<B, 2>("x").require_grad();
+    let y = forward(&layers, &bank, x.clone());
+    assert_close("output", y.clone(), case.tensor("y"), TOLERANCE);
+
+    let grads = (y * case.tensor::<B, 2>("g")).sum().backward();
+    assert_close("grad x", x.grad(&grads).unwrap(), case.tensor("grad_x"), TOLERANCE);
+    for (i, adapter) in bank.lora.iter().enumerate() {
+        let grad_a = adapter.a.grad(&grads).unwrap().transpose();
+        let grad_b = adapter.b.grad(&grads).unwrap().transpose();
+        assert_close("grad A", grad_a, case.tensor(&format!("grad_lora_a{i}")), TOLERANCE);
+        assert_close("grad B", grad_b, case.tensor(&format!("grad_lora_b{i}")), TOLERANCE);
+    }
+}
+
+#[test]
+fn peft_written_lora_adapter_loads_and_matches_reference() {
+    let case = Case::load("lora");
+    let config = LoraConfig::new(3).with_alpha(Some(7.0));
+    let mut injector = Injector::new(config, Targets::new().regex(r"layers\.\d+")).unwrap();
+    let layers = stack(&case, &mut injector);
+    let bank = injector.finish::<B>(&common::device()).unwrap();
+    let bank = wegeft::load_adapter(bank, common::fixture_dir().join("peft_lora_adapter")).unwrap();
+    let y = forward(&layers, &bank, case.tensor("x"));
+    assert_close("output", y, case.tensor("y"), TOLERANCE);
+}
