@@ -78,3 +78,64 @@ pub fn random_linear<B: Backend>(d_in: usize, d_out: usize) -> Linear<B> {
         bias: Some(Param::from_tensor(random([d_out]))),
     }
 }
+
+use burn::module::Module;
+use wegeft::{AdapterBank, AdapterMethod, Injector, PeftLinear, Targets};
+
+/// A user's small model (not ours): three adapted blocks and a trainable head.
+#[derive(Module, Debug)]
+pub struct Tiny<B: Backend> {
+    pub blocks: Vec<PeftLinear<B>>,
+    pub head: Linear<B>,
+    pub adapters: AdapterBank<B>,
+}
+
+pub const TINY_WIDTH: usize = 12;
+pub const TINY_CLASSES: usize = 5;
+
+impl<B: Backend> Tiny<B> {
+    /// Blocks named `blocks.{i}.fc` (12 → 12), all targeted.
+    pub fn new(method: impl Into<AdapterMethod>) -> Self {
+        let mut injector = Injector::new(method, Targets::new().suffix("fc")).unwrap();
+        let blocks = (0..3)
+            .map(|i| {
+                let linear = random_linear(TINY_WIDTH, TINY_WIDTH);
+                injector.linear(&format!("blocks.{i}.fc"), linear).unwrap()
+            })
+            .collect();
+        Self {
+            blocks,
+            head: random_linear(TINY_WIDTH, TINY_CLASSES),
+            adapters: injector.finish(&Default::default()).unwrap(),
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let hidden = self.blocks.iter().fold(x, |h, block| {
+            burn::tensor::activation::gelu(block.forward(h, &self.adapters))
+        });
+        self.head.forward(hidden)
+    }
+
+    /// The same model with every adapted layer merged into a plain linear layer.
+    pub fn merged_forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let hidden = self.blocks.iter().fold(x, |h, block| {
+            burn::tensor::activation::gelu(block.merged(&self.adapters).forward(h))
+        });
+        self.head.forward(hidden)
+    }
+
+    /// Gives every adapter tensor random values, as if trained.
+    pub fn randomize_adapters(mut self) -> Self {
+        let randomize = |param: Param<Tensor<B, 2>>| param.map(|t| random(t.dims()).mul_scalar(0.3).set_require_grad(t.is_require_grad()));
+        for pair in &mut self.adapters.wegeft {
+            pair.phi = randomize(pair.phi.clone());
+            pair.psi = randomize(pair.psi.clone());
+        }
+        for lora in &mut self.adapters.lora {
+            lora.a = randomize(lora.a.clone());
+            lora.b = randomize(lora.b.clone());
+        }
+        self
+    }
+}
