@@ -13,11 +13,7 @@ use crate::wegeft::Sharing;
 
 /// Offers every linear layer of a model to the targets while the model is built.
 ///
-/// ```ignore
-/// let mut injector = Injector::new(WegeftConfig::new(16), Targets::new().suffix("attn.proj"))?;
-/// let proj = injector.linear("blocks.0.attn.proj", linear)?; // a PeftLinear, adapted or not
-/// let bank = injector.finish(&device)?;                      // the adapter's parameters
-/// ```
+/// See the crate documentation for a complete example.
 pub struct Injector {
     matcher: TargetMatcher,
     plan: AdapterPlan,
