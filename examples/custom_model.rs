@@ -1,18 +1,31 @@
 //! A burn user's own model gets WeGeFT on two of its linear layers, trains a few steps,
 //! saves the adapter, merges it, and reloads it.
 //!
-//! `cargo run -p wegeft-examples --bin custom-model`
+//! `cargo run -p wegeft-examples --bin custom-model [-- --backend wgpu]` (WGPU and CUDA need
+//! `--features wgpu` / `--features cuda`).
 
-use burn::backend::{Autodiff, NdArray};
 use burn::module::{AutodiffModule, Module};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::Backend;
-use burn::tensor::{activation, Distribution, Int, Tensor};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{activation, Distribution, ElementConversion, Int, Tensor};
+use clap::Parser;
 use wegeft::{AdapterBank, Injector, ParamReport, PeftLinear, Targets, WegeftConfig};
+use wegeft_backend::{BackendJob, BackendKind};
 
-type Train = Autodiff<NdArray>;
+#[derive(Parser)]
+struct Args {
+    /// ndarray, wgpu or cuda.
+    #[arg(long, default_value = "ndarray")]
+    backend: BackendKind,
+    /// Device index (the first device by default).
+    #[arg(long)]
+    device: Option<usize>,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 30)]
+    steps: usize,
+}
 
 /// The user's model: an MLP encoder (to be adapted) and a classifier head (trained in full).
 #[derive(Module, Debug)]
@@ -46,8 +59,28 @@ impl<B: Backend> Classifier<B> {
     }
 }
 
-fn main() -> wegeft::Result<()> {
-    let device = Default::default();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    wegeft_backend::run(args.backend, args.device, Example { steps: args.steps })??;
+    Ok(())
+}
+
+/// The example's work, written once for every backend.
+struct Example {
+    steps: usize,
+}
+
+impl BackendJob for Example {
+    type Output = wegeft::Result<()>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> wegeft::Result<()> {
+        println!("backend: {description}");
+        train::<B>(&device, self.steps)
+    }
+}
+
+fn train<Train: AutodiffBackend>(device: &Train::Device, steps: usize) -> wegeft::Result<()> {
+    let device = device.clone();
     Train::seed(&device, 7);
     let pretrained = |d_in, d_out| LinearConfig::new(d_in, d_out).init::<Train>(&device);
     let model = Classifier::new(pretrained(16, 32), pretrained(32, 32), pretrained(32, 3), &device)?;
@@ -60,10 +93,10 @@ fn main() -> wegeft::Result<()> {
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut optimizer = AdamWConfig::new().init();
     let mut model = model;
-    for step in 1..=30 {
+    for step in 1..=steps {
         let loss = loss_fn.forward(model.forward(x.clone()), labels.clone());
-        if step == 1 || step % 10 == 0 {
-            println!("step {step:>2}: loss {:.4}", loss.clone().into_scalar());
+        if step == 1 || step % 10 == 0 || step == steps {
+            println!("step {step:>2}: loss {:.4}", loss.clone().into_scalar().elem::<f32>());
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(1e-2, model, grads);
@@ -76,12 +109,12 @@ fn main() -> wegeft::Result<()> {
     let model = model.valid();
     let probe = x.inner().slice([0..8, 0..16]);
     let merged_gap = (model.merged_forward(probe.clone()) - model.forward(probe.clone())).abs().max();
-    println!("merged vs unmerged: max |difference| = {:e}", merged_gap.into_scalar());
+    println!("merged vs unmerged: max |difference| = {:e}", merged_gap.into_scalar().elem::<f32>());
 
     // A fresh adapter (new random init) on the same frozen layers, filled from the saved files.
     let fresh = Classifier::new(model.fc1.base.clone(), model.fc2.base.clone(), model.head.clone(), &device)?;
     let reloaded = Classifier { adapters: wegeft::load_adapter(fresh.adapters, &dir)?, ..fresh };
     let reload_gap = (reloaded.forward(probe.clone()) - model.forward(probe)).abs().max();
-    println!("reloaded vs trained: max |difference| = {:e}", reload_gap.into_scalar());
+    println!("reloaded vs trained: max |difference| = {:e}", reload_gap.into_scalar().elem::<f32>());
     Ok(())
 }

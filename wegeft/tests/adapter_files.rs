@@ -5,19 +5,19 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{assert_close, random, TestBackend as B, Tiny, TINY_WIDTH};
+use burn::tensor::backend::AutodiffBackend;
+use common::{assert_close, random, Tiny, TINY_WIDTH};
 use wegeft::io::{read_safetensors, write_safetensors, CONFIG_FILE, WEIGHTS_FILE};
 use wegeft::{load_adapter, save_adapter, LoraConfig, PeftError, WegeftConfig};
 
-fn saved(name: &str, method: impl Into<wegeft::AdapterMethod>) -> (Tiny<B>, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("wegeft-files-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+fn saved<B: AutodiffBackend>(name: &str, method: impl Into<wegeft::AdapterMethod>) -> (Tiny<B>, PathBuf) {
+    let dir = common::temp_dir(name);
     let model = Tiny::<B>::new(method).randomize_adapters();
     save_adapter(&model.adapters, &dir).unwrap();
     (model, dir)
 }
 
-fn load_into_fresh(dir: &Path, method: impl Into<wegeft::AdapterMethod>) -> Result<(), PeftError> {
+fn load_into_fresh<B: AutodiffBackend>(dir: &Path, method: impl Into<wegeft::AdapterMethod>) -> Result<(), PeftError> {
     load_adapter(Tiny::<B>::new(method).adapters, dir).map(|_| ())
 }
 
@@ -35,9 +35,8 @@ fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     fs::write(&path, config.to_string()).unwrap();
 }
 
-#[test]
-fn files_use_pytorch_layout_and_peft_key_names() {
-    let (model, dir) = saved("layout", WegeftConfig::new(3));
+fn files_use_pytorch_layout_and_peft_key_names<B: AutodiffBackend>() {
+    let (model, dir) = saved::<B>("layout", WegeftConfig::new(3));
     let tensors = read_safetensors(&dir.join(WEIGHTS_FILE)).unwrap();
     let keys: Vec<&str> = tensors.keys().map(String::as_str).collect();
     assert_eq!(
@@ -54,13 +53,12 @@ fn files_use_pytorch_layout_and_peft_key_names() {
     assert_eq!(config["groups"][0]["name"], "blocks.*.fc");
 }
 
-#[test]
-fn a_missing_tensor_is_named() {
-    let (_, dir) = saved("missing", WegeftConfig::new(3));
+fn a_missing_tensor_is_named<B: AutodiffBackend>() {
+    let (_, dir) = saved::<B>("missing", WegeftConfig::new(3));
     edit_tensors(&dir, |t| {
         t.remove("base_model.model.blocks.0.fc.wegeft_psi.weight");
     });
-    match load_into_fresh(&dir, WegeftConfig::new(3)).unwrap_err() {
+    match load_into_fresh::<B>(&dir, WegeftConfig::new(3)).unwrap_err() {
         PeftError::MissingTensor { key, expected, .. } => {
             assert_eq!(key, "base_model.model.blocks.0.fc.wegeft_psi.weight");
             assert_eq!(expected, [3, TINY_WIDTH]);
@@ -69,45 +67,41 @@ fn a_missing_tensor_is_named() {
     }
 }
 
-#[test]
-fn an_unexpected_tensor_is_named() {
-    let (_, dir) = saved("unexpected", LoraConfig::new(2));
+fn an_unexpected_tensor_is_named<B: AutodiffBackend>() {
+    let (_, dir) = saved::<B>("unexpected", LoraConfig::new(2));
     edit_tensors(&dir, |t| {
         let extra = t["base_model.model.blocks.0.fc.lora_A.weight"].clone();
         t.insert("base_model.model.blocks.9.fc.lora_A.weight".into(), extra);
     });
-    let error = load_into_fresh(&dir, LoraConfig::new(2)).unwrap_err();
+    let error = load_into_fresh::<B>(&dir, LoraConfig::new(2)).unwrap_err();
     assert!(matches!(&error, PeftError::UnexpectedTensor { key, .. } if key.contains("blocks.9")), "{error}");
 }
 
-#[test]
-fn a_wrongly_shaped_tensor_names_both_shapes() {
-    let (_, dir) = saved("shape", LoraConfig::new(2));
+fn a_wrongly_shaped_tensor_names_both_shapes<B: AutodiffBackend>() {
+    let (_, dir) = saved::<B>("shape", LoraConfig::new(2));
     edit_tensors(&dir, |t| {
         let b = t.get_mut("base_model.model.blocks.1.fc.lora_B.weight").unwrap();
         b.shape = vec![b.shape[1], b.shape[0]];
     });
-    let error = load_into_fresh(&dir, LoraConfig::new(2)).unwrap_err();
+    let error = load_into_fresh::<B>(&dir, LoraConfig::new(2)).unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, PeftError::ShapeMismatch { .. }), "{message}");
     assert!(message.contains("[2, 12]") && message.contains("[12, 2]") && message.contains("lora_B"), "{message}");
 }
 
-#[test]
-fn a_truncated_or_corrupt_file_is_an_error() {
-    let (_, dir) = saved("truncated", WegeftConfig::new(3));
+fn a_truncated_or_corrupt_file_is_an_error<B: AutodiffBackend>() {
+    let (_, dir) = saved::<B>("truncated", WegeftConfig::new(3));
     let path = dir.join(WEIGHTS_FILE);
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-    let error = load_into_fresh(&dir, WegeftConfig::new(3)).unwrap_err();
+    let error = load_into_fresh::<B>(&dir, WegeftConfig::new(3)).unwrap_err();
     assert!(matches!(error, PeftError::Safetensors { .. }), "{error}");
     fs::write(&path, b"not a safetensors file at all").unwrap();
-    assert!(matches!(load_into_fresh(&dir, WegeftConfig::new(3)), Err(PeftError::Safetensors { .. })));
+    assert!(matches!(load_into_fresh::<B>(&dir, WegeftConfig::new(3)), Err(PeftError::Safetensors { .. })));
 }
 
-#[test]
-fn a_newer_format_version_is_refused_and_unknown_keys_only_warn() {
-    let (model, dir) = saved("version", WegeftConfig::new(3));
+fn a_newer_format_version_is_refused_and_unknown_keys_only_warn<B: AutodiffBackend>() {
+    let (model, dir) = saved::<B>("version", WegeftConfig::new(3));
     edit_config(&dir, |c| c["a_future_option"] = serde_json::json!(true));
     let file = wegeft::AdapterFile::read(&dir).unwrap();
     assert_eq!(file.warnings.len(), 1);
@@ -118,33 +112,31 @@ fn a_newer_format_version_is_refused_and_unknown_keys_only_warn() {
     restored.forward(x.clone()).into_data().assert_eq(&model.forward(x).into_data(), true);
 
     edit_config(&dir, |c| c["format_version"] = serde_json::json!(2));
-    let error = load_into_fresh(&dir, WegeftConfig::new(3)).unwrap_err();
+    let error = load_into_fresh::<B>(&dir, WegeftConfig::new(3)).unwrap_err();
     assert!(matches!(error, PeftError::UnsupportedVersion { found: 2, supported: 1, .. }), "{error}");
 }
 
-#[test]
-fn an_adapter_for_another_model_is_refused() {
-    let (_, dir) = saved("mismatch", WegeftConfig::new(3));
+fn an_adapter_for_another_model_is_refused<B: AutodiffBackend>() {
+    let (_, dir) = saved::<B>("mismatch", WegeftConfig::new(3));
     for other in [
         wegeft::AdapterMethod::from(LoraConfig::new(3)),
         WegeftConfig::new(4).into(),
         WegeftConfig::new(3).with_alpha(Some(6.0)).into(),
         WegeftConfig::new(3).with_sharing(wegeft::Sharing::PerLayer).into(),
     ] {
-        let error = load_into_fresh(&dir, other.clone()).unwrap_err();
+        let error = load_into_fresh::<B>(&dir, other.clone()).unwrap_err();
         assert!(matches!(error, PeftError::ConfigMismatch { .. }), "{other:?}: {error}");
     }
     fs::write(dir.join(CONFIG_FILE), "{ not json").unwrap();
-    assert!(matches!(load_into_fresh(&dir, WegeftConfig::new(3)), Err(PeftError::BadConfigFile { .. })));
+    assert!(matches!(load_into_fresh::<B>(&dir, WegeftConfig::new(3)), Err(PeftError::BadConfigFile { .. })));
     fs::remove_file(dir.join(CONFIG_FILE)).unwrap();
-    let error = load_into_fresh(&dir, WegeftConfig::new(3)).unwrap_err();
+    let error = load_into_fresh::<B>(&dir, WegeftConfig::new(3)).unwrap_err();
     assert!(matches!(&error, PeftError::Io { path, .. } if path.ends_with(CONFIG_FILE)), "{error}");
 }
 
-#[test]
-fn wegeft_exports_exactly_as_a_peft_lora_adapter() {
-    let (model, _) = saved("export-src", WegeftConfig::new(3).with_alpha(Some(4.5)));
-    let dir = std::env::temp_dir().join(format!("wegeft-files-export-{}", std::process::id()));
+fn wegeft_exports_exactly_as_a_peft_lora_adapter<B: AutodiffBackend>() {
+    let (model, _) = saved::<B>("export-src", WegeftConfig::new(3).with_alpha(Some(4.5)));
+    let dir = common::temp_dir("export");
     let layers: Vec<_> = model.blocks.iter().collect();
     wegeft::export_peft_lora(&model.adapters, &layers, &dir).unwrap();
 
@@ -165,3 +157,14 @@ fn wegeft_exports_exactly_as_a_peft_lora_adapter() {
     let error = wegeft::export_peft_lora(&model.adapters, &layers[..2], &dir).unwrap_err();
     assert!(matches!(&error, PeftError::MissingLayer(name) if name == "blocks.2.fc"), "{error}");
 }
+
+backend_tests!(
+    files_use_pytorch_layout_and_peft_key_names,
+    a_missing_tensor_is_named,
+    an_unexpected_tensor_is_named,
+    a_wrongly_shaped_tensor_names_both_shapes,
+    a_truncated_or_corrupt_file_is_an_error,
+    a_newer_format_version_is_refused_and_unknown_keys_only_warn,
+    an_adapter_for_another_model_is_refused,
+    wegeft_exports_exactly_as_a_peft_lora_adapter,
+);

@@ -5,7 +5,8 @@ mod common;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData};
-use common::{assert_close, random, random_linear, TestBackend as B, Tiny, TINY_WIDTH};
+use burn::tensor::backend::AutodiffBackend;
+use common::{assert_close, random, random_linear, Tiny, TINY_WIDTH};
 use wegeft::{
     AdapterMethod, Injector, LoraConfig, ParamReport, Targets, WegeftConfig, WegeftInit,
 };
@@ -19,8 +20,7 @@ fn methods() -> Vec<AdapterMethod> {
     ]
 }
 
-#[test]
-fn fresh_adapters_leave_outputs_unchanged() {
+fn fresh_adapters_leave_outputs_unchanged<B: AutodiffBackend>() {
     for method in methods() {
         let model = Tiny::<B>::new(method.clone());
         let x = random::<B, 3>([2, 4, TINY_WIDTH]);
@@ -33,8 +33,7 @@ fn fresh_adapters_leave_outputs_unchanged() {
     }
 }
 
-#[test]
-fn merged_and_unmerged_outputs_agree() {
+fn merged_and_unmerged_outputs_agree<B: AutodiffBackend>() {
     for method in methods() {
         let model = Tiny::<B>::new(method.clone()).randomize_adapters();
         let x = random::<B, 3>([2, 4, TINY_WIDTH]);
@@ -46,9 +45,8 @@ fn merged_and_unmerged_outputs_agree() {
     }
 }
 
-#[test]
-fn save_then_load_reproduces_outputs_exactly() {
-    let dir = tempdir("save_load");
+fn save_then_load_reproduces_outputs_exactly<B: AutodiffBackend>() {
+    let dir = common::temp_dir("save_load");
     for method in methods() {
         let trained = Tiny::<B>::new(method.clone()).randomize_adapters();
         wegeft::save_adapter(&trained.adapters, &dir).unwrap();
@@ -63,8 +61,7 @@ fn save_then_load_reproduces_outputs_exactly() {
     }
 }
 
-#[test]
-fn a_shared_pair_gets_the_sum_of_its_layers_gradients() {
+fn a_shared_pair_gets_the_sum_of_its_layers_gradients<B: AutodiffBackend>() {
     let mut injector = Injector::new(WegeftConfig::new(3), Targets::new().suffix("proj")).unwrap();
     let layers: Vec<_> = [7, 5, 9]
         .iter()
@@ -94,8 +91,7 @@ fn a_shared_pair_gets_the_sum_of_its_layers_gradients() {
     assert_close("psi", pair.psi.grad(&total).unwrap(), psi_sum, 1e-5);
 }
 
-#[test]
-fn frozen_weights_stay_bit_identical_under_the_optimizer() {
+fn frozen_weights_stay_bit_identical_under_the_optimizer<B: AutodiffBackend>() {
     for method in methods() {
         let mut model = Tiny::<B>::new(method.clone());
         let before = model.clone();
@@ -118,8 +114,7 @@ fn frozen_weights_stay_bit_identical_under_the_optimizer() {
     }
 }
 
-#[test]
-fn param_report_counts_adapter_head_and_frozen_once() {
+fn param_report_counts_adapter_head_and_frozen_once<B: AutodiffBackend>() {
     for method in methods() {
         let model = Tiny::<B>::new(method.clone());
         let report = ParamReport::new(&model, &model.adapters);
@@ -129,8 +124,7 @@ fn param_report_counts_adapter_head_and_frozen_once() {
     }
 }
 
-#[test]
-fn weight_dropout_acts_only_while_training() {
+fn weight_dropout_acts_only_while_training<B: AutodiffBackend>() {
     let model = Tiny::<B>::new(WegeftConfig::new(3).with_dropout(0.5)).randomize_adapters();
     let x = random::<B, 2>([4, TINY_WIDTH]);
     let first = model.forward(x.clone()).into_data();
@@ -141,15 +135,20 @@ fn weight_dropout_acts_only_while_training() {
     inference.forward(x.clone()).into_data().assert_eq(&inference.forward(x).into_data(), true);
 }
 
-fn adapter_values(model: &Tiny<B>) -> Vec<TensorData> {
+fn adapter_values<B: AutodiffBackend>(model: &Tiny<B>) -> Vec<TensorData> {
     let bank = &model.adapters;
     let wegeft = bank.wegeft.iter().flat_map(|pair| [pair.phi.val(), pair.psi.val()]);
     let lora = bank.lora.iter().flat_map(|lora| [lora.a.val(), lora.b.val()]);
     wegeft.chain(lora).map(|tensor| tensor.into_data()).collect()
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("wegeft-test-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+
+backend_tests!(
+    fresh_adapters_leave_outputs_unchanged,
+    merged_and_unmerged_outputs_agree,
+    save_then_load_reproduces_outputs_exactly,
+    a_shared_pair_gets_the_sum_of_its_layers_gradients,
+    frozen_weights_stay_bit_identical_under_the_optimizer,
+    param_report_counts_adapter_head_and_frozen_once,
+    weight_dropout_acts_only_while_training,
+);

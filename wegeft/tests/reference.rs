@@ -4,29 +4,30 @@ mod common;
 
 use burn::module::Param;
 use burn::tensor::Tensor;
-use common::{assert_close, Case, TestBackend as B};
+use burn::tensor::backend::AutodiffBackend;
+use common::{assert_close, Case};
 use wegeft::{AdapterBank, Injector, LoraConfig, PeftLinear, Targets, WegeftConfig, WegeftInit};
 
 const TOLERANCE: f64 = 1e-5;
 
-fn stack(case: &Case, injector: &mut Injector) -> Vec<PeftLinear<B>> {
+fn stack<B: AutodiffBackend>(case: &Case, injector: &mut Injector) -> Vec<PeftLinear<B>> {
     (0..3)
         .map(|i| injector.linear(&format!("layers.{i}"), case.linear::<B>(i)).unwrap())
         .collect()
 }
 
-fn forward(layers: &[PeftLinear<B>], bank: &AdapterBank<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+fn forward<B: AutodiffBackend>(layers: &[PeftLinear<B>], bank: &AdapterBank<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
     layers.iter().fold(x, |h, layer| layer.forward(h, bank))
 }
 
-fn check_wegeft(name: &str, init: WegeftInit) {
+fn check_wegeft<B: AutodiffBackend>(name: &str, init: WegeftInit) {
     let case = Case::load(name);
     let config = WegeftConfig::new(3)
         .with_init(init)
         .with_alpha(Some(case.scalar("scale") * 3.0));
     let mut injector = Injector::new(config, Targets::new().regex(r"layers\.\d+")).unwrap();
-    let layers = stack(&case, &mut injector);
-    let mut bank = injector.finish::<B>(&common::device()).unwrap();
+    let layers = stack::<B>(&case, &mut injector);
+    let mut bank = injector.finish::<B>(&Default::default()).unwrap();
     assert_eq!(bank.wegeft.len(), 1, "the three layers share one pair");
     bank.wegeft[0].phi = Param::from_tensor(case.tensor::<B, 2>("phi").require_grad());
     bank.wegeft[0].psi = Param::from_tensor(case.tensor::<B, 2>("psi").require_grad());
@@ -45,33 +46,28 @@ fn check_wegeft(name: &str, init: WegeftInit) {
     }
 }
 
-#[test]
-fn wegeft_vision_preset_at_init_matches_reference() {
-    check_wegeft("wegeft_vision_init", WegeftInit::Vision);
+fn wegeft_vision_preset_at_init_matches_reference<B: AutodiffBackend>() {
+    check_wegeft::<B>("wegeft_vision_init", WegeftInit::Vision);
 }
 
-#[test]
-fn wegeft_vision_preset_trained_matches_reference() {
-    check_wegeft("wegeft_vision_trained", WegeftInit::Vision);
+fn wegeft_vision_preset_trained_matches_reference<B: AutodiffBackend>() {
+    check_wegeft::<B>("wegeft_vision_trained", WegeftInit::Vision);
 }
 
-#[test]
-fn wegeft_llm_preset_at_init_matches_reference() {
-    check_wegeft("wegeft_llm_init", WegeftInit::Llm);
+fn wegeft_llm_preset_at_init_matches_reference<B: AutodiffBackend>() {
+    check_wegeft::<B>("wegeft_llm_init", WegeftInit::Llm);
 }
 
-#[test]
-fn wegeft_llm_preset_trained_matches_reference() {
-    check_wegeft("wegeft_llm_trained", WegeftInit::Llm);
+fn wegeft_llm_preset_trained_matches_reference<B: AutodiffBackend>() {
+    check_wegeft::<B>("wegeft_llm_trained", WegeftInit::Llm);
 }
 
-#[test]
-fn lora_matches_reference() {
+fn lora_matches_reference<B: AutodiffBackend>() {
     let case = Case::load("lora");
     let config = LoraConfig::new(3).with_alpha(Some(case.scalar("scale") * 3.0));
     let mut injector = Injector::new(config, Targets::new().regex(r"layers\.\d+")).unwrap();
-    let layers = stack(&case, &mut injector);
-    let mut bank = injector.finish::<B>(&common::device()).unwrap();
+    let layers = stack::<B>(&case, &mut injector);
+    let mut bank = injector.finish::<B>(&Default::default()).unwrap();
     for (i, adapter) in bank.lora.iter_mut().enumerate() {
         // The fixture is in PyTorch layout: A is r×d_in, B is d_out×r.
         adapter.a = Param::from_tensor(case.tensor::<B, 2>(&format!("lora_a{i}")).transpose().require_grad());
@@ -91,14 +87,22 @@ fn lora_matches_reference() {
     }
 }
 
-#[test]
-fn peft_written_lora_adapter_loads_and_matches_reference() {
+fn peft_written_lora_adapter_loads_and_matches_reference<B: AutodiffBackend>() {
     let case = Case::load("lora");
     let config = LoraConfig::new(3).with_alpha(Some(7.0));
     let mut injector = Injector::new(config, Targets::new().regex(r"layers\.\d+")).unwrap();
-    let layers = stack(&case, &mut injector);
-    let bank = injector.finish::<B>(&common::device()).unwrap();
+    let layers = stack::<B>(&case, &mut injector);
+    let bank = injector.finish::<B>(&Default::default()).unwrap();
     let bank = wegeft::load_adapter(bank, common::fixture_dir().join("peft_lora_adapter")).unwrap();
     let y = forward(&layers, &bank, case.tensor("x"));
     assert_close("output", y, case.tensor("y"), TOLERANCE);
 }
+
+backend_tests!(
+    wegeft_vision_preset_at_init_matches_reference,
+    wegeft_vision_preset_trained_matches_reference,
+    wegeft_llm_preset_at_init_matches_reference,
+    wegeft_llm_preset_trained_matches_reference,
+    lora_matches_reference,
+    peft_written_lora_adapter_loads_and_matches_reference,
+);

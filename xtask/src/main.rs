@@ -24,6 +24,9 @@ enum Task {
     },
     /// Regenerates the golden fixtures with the committed Python script (needs python3 and pip).
     Fixtures,
+    /// Builds the inputs of `scripts/gpu-check.sh` into `.gpu-bundle/`: release test and
+    /// benchmark binaries with `--features cuda,wgpu`, and the fixtures they read.
+    GpuBundle,
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
             cargo(&command)
         }
         Task::Fixtures => fixtures(),
+        Task::GpuBundle => gpu_bundle(),
     };
     match status {
         Ok(true) => ExitCode::SUCCESS,
@@ -68,4 +72,53 @@ fn fixtures() -> std::io::Result<bool> {
             .arg("wegeft/tests/fixtures/make_fixtures.py")
             .status()?
             .success())
+}
+
+fn gpu_bundle() -> std::io::Result<bool> {
+    let bundle = std::path::Path::new(".gpu-bundle");
+    let _ = std::fs::remove_dir_all(bundle);
+    std::fs::create_dir_all(bundle.join("tests"))?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The lent GPUs run CUDA 13; the binary loads the driver at run time, so no toolkit is needed here.
+    let cuda_version = std::env::var("CUDARC_CUDA_VERSION").unwrap_or_else(|_| "13000".into());
+    let output = Command::new(cargo)
+        .args(["test", "-p", "wegeft", "--release", "--features", "cuda,wgpu"])
+        .args(["--tests", "--benches", "--no-run", "--message-format=json-render-diagnostics"])
+        .env("CUDARC_CUDA_VERSION", cuda_version)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        return Ok(false);
+    }
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let (Some(executable), Some(kind)) = (message["executable"].as_str(), message["target"]["kind"][0].as_str()) else {
+            continue;
+        };
+        let name = message["target"]["name"].as_str().unwrap_or("unnamed");
+        let destination = match kind {
+            "test" => bundle.join("tests").join(name),
+            "bench" => bundle.join(name),
+            _ => continue,
+        };
+        std::fs::copy(executable, &destination)?;
+        println!("{}", destination.display());
+    }
+    let fixtures = std::path::Path::new("wegeft/tests/fixtures");
+    copy_dir(fixtures, &bundle.join("fixtures"))?;
+    println!("bundle ready: copy .gpu-bundle/ and scripts/gpu-check.sh to the GPU machine");
+    Ok(true)
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }

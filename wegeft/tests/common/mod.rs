@@ -4,21 +4,45 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use burn::backend::{Autodiff, NdArray};
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Device, Distribution, ElementConversion, Tensor};
+use burn::tensor::{Distribution, ElementConversion, Tensor};
 use wegeft::io::{read_safetensors, StoredTensor};
 
-pub type TestBackend = Autodiff<NdArray<f32>>;
-
-pub fn device() -> Device<TestBackend> {
-    Default::default()
+/// Instantiates generic test functions `fn name<B: AutodiffBackend>()` once per compiled backend:
+/// ndarray always, WGPU with the `wgpu` feature, CUDA with the `cuda` feature.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($test:ident),* $(,)?) => {
+        mod ndarray {
+            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::NdArray>>() })*
+        }
+        #[cfg(feature = "wgpu")]
+        mod wgpu {
+            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::Wgpu>>() })*
+        }
+        #[cfg(feature = "cuda")]
+        mod cuda {
+            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::Cuda>>() })*
+        }
+    };
 }
 
+/// A fresh directory under the system temp dir, unique within and across test processes.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("wegeft-test-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The golden fixtures; `WEGEFT_FIXTURES` points prebuilt test binaries elsewhere.
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    std::env::var_os("WEGEFT_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
 }
 
 /// The golden tensors of one case of `reference.safetensors`.
@@ -94,18 +118,23 @@ pub const TINY_WIDTH: usize = 12;
 pub const TINY_CLASSES: usize = 5;
 
 impl<B: Backend> Tiny<B> {
-    /// Blocks named `blocks.{i}.fc` (12 → 12), all targeted.
+    /// Random blocks named `blocks.{i}.fc` (12 → 12), all targeted.
     pub fn new(method: impl Into<AdapterMethod>) -> Self {
+        let blocks = (0..3).map(|_| random_linear(TINY_WIDTH, TINY_WIDTH)).collect();
+        Self::with_layers(method, blocks, random_linear(TINY_WIDTH, TINY_CLASSES))
+    }
+
+    /// The model around given pretrained layers.
+    pub fn with_layers(method: impl Into<AdapterMethod>, blocks: Vec<Linear<B>>, head: Linear<B>) -> Self {
         let mut injector = Injector::new(method, Targets::new().suffix("fc")).unwrap();
-        let blocks = (0..3)
-            .map(|i| {
-                let linear = random_linear(TINY_WIDTH, TINY_WIDTH);
-                injector.linear(&format!("blocks.{i}.fc"), linear).unwrap()
-            })
+        let blocks = blocks
+            .into_iter()
+            .enumerate()
+            .map(|(i, linear)| injector.linear(&format!("blocks.{i}.fc"), linear).unwrap())
             .collect();
         Self {
             blocks,
-            head: random_linear(TINY_WIDTH, TINY_CLASSES),
+            head,
             adapters: injector.finish(&Default::default()).unwrap(),
         }
     }

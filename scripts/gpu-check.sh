@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# GPU check for a machine with an NVIDIA GPU and no Rust toolchain.
+#
+# Runs the prebuilt core test suites and the layer-stack benchmark on CUDA and on WGPU over
+# Vulkan, prints a table, and exits non-zero if anything failed. Build its input here with
+#
+#     cargo xtask gpu-bundle        # x86-64 release binaries with --features cuda,wgpu → .gpu-bundle/
+#
+# then copy `.gpu-bundle/` and this script to the GPU machine and run
+#
+#     scripts/gpu-check.sh [.gpu-bundle] [cuda wgpu]
+set -u
+bundle=${1:-.gpu-bundle}
+shift || true
+backends=${*:-cuda wgpu}
+export WEGEFT_FIXTURES="$bundle/fixtures"
+logs=$(mktemp -d)
+failed=0
+rows=()
+
+check() { # check NAME COMMAND...: runs it, records pass/fail, counts and seconds
+    local name=$1 log="$logs/${1//[^A-Za-z0-9_.-]/_}.log"
+    shift
+    local start=$SECONDS status=pass
+    "$@" >"$log" 2>&1 || { status=FAIL; failed=1; }
+    local passed
+    passed=$(grep -oE '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+    rows+=("$(printf '| %-34s | %-4s | %6s | %5ss |' "$name" "$status" "$passed" $((SECONDS - start)))")
+    [ "$status" = pass ] || { echo "--- $name failed; last lines of its log:"; tail -n 30 "$log"; }
+}
+
+for backend in $backends; do
+    for test in "$bundle"/tests/*; do
+        check "$backend $(basename "$test")" "$test" "$backend" --test-threads 1
+    done
+    check "$backend layer_stack bench" "$bundle/layer_stack" --backend "$backend" --rounds 5
+    grep -E '^(backend|frozen|LoRA|WeGeFT)' "$logs/${backend}_layer_stack_bench.log" 2>/dev/null
+done
+
+echo
+echo "| check                              | ok   | passed | time  |"
+echo "|------------------------------------|------|--------|-------|"
+printf '%s\n' "${rows[@]}"
+exit $failed

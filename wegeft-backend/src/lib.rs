@@ -1,0 +1,118 @@
+//! Run-time backend selection for the project's binaries.
+//!
+//! A binary is compiled with any set of the cargo features `ndarray` (default), `wgpu` and `cuda`,
+//! and picks one at run time with `--backend`. Its work is written once, generic over the
+//! backend, as a [`BackendJob`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::backend::AutodiffBackend;
+
+/// The backends a binary can be asked to run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// CPU, through ndarray.
+    Ndarray,
+    /// Any WebGPU device: Vulkan, Metal, DirectX 12 or OpenGL.
+    Wgpu,
+    /// NVIDIA GPUs through CUDA.
+    Cuda,
+}
+
+impl BackendKind {
+    /// The cargo feature that compiles this backend in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Self::Ndarray => "ndarray",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        }
+    }
+
+    /// Whether this binary was compiled with the backend.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Self::Ndarray => cfg!(feature = "ndarray"),
+            Self::Wgpu => cfg!(feature = "wgpu"),
+            Self::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.feature())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = BackendError;
+
+    fn from_str(name: &str) -> Result<Self, BackendError> {
+        match name.to_ascii_lowercase().as_str() {
+            "ndarray" | "cpu" => Ok(Self::Ndarray),
+            "wgpu" | "webgpu" => Ok(Self::Wgpu),
+            "cuda" => Ok(Self::Cuda),
+            _ => Err(BackendError::Unknown(name.to_string())),
+        }
+    }
+}
+
+/// Why a backend cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend's cargo feature was not enabled when this binary was built.
+    #[error("the {backend} backend is not compiled into this binary: rebuild with `--features {backend}`")]
+    NotCompiled {
+        /// The backend asked for.
+        backend: BackendKind,
+    },
+    /// Not a backend name.
+    #[error("unknown backend `{0}`: expected ndarray, wgpu or cuda")]
+    Unknown(String),
+}
+
+/// Work written once, generic over the (autodiff) backend it runs on.
+pub trait BackendJob {
+    /// What the work returns.
+    type Output;
+
+    /// Runs on `device`; `description` names the backend and the physical device, for the user.
+    fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> Self::Output;
+}
+
+/// Runs `job` on backend `kind`, device `index` (the first device when `None`).
+pub fn run<J: BackendJob>(kind: BackendKind, index: Option<usize>, job: J) -> Result<J::Output, BackendError> {
+    match kind {
+        #[cfg(feature = "ndarray")]
+        BackendKind::Ndarray => {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let description = format!("ndarray (CPU, {threads} threads)");
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::NdArray>>(Default::default(), description))
+        }
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => {
+            use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup, WgpuDevice};
+            let device = index.map_or(WgpuDevice::DefaultDevice, WgpuDevice::DiscreteGpu);
+            let setup = init_setup::<AutoGraphicsApi>(&device, Default::default());
+            let info = setup.adapter.get_info();
+            let description = format!(
+                "wgpu on {:?}: {} ({:?}, driver {} {})",
+                setup.backend, info.name, info.device_type, info.driver, info.driver_info
+            );
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(device, description))
+        }
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => {
+            let index = index.unwrap_or(0);
+            let device = burn::backend::cuda::CudaDevice::new(index);
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(device, format!("cuda device {index}")))
+        }
+        #[allow(unreachable_patterns)]
+        backend => {
+            let _ = (index, job);
+            Err(BackendError::NotCompiled { backend })
+        }
+    }
+}
