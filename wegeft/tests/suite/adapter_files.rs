@@ -1,17 +1,15 @@
 //! Adapter files: strict loading, clear errors on bad input, and PEFT LoRA export.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::AutodiffBackend;
-use common::{assert_close, random, Tiny, TINY_WIDTH};
+use crate::common::{assert_close, random, Tiny, TINY_WIDTH};
 use wegeft::io::{read_safetensors, write_safetensors, CONFIG_FILE, WEIGHTS_FILE};
 use wegeft::{load_adapter, save_adapter, LoraConfig, PeftError, WegeftConfig};
 
 fn saved<B: AutodiffBackend>(name: &str, method: impl Into<wegeft::AdapterMethod>) -> (Tiny<B>, PathBuf) {
-    let dir = common::temp_dir(name);
+    let dir = crate::common::temp_dir(name);
     let model = Tiny::<B>::new(method).randomize_adapters();
     save_adapter(&model.adapters, &dir).unwrap();
     (model, dir)
@@ -136,7 +134,7 @@ fn an_adapter_for_another_model_is_refused<B: AutodiffBackend>() {
 
 fn wegeft_exports_exactly_as_a_peft_lora_adapter<B: AutodiffBackend>() {
     let (model, _) = saved::<B>("export-src", WegeftConfig::new(3).with_alpha(Some(4.5)));
-    let dir = common::temp_dir("export");
+    let dir = crate::common::temp_dir("export");
     let layers: Vec<_> = model.blocks.iter().collect();
     wegeft::export_peft_lora(&model.adapters, &layers, &dir).unwrap();
 

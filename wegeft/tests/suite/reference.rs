@@ -1,11 +1,9 @@
 //! Layer math and gradients against the golden fixtures of `fixtures/make_fixtures.py`.
 
-mod common;
-
 use burn::module::Param;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
-use common::{assert_close, Case};
+use crate::common::{assert_close, Case};
 use wegeft::{AdapterBank, Injector, LoraConfig, PeftLinear, Targets, WegeftConfig, WegeftInit};
 
 const TOLERANCE: f64 = 1e-5;
@@ -93,7 +91,7 @@ fn peft_written_lora_adapter_loads_and_matches_reference<B: AutodiffBackend>() {
     let mut injector = Injector::new(config, Targets::new().regex(r"layers\.\d+")).unwrap();
     let layers = stack::<B>(&case, &mut injector);
     let bank = injector.finish::<B>(&Default::default()).unwrap();
-    let bank = wegeft::load_adapter(bank, common::fixture_dir().join("peft_lora_adapter")).unwrap();
+    let bank = wegeft::load_adapter(bank, crate::common::fixture_dir().join("peft_lora_adapter")).unwrap();
     let y = forward(&layers, &bank, case.tensor("x"));
     assert_close("output", y, case.tensor("y"), TOLERANCE);
 }

@@ -1,15 +1,13 @@
 //! The same adapter trained for 20 steps from the same start on ndarray and on WGPU ends alike.
 #![cfg(feature = "wgpu")]
 
-mod common;
-
 use burn::backend::{Autodiff, NdArray, Wgpu};
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
-use common::{random, Tiny, TINY_CLASSES, TINY_WIDTH};
+use crate::common::{random, Tiny, TINY_CLASSES, TINY_WIDTH};
 use wegeft::{AdapterMethod, LoraConfig, WegeftConfig, WegeftInit};
 
 type Cpu = Autodiff<NdArray>;
@@ -57,7 +55,7 @@ fn twenty_steps_on_ndarray_and_wgpu_end_within_1e_3() {
     ];
     for method in methods {
         let cpu = Tiny::<Cpu>::new(method.clone());
-        let dir = common::temp_dir("cross-backend");
+        let dir = crate::common::temp_dir("cross-backend");
         wegeft::save_adapter(&cpu.adapters, &dir).unwrap();
         let blocks = cpu.blocks.iter().map(|block| copy_linear(&block.base)).collect();
         let gpu = Tiny::<Gpu>::with_layers(method.clone(), blocks, copy_linear(&cpu.head));

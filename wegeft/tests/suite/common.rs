@@ -1,5 +1,4 @@
 //! Shared helpers of the integration tests.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

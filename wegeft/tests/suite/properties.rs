@@ -1,12 +1,10 @@
 //! Properties that must hold for any adapter: merge, save/load, gradient sums, frozen weights.
 
-mod common;
-
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData};
 use burn::tensor::backend::AutodiffBackend;
-use common::{assert_close, random, random_linear, Tiny, TINY_WIDTH};
+use crate::common::{assert_close, random, random_linear, Tiny, TINY_WIDTH};
 use wegeft::{
     AdapterMethod, Injector, LoraConfig, ParamReport, Targets, WegeftConfig, WegeftInit,
 };
@@ -40,13 +38,13 @@ fn merged_and_unmerged_outputs_agree<B: AutodiffBackend>() {
         let unmerged = model.forward(x.clone());
         let plain = model.blocks.iter().fold(x.clone(), |h, b| burn::tensor::activation::gelu(b.base.forward(h)));
         let plain = model.head.forward(plain);
-        assert!(common::relative_error(unmerged.clone(), plain) > 1e-2, "{method:?}: the adapter does nothing");
+        assert!(crate::common::relative_error(unmerged.clone(), plain) > 1e-2, "{method:?}: the adapter does nothing");
         assert_close(&format!("{method:?}"), model.merged_forward(x), unmerged, 1e-5);
     }
 }
 
 fn save_then_load_reproduces_outputs_exactly<B: AutodiffBackend>() {
-    let dir = common::temp_dir("save_load");
+    let dir = crate::common::temp_dir("save_load");
     for method in methods() {
         let trained = Tiny::<B>::new(method.clone()).randomize_adapters();
         wegeft::save_adapter(&trained.adapters, &dir).unwrap();
@@ -97,7 +95,7 @@ fn frozen_weights_stay_bit_identical_under_the_optimizer<B: AutodiffBackend>() {
         let before = model.clone();
         let mut optimizer = AdamWConfig::new().init::<B, Tiny<B>>();
         let x = random::<B, 2>([8, TINY_WIDTH]);
-        let target = random::<B, 2>([8, common::TINY_CLASSES]);
+        let target = random::<B, 2>([8, crate::common::TINY_CLASSES]);
         for _ in 0..10 {
             let loss = (model.forward(x.clone()) - target.clone()).powi_scalar(2).mean();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -119,7 +117,7 @@ fn param_report_counts_adapter_head_and_frozen_once<B: AutodiffBackend>() {
         let model = Tiny::<B>::new(method.clone());
         let report = ParamReport::new(&model, &model.adapters);
         assert_eq!(report.adapter, model.adapters.plan().adapter_params(), "{method:?}");
-        assert_eq!(report.head, TINY_WIDTH * common::TINY_CLASSES + common::TINY_CLASSES);
+        assert_eq!(report.head, TINY_WIDTH * crate::common::TINY_CLASSES + crate::common::TINY_CLASSES);
         assert_eq!(report.frozen, 3 * (TINY_WIDTH * TINY_WIDTH + TINY_WIDTH));
     }
 }

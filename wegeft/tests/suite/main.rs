@@ -1,0 +1,13 @@
+//! The wegeft integration tests, one binary so that each backend's generic code compiles once.
+//!
+//! Suites written as `fn test<B: AutodiffBackend>()` run on every compiled backend through
+//! [`backend_tests!`]: `cargo test -p wegeft` (ndarray), `--features wgpu`, `--features cuda`.
+
+#[macro_use]
+mod common;
+
+mod adapter_files;
+mod cross_backend;
+mod properties;
+mod reference;
+mod targets;
