@@ -59,10 +59,16 @@ impl<B: Backend> Classifier<B> {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    wegeft_backend::run(args.backend, args.device, Example { steps: args.steps })??;
-    Ok(())
+    let outcome = wegeft_backend::run(args.backend, args.device, Example { steps: args.steps });
+    let error = match outcome {
+        Ok(Ok(())) => return std::process::ExitCode::SUCCESS,
+        Ok(Err(error)) => error.to_string(),
+        Err(error) => error.to_string(),
+    };
+    eprintln!("error: {error}");
+    std::process::ExitCode::FAILURE
 }
 
 /// The example's work, written once for every backend.

@@ -15,7 +15,10 @@ struct Cli {
 enum Task {
     /// The main job. Until the ViT crate lands it runs the library example (a user's model with
     /// WeGeFT: train, save, merge, reload).
-    TrainVit,
+    TrainVit {
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
     /// Forward+backward benchmark of WeGeFT vs LoRA vs frozen layers (release build).
     Bench {
         /// Extra arguments for the benchmark (`--rounds R --layers L --tokens N`).
@@ -29,9 +32,37 @@ enum Task {
     GpuBundle,
 }
 
+/// Backend flags: the task is built with the backend's cargo feature and told to use it.
+#[derive(clap::Args)]
+struct BackendArgs {
+    /// ndarray (CPU), wgpu (any WebGPU device) or cuda.
+    #[arg(long, default_value = "ndarray", value_parser = ["ndarray", "wgpu", "cuda"])]
+    backend: String,
+    /// Device index (the first device by default).
+    #[arg(long)]
+    device: Option<usize>,
+}
+
+impl BackendArgs {
+    /// `cargo run` arguments for `package`'s binary `bin` on this backend.
+    fn cargo_run(&self, package: &str, bin: &str) -> Vec<String> {
+        let mut args: Vec<String> = ["run", "--release", "-p", package, "--bin", bin, "--features", &self.backend]
+            .map(String::from)
+            .into();
+        args.extend(["--".into(), "--backend".into(), self.backend.clone()]);
+        if let Some(device) = self.device {
+            args.extend(["--device".into(), device.to_string()]);
+        }
+        args
+    }
+}
+
 fn main() -> ExitCode {
     let status = match Cli::parse().task {
-        Task::TrainVit => cargo(&["run", "--release", "-p", "wegeft-examples", "--bin", "custom-model"]),
+        Task::TrainVit { backend } => {
+            let args = backend.cargo_run("wegeft-examples", "custom-model");
+            cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        }
         Task::Bench { args } => {
             let mut command = vec!["bench", "-p", "wegeft", "--bench", "layer_stack", "--"];
             command.extend(args.iter().map(String::as_str));
@@ -51,8 +82,17 @@ fn main() -> ExitCode {
 }
 
 fn cargo(args: &[&str]) -> std::io::Result<bool> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    Ok(Command::new(cargo).args(args).status()?.success())
+    Ok(cargo_command().args(args).status()?.success())
+}
+
+/// The cargo that runs xtask. cudarc needs a CUDA version at build time (no toolkit: the binary
+/// loads the driver at run time); unless told otherwise, 13.0, which the lent GPUs run.
+fn cargo_command() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    if std::env::var_os("CUDARC_CUDA_VERSION").is_none() {
+        command.env("CUDARC_CUDA_VERSION", "13000");
+    }
+    command
 }
 
 /// A private virtual environment with the script's pinned dependencies, then the script.
@@ -78,13 +118,9 @@ fn gpu_bundle() -> std::io::Result<bool> {
     let bundle = std::path::Path::new(".gpu-bundle");
     let _ = std::fs::remove_dir_all(bundle);
     std::fs::create_dir_all(bundle.join("tests"))?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // The lent GPUs run CUDA 13; the binary loads the driver at run time, so no toolkit is needed here.
-    let cuda_version = std::env::var("CUDARC_CUDA_VERSION").unwrap_or_else(|_| "13000".into());
-    let output = Command::new(cargo)
+    let output = cargo_command()
         .args(["test", "-p", "wegeft", "--release", "--features", "cuda,wgpu"])
         .args(["--tests", "--benches", "--no-run", "--message-format=json-render-diagnostics"])
-        .env("CUDARC_CUDA_VERSION", cuda_version)
         .stderr(std::process::Stdio::inherit())
         .output()?;
     if !output.status.success() {
