@@ -4,7 +4,7 @@
 //! The variants run interleaved, round after round, in one process, and the table reports each
 //! one's median and its ratio to LoRA: side by side, so machine noise hits all of them alike.
 //!
-//! `cargo bench -p wegeft --bench layer_stack [-- --backend B --rounds R --layers L --tokens N]`
+//! `cargo bench -p wegeft --bench layer_stack [-- --backend B --device D --rounds R --layers L --tokens N]`
 
 use std::time::{Duration, Instant};
 
@@ -77,7 +77,8 @@ fn main() {
         depth: arg("--layers", 4),
         tokens: arg("--tokens", 4096),
     };
-    if let Err(error) = wegeft_backend::run(backend, None, job) {
+    let device = arg_str("--device").map(|d| d.parse().expect("a device index"));
+    if let Err(error) = wegeft_backend::run(backend, device, job) {
         eprintln!("{error}");
         std::process::exit(1);
     }

@@ -21,6 +21,8 @@ enum Task {
     },
     /// Forward+backward benchmark of WeGeFT vs LoRA vs frozen layers (release build).
     Bench {
+        #[command(flatten)]
+        backend: BackendArgs,
         /// Extra arguments for the benchmark (`--rounds R --layers L --tokens N`).
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
@@ -63,8 +65,17 @@ fn main() -> ExitCode {
             let args = backend.cargo_run("wegeft-examples", "custom-model");
             cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
         }
-        Task::Bench { args } => {
-            let mut command = vec!["bench", "-p", "wegeft", "--bench", "layer_stack", "--"];
+        Task::Bench { backend, args } => {
+            // ndarray is always compiled into the core crate's benches; the GPU backends are features.
+            let mut command = vec!["bench", "-p", "wegeft", "--bench", "layer_stack"];
+            if backend.backend != "ndarray" {
+                command.extend(["--features", &backend.backend]);
+            }
+            command.extend(["--", "--backend", &backend.backend]);
+            let device = backend.device.map(|d| d.to_string());
+            if let Some(device) = &device {
+                command.extend(["--device", device]);
+            }
             command.extend(args.iter().map(String::as_str));
             cargo(&command)
         }
