@@ -1,1 +1,19 @@
+//! Vision Transformers with WeGeFT adapters: timm's `VisionTransformer` layout and the DINOv2
+//! variant (patch 14, LayerScale, interpolated position embeddings), loaded from safetensors.
 
+pub mod attention;
+pub mod block;
+pub mod config;
+pub mod drop_path;
+pub mod error;
+mod layers;
+pub mod mlp;
+pub mod model;
+pub mod patch_embed;
+pub mod pos_embed;
+pub mod weights;
+
+pub use config::{Normalization, VitConfig};
+pub use error::{Result, VisionError};
+pub use model::VisionTransformer;
+pub use weights::WeightSource;

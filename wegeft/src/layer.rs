@@ -30,6 +30,11 @@ impl<B: Backend> PeftLinear<B> {
         }
     }
 
+    /// A frozen layer without adapter, for models built without an [`crate::Injector`].
+    pub fn frozen(name: &str, base: Linear<B>) -> Self {
+        Self::new(name, base, None)
+    }
+
     /// The name the layer was offered under.
     pub fn name(&self) -> &str {
         &self.name

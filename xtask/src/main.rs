@@ -27,7 +27,8 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Regenerates the golden fixtures with the committed Python script (needs python3 and pip).
+    /// Regenerates the golden fixtures with the committed Python scripts (needs python3 and pip;
+    /// the ViT fixtures install torch and timm, several GB).
     Fixtures,
     /// Builds the inputs of `scripts/gpu-check.sh` into `.gpu-bundle/`: release test and
     /// benchmark binaries with `--features cuda,wgpu`, and the fixtures they read.
@@ -113,16 +114,23 @@ fn fixtures() -> std::io::Result<bool> {
     if !python.exists() && !Command::new("python3").arg("-m").arg("venv").arg(&venv).status()?.success() {
         return Ok(false);
     }
-    let pinned = ["numpy==2.*", "autograd==1.*", "safetensors==0.*"];
+    let pinned = ["numpy==2.*", "autograd==1.*", "safetensors==0.*", "torch==2.*", "timm==1.*"];
     let installed = Command::new(&python)
         .args(["-m", "pip", "install", "-q"])
         .args(pinned)
         .status()?;
-    Ok(installed.success()
-        && Command::new(&python)
-            .arg("wegeft/tests/fixtures/make_fixtures.py")
-            .status()?
-            .success())
+    if !installed.success() {
+        return Ok(false);
+    }
+    for script in [
+        "wegeft/tests/fixtures/make_fixtures.py",
+        "wegeft-vision/tests/fixtures/make_vit_fixtures.py",
+    ] {
+        if !Command::new(&python).arg(script).status()?.success() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn gpu_bundle() -> std::io::Result<bool> {

@@ -1,0 +1,74 @@
+//! Multi-head self-attention with timm's fused `qkv`, split into adaptable q, k and v slices.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use wegeft::{AdapterBank, Injector, PeftLinear};
+
+use crate::error::Result;
+use crate::layers::{adapted_linear, apply, linear, param};
+use crate::weights::WeightSource;
+
+/// timm's `attn`. The fused `attn.qkv` [3D, D] is held as three D→D layers named
+/// `attn.qkv.q`, `attn.qkv.k`, `attn.qkv.v`, so each slice can carry its own adapter group.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    /// Query slice of `attn.qkv`.
+    pub q: PeftLinear<B>,
+    /// Key slice of `attn.qkv`.
+    pub k: PeftLinear<B>,
+    /// Value slice of `attn.qkv`.
+    pub v: PeftLinear<B>,
+    /// Output projection `attn.proj` (the paper's ViT target).
+    pub proj: PeftLinear<B>,
+    /// Number of heads.
+    pub num_heads: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    pub(crate) fn load(
+        weights: &mut WeightSource,
+        mut injector: Option<&mut Injector>,
+        prefix: &str,
+        dim: usize,
+        num_heads: usize,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let fused = linear::<B>(weights, &format!("{prefix}.qkv"), dim, 3 * dim, device)?;
+        let weight = fused.weight.val();
+        let bias = fused.bias.expect("loaded with bias").val();
+        let mut slice = |index: usize, name: &str| -> Result<PeftLinear<B>> {
+            let columns = index * dim..(index + 1) * dim;
+            let part = Linear {
+                weight: param(weight.clone().slice([0..dim, columns.clone()])),
+                bias: Some(param(bias.clone().slice([columns]))),
+            };
+            let key = format!("{prefix}.qkv.{name}");
+            Ok(match injector.as_deref_mut() {
+                Some(injector) => injector.linear(&key, part)?,
+                None => PeftLinear::frozen(&key, part),
+            })
+        };
+        let (q, k, v) = (slice(0, "q")?, slice(1, "k")?, slice(2, "v")?);
+        let proj = adapted_linear(weights, injector, &format!("{prefix}.proj"), dim, dim, device)?;
+        Ok(Self { q, k, v, proj, num_heads })
+    }
+
+    /// `[B, N, D]` → `[B, N, D]`.
+    pub fn forward(&self, x: Tensor<B, 3>, adapters: Option<&AdapterBank<B>>) -> Tensor<B, 3> {
+        let [batch, tokens, dim] = x.dims();
+        let head_dim = dim / self.num_heads;
+        let heads = |layer: &PeftLinear<B>| {
+            apply(layer, x.clone(), adapters)
+                .reshape([batch, tokens, self.num_heads, head_dim])
+                .swap_dims(1, 2)
+        };
+        let (q, k, v) = (heads(&self.q), heads(&self.k), heads(&self.v));
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((head_dim as f64).powf(-0.5));
+        let mixed = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([batch, tokens, dim]);
+        apply(&self.proj, mixed, adapters)
+    }
+}
+

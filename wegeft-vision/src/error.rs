@@ -1,0 +1,43 @@
+//! Errors of the vision crate.
+
+use std::path::PathBuf;
+
+/// What can go wrong when building or loading a ViT.
+#[derive(Debug, thiserror::Error)]
+pub enum VisionError {
+    /// A checkpoint lacks a weight the model needs.
+    #[error("{file}: missing weight `{key}` (expected shape {expected:?})")]
+    MissingWeight {
+        file: PathBuf,
+        key: String,
+        expected: Vec<usize>,
+    },
+    /// A checkpoint weight has the wrong shape for the configured model.
+    #[error("{file}: weight `{key}` has shape {found:?}, the model expects {expected:?}")]
+    WeightShape {
+        file: PathBuf,
+        key: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    /// A checkpoint holds weights the model does not use (a different architecture?).
+    #[error("{file}: {count} weights the model does not use, e.g. `{example}`")]
+    UnusedWeights {
+        file: PathBuf,
+        count: usize,
+        example: String,
+    },
+    /// An image whose sides are not multiples of the patch size.
+    #[error("image size {height}x{width} is not a multiple of the patch size {patch}")]
+    ImageSize {
+        height: usize,
+        width: usize,
+        patch: usize,
+    },
+    /// Adapter planning or files.
+    #[error(transparent)]
+    Peft(#[from] wegeft::PeftError),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, VisionError>;

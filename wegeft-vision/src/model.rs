@@ -1,0 +1,132 @@
+//! The Vision Transformer: patch embedding, class token, position embeddings, blocks, norm, head.
+
+use burn::module::{Module, Param};
+use burn::nn::{LayerNorm, Linear};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use wegeft::{AdapterBank, Injector, PeftLinear};
+
+use crate::block::Block;
+use crate::config::VitConfig;
+use crate::error::{Result, VisionError};
+use crate::layers::{layer_norm, linear};
+use crate::patch_embed::PatchEmbed;
+use crate::pos_embed::PositionEmbedding;
+use crate::weights::{Init, WeightSource};
+
+/// A ViT with timm's structure and parameter names, frozen but for its head and adapter.
+#[derive(Module, Debug)]
+pub struct VisionTransformer<B: Backend> {
+    /// `patch_embed`.
+    pub patch_embed: PatchEmbed<B>,
+    /// `cls_token`, `[1, 1, D]`.
+    pub cls_token: Param<Tensor<B, 3>>,
+    /// `pos_embed`.
+    pub pos_embed: PositionEmbedding<B>,
+    /// `blocks`.
+    pub blocks: Vec<Block<B>>,
+    /// `norm`, the final LayerNorm.
+    pub norm: LayerNorm<B>,
+    /// `head`, trainable; `None` for a backbone.
+    pub head: Option<Linear<B>>,
+    /// The adapter, if the model was built with an injector.
+    pub adapters: Option<AdapterBank<B>>,
+    /// Patch side.
+    pub patch_size: usize,
+}
+
+impl<B: Backend> VisionTransformer<B> {
+    /// Builds the model from `weights`; the `injector` (if any) decides which linear layers are
+    /// adapted. Layer names are timm's, with the fused qkv split into `attn.qkv.{q,k,v}`.
+    /// The head is loaded when the checkpoint has one for `config.num_classes` classes and is
+    /// freshly initialised otherwise.
+    pub fn load(
+        config: &VitConfig,
+        mut weights: WeightSource,
+        mut injector: Option<Injector>,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let dim = config.embed_dim;
+        let patch_embed = PatchEmbed::load(&mut weights, config.patch_size, dim, device)?;
+        let cls_token = weights.tensor("cls_token", [1, 1, dim], Init::Normal(1e-6), device)?;
+        let pos_embed = PositionEmbedding::load(&mut weights, config.grid_size(), dim, device)?;
+        let blocks = (0..config.depth)
+            .map(|index| Block::load(&mut weights, injector.as_mut(), config, index, device))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = layer_norm(&mut weights, "norm", dim, config.norm_eps, device)?;
+        let head = match config.num_classes {
+            0 => None,
+            classes if weights.has("head.weight", &[classes, dim]) => {
+                Some(linear(&mut weights, "head", dim, classes, device)?)
+            }
+            classes => Some(linear(&mut WeightSource::Random, "head", dim, classes, device)?),
+        };
+        weights.skip("head.");
+        weights.finish()?;
+        Ok(Self {
+            patch_embed,
+            cls_token: Param::from_tensor(cls_token).set_require_grad(false),
+            pos_embed,
+            blocks,
+            norm,
+            head,
+            adapters: injector.map(|injector| injector.finish(device)).transpose()?,
+            patch_size: config.patch_size,
+        })
+    }
+
+    /// Fails unless both image sides are multiples of the patch size.
+    pub fn check_image_size(&self, height: usize, width: usize) -> Result<()> {
+        if height % self.patch_size == 0 && width % self.patch_size == 0 {
+            Ok(())
+        } else {
+            Err(VisionError::ImageSize {
+                height,
+                width,
+                patch: self.patch_size,
+            })
+        }
+    }
+
+    /// Normalised images `[B, 3, H, W]` → final normed tokens `[B, 1 + N, D]`, class token first.
+    pub fn forward_features(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [batch, _, height, width] = images.dims();
+        let tokens = self.patch_embed.forward(images);
+        let dim = tokens.dims()[2];
+        let class = self.cls_token.val().expand([batch, 1, dim]);
+        let grid = (height / self.patch_size, width / self.patch_size);
+        let mut x = Tensor::cat(vec![class, tokens], 1) + self.pos_embed.for_grid(grid.0, grid.1);
+        for block in &self.blocks {
+            x = block.forward(x, self.adapters.as_ref());
+        }
+        self.norm.forward(x)
+    }
+
+    /// Class-token logits `[B, classes]` (the pooled features `[B, D]` without head).
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let features = self.forward_features(images);
+        let [batch, _, dim] = features.dims();
+        let pooled = features.slice([0..batch, 0..1, 0..dim]).reshape([batch, dim]);
+        match &self.head {
+            Some(head) => head.forward(pooled),
+            None => pooled,
+        }
+    }
+
+    /// The model with the adapter folded into plain frozen layers: same outputs, no adapter cost.
+    pub fn merged(&self) -> Self {
+        let Some(bank) = &self.adapters else {
+            return self.clone();
+        };
+        let merge = |layer: &PeftLinear<B>| PeftLinear::frozen(layer.name(), layer.merged(bank));
+        let mut model = self.clone();
+        for block in &mut model.blocks {
+            let attn = &mut block.attn;
+            for layer in [&mut attn.q, &mut attn.k, &mut attn.v, &mut attn.proj, &mut block.mlp.fc1, &mut block.mlp.fc2] {
+                *layer = merge(layer);
+            }
+        }
+        model.adapters = None;
+        model
+    }
+}

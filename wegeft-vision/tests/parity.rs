@@ -1,0 +1,159 @@
+//! The ViT against timm's own outputs (fixtures from `fixtures/make_vit_fixtures.py`), adapter
+//! placement, and checkpoint errors.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::module::Param;
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use wegeft::io::{read_safetensors, StoredTensor};
+use wegeft::{Injector, LoraConfig, ParamReport, Targets, WegeftConfig, WegeftInit};
+use wegeft_vision::{VisionError, VisionTransformer, VitConfig, WeightSource};
+
+type B = Autodiff<NdArray>;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn plain_config() -> VitConfig {
+    VitConfig::new(32, 8, 24, 2, 3, 5).with_mlp_ratio(2.0)
+}
+
+fn dinov2_config() -> VitConfig {
+    VitConfig::new(28, 7, 24, 2, 2, 0).with_layer_scale(Some(0.1))
+}
+
+fn tensor<const D: usize>(tensors: &BTreeMap<String, StoredTensor>, key: &str) -> Tensor<B, D> {
+    let stored = &tensors[key];
+    let shape: [usize; D] = stored.shape.clone().try_into().expect("rank");
+    Tensor::from_data(TensorData::new(stored.values.clone(), shape), &Default::default())
+}
+
+fn relative_error<const D: usize>(actual: Tensor<B, D>, expected: Tensor<B, D>) -> f64 {
+    assert_eq!(actual.dims(), expected.dims());
+    let scale: f64 = expected.clone().abs().max().into_scalar().elem();
+    let diff: f64 = (actual - expected).abs().max().into_scalar().elem();
+    diff / scale
+}
+
+fn load(config: &VitConfig, name: &str, injector: Option<Injector>) -> VisionTransformer<B> {
+    let weights = WeightSource::safetensors(fixture(&format!("{name}.safetensors"))).unwrap();
+    VisionTransformer::load(config, weights, injector, &Default::default()).unwrap()
+}
+
+#[test]
+fn plain_vit_matches_timm() {
+    let model = load(&plain_config(), "vit_plain", None);
+    let io = read_safetensors(&fixture("vit_plain_io.safetensors")).unwrap();
+    let x = tensor::<4>(&io, "square.input");
+    let features = relative_error(model.forward_features(x.clone()), tensor(&io, "square.features"));
+    let logits = relative_error(model.forward(x), tensor(&io, "square.output"));
+    assert!(features <= 1e-4 && logits <= 1e-4, "features {features:e}, logits {logits:e}");
+}
+
+#[test]
+fn dinov2_style_vit_matches_timm_on_its_grid_and_a_resampled_one() {
+    let model = load(&dinov2_config(), "vit_dinov2", None);
+    let io = read_safetensors(&fixture("vit_dinov2_io.safetensors")).unwrap();
+    for case in ["pretrained_grid", "resampled_grid"] {
+        let x = tensor::<4>(&io, &format!("{case}.input"));
+        let error = relative_error(model.forward_features(x), tensor(&io, &format!("{case}.features")));
+        assert!(error <= 1e-4, "{case}: {error:e}");
+    }
+}
+
+fn paper_targets() -> Targets {
+    Targets::new().suffix("attn.proj").suffix("attn.qkv.q").suffix("attn.qkv.v").suffix("mlp.fc1").suffix("mlp.fc2")
+}
+
+#[test]
+fn fresh_adapters_leave_outputs_identical_and_merging_reproduces_trained_ones() {
+    let io = read_safetensors(&fixture("vit_plain_io.safetensors")).unwrap();
+    let x = tensor::<4>(&io, "square.input");
+    let frozen = load(&plain_config(), "vit_plain", None).forward(x.clone());
+    for method in [
+        wegeft::AdapterMethod::from(WegeftConfig::new(4)),
+        WegeftConfig::new(4).with_init(WegeftInit::Llm).into(),
+        LoraConfig::new(4).into(),
+    ] {
+        let injector = Injector::new(method.clone(), paper_targets()).unwrap();
+        let mut model = load(&plain_config(), "vit_plain", Some(injector));
+        model.forward(x.clone()).into_data().assert_eq(&frozen.clone().into_data(), true);
+
+        let bank = model.adapters.as_mut().unwrap();
+        let randomize = |p: Param<Tensor<B, 2>>| p.map(|t| t.random_like(burn::tensor::Distribution::Normal(0.0, 0.2)));
+        for pair in &mut bank.wegeft {
+            pair.phi = randomize(pair.phi.clone());
+            pair.psi = randomize(pair.psi.clone());
+        }
+        for lora in &mut bank.lora {
+            lora.a = randomize(lora.a.clone());
+            lora.b = randomize(lora.b.clone());
+        }
+        let adapted = model.forward(x.clone());
+        assert!(relative_error(adapted.clone(), frozen.clone()) > 1e-2, "{method:?} changed nothing");
+        let merged = relative_error(model.merged().forward(x.clone()), adapted);
+        assert!(merged <= 1e-4, "{method:?}: merged differs by {merged:e}");
+    }
+}
+
+#[test]
+fn qkv_slices_and_modules_form_their_own_groups() {
+    let injector = Injector::new(WegeftConfig::new(4), paper_targets()).unwrap();
+    let model = load(&plain_config(), "vit_plain", Some(injector));
+    let plan = model.adapters.as_ref().unwrap().plan();
+    let groups: Vec<&str> = plan.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(groups, ["blocks.*.attn.qkv.q", "blocks.*.attn.qkv.v", "blocks.*.attn.proj", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"]);
+    assert_eq!(plan.layers.len(), 10);
+    let report = ParamReport::new(&model, model.adapters.as_ref().unwrap());
+    assert_eq!(report.adapter, 2 * 4 * (24 + 24 + 24 + 24 + 48));
+    assert_eq!(report.head, 24 * 5 + 5, "only the head trains besides the adapter");
+}
+
+#[test]
+fn vit_b_attn_proj_shared_r16_has_24576_parameters() {
+    let injector = Injector::new(WegeftConfig::new(16), Targets::new().suffix("attn.proj")).unwrap();
+    let model: VisionTransformer<B> =
+        VisionTransformer::load(&VitConfig::base(10), WeightSource::Random, Some(injector), &Default::default()).unwrap();
+    let report = ParamReport::new(&model, model.adapters.as_ref().unwrap());
+    assert_eq!(report.adapter, 24_576);
+    assert_eq!(report.head, 768 * 10 + 10);
+}
+
+#[test]
+fn checkpoint_problems_name_the_key() {
+    let config = plain_config();
+    let edit = |change: &dyn Fn(&mut BTreeMap<String, StoredTensor>)| {
+        let mut weights = WeightSource::safetensors(fixture("vit_plain.safetensors")).unwrap();
+        if let WeightSource::Checkpoint { tensors, .. } = &mut weights {
+            change(tensors);
+        }
+        VisionTransformer::<B>::load(&config, weights, None, &Default::default()).unwrap_err()
+    };
+    let missing = edit(&|t| {
+        t.remove("blocks.1.mlp.fc2.weight");
+    });
+    assert!(matches!(&missing, VisionError::MissingWeight { key, expected, .. } if key == "blocks.1.mlp.fc2.weight" && expected == &[24, 48]), "{missing}");
+    let shape = edit(&|t| t.get_mut("blocks.0.attn.qkv.weight").unwrap().shape = vec![24, 72]);
+    assert!(matches!(&shape, VisionError::WeightShape { found, .. } if found == &[24, 72]), "{shape}");
+    let extra = edit(&|t| {
+        let token = t["cls_token"].clone();
+        t.insert("reg_token".into(), token);
+    });
+    assert!(matches!(&extra, VisionError::UnusedWeights { example, .. } if example == "reg_token"), "{extra}");
+    let mut other = config.clone();
+    other.embed_dim = 32;
+    let weights = WeightSource::safetensors(fixture("vit_plain.safetensors")).unwrap();
+    let error = VisionTransformer::<B>::load(&other, weights, None, &Default::default()).unwrap_err();
+    assert!(error.to_string().contains("patch_embed.proj.weight"), "{error}");
+}
+
+#[test]
+fn a_head_for_another_class_count_is_reinitialised() {
+    let mut config = plain_config();
+    config.num_classes = 7;
+    let model = load(&config, "vit_plain", None);
+    assert_eq!(model.forward(Tensor::zeros([1, 3, 32, 32], &Default::default())).dims(), [1, 7]);
+}
