@@ -34,6 +34,9 @@ pub enum VisionError {
         width: usize,
         patch: usize,
     },
+    /// An ONNX file that is not the expected DINOv2 graph.
+    #[error("{file}: {reason}")]
+    Onnx { file: PathBuf, reason: String },
     /// Adapter planning or files.
     #[error(transparent)]
     Peft(#[from] wegeft::PeftError),

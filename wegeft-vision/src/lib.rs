@@ -1,6 +1,7 @@
 //! Vision Transformers with WeGeFT adapters: timm's `VisionTransformer` layout and the DINOv2
 //! variant (patch 14, LayerScale, interpolated position embeddings), loaded from safetensors.
 
+pub mod assets;
 pub mod attention;
 pub mod block;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod error;
 mod layers;
 pub mod mlp;
 pub mod model;
+pub mod onnx;
 pub mod patch_embed;
 pub mod pos_embed;
 pub mod weights;

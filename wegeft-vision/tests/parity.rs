@@ -157,3 +157,16 @@ fn a_head_for_another_class_count_is_reinitialised() {
     let model = load(&config, "vit_plain", None);
     assert_eq!(model.forward(Tensor::zeros([1, 3, 32, 32], &Default::default())).dims(), [1, 7]);
 }
+
+#[test]
+#[ignore = "needs the DINOv2 asset: run `cargo xtask assets vit` first"]
+fn converted_dinov2_vits14_matches_onnxruntime() {
+    let path = wegeft_vision::assets::asset_dir().join(wegeft_vision::assets::DINOV2_VITS14);
+    let weights = WeightSource::safetensors(&path).expect("run `cargo xtask assets vit`");
+    let model = VisionTransformer::<B>::load(&VitConfig::dinov2_small(0), weights, None, &Default::default()).unwrap();
+    let io = read_safetensors(&fixture("dinov2_onnx_io.safetensors")).unwrap();
+    let features = model.forward_features(tensor::<4>(&io, "input"));
+    let error = relative_error(features, tensor(&io, "features"));
+    println!("DINOv2 ViT-S/14 final LayerNorm output vs onnxruntime: relative error {error:e}");
+    assert!(error <= 1e-3, "{error:e}");
+}
