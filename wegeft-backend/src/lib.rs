@@ -116,3 +116,23 @@ pub fn run<J: BackendJob>(kind: BackendKind, index: Option<usize>, job: J) -> Re
         }
     }
 }
+
+/// Instantiates generic test functions `fn name<B: AutodiffBackend>()` once per backend, in
+/// modules `ndarray`, `wgpu` and `cuda`: ndarray always, the others when the *calling* crate
+/// has the `wgpu` / `cuda` feature. One test suite, every backend.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($test:ident),* $(,)?) => {
+        mod ndarray {
+            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::NdArray>>() })*
+        }
+        #[cfg(feature = "wgpu")]
+        mod wgpu {
+            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::Wgpu>>() })*
+        }
+        #[cfg(feature = "cuda")]
+        mod cuda {
+            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::Cuda>>() })*
+        }
+    };
+}

@@ -6,12 +6,14 @@ use std::path::PathBuf;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::Param;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use wegeft::io::{read_safetensors, StoredTensor};
 use wegeft::{Injector, LoraConfig, ParamReport, Targets, WegeftConfig, WegeftInit};
 use wegeft_vision::{VisionError, VisionTransformer, VitConfig, WeightSource};
 
-type B = Autodiff<NdArray>;
+#[macro_use]
+extern crate wegeft_backend;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -25,40 +27,38 @@ fn dinov2_config() -> VitConfig {
     VitConfig::new(28, 7, 24, 2, 2, 0).with_layer_scale(Some(0.1))
 }
 
-fn tensor<const D: usize>(tensors: &BTreeMap<String, StoredTensor>, key: &str) -> Tensor<B, D> {
+fn tensor<B: AutodiffBackend, const D: usize>(tensors: &BTreeMap<String, StoredTensor>, key: &str) -> Tensor<B, D> {
     let stored = &tensors[key];
     let shape: [usize; D] = stored.shape.clone().try_into().expect("rank");
     Tensor::from_data(TensorData::new(stored.values.clone(), shape), &Default::default())
 }
 
-fn relative_error<const D: usize>(actual: Tensor<B, D>, expected: Tensor<B, D>) -> f64 {
+fn relative_error<B: AutodiffBackend, const D: usize>(actual: Tensor<B, D>, expected: Tensor<B, D>) -> f64 {
     assert_eq!(actual.dims(), expected.dims());
     let scale: f64 = expected.clone().abs().max().into_scalar().elem();
     let diff: f64 = (actual - expected).abs().max().into_scalar().elem();
     diff / scale
 }
 
-fn load(config: &VitConfig, name: &str, injector: Option<Injector>) -> VisionTransformer<B> {
+fn load<B: AutodiffBackend>(config: &VitConfig, name: &str, injector: Option<Injector>) -> VisionTransformer<B> {
     let weights = WeightSource::safetensors(fixture(&format!("{name}.safetensors"))).unwrap();
     VisionTransformer::load(config, weights, injector, &Default::default()).unwrap()
 }
 
-#[test]
-fn plain_vit_matches_timm() {
-    let model = load(&plain_config(), "vit_plain", None);
+fn plain_vit_matches_timm<B: AutodiffBackend>() {
+    let model = load::<B>(&plain_config(), "vit_plain", None);
     let io = read_safetensors(&fixture("vit_plain_io.safetensors")).unwrap();
-    let x = tensor::<4>(&io, "square.input");
+    let x = tensor::<B, 4>(&io, "square.input");
     let features = relative_error(model.forward_features(x.clone()), tensor(&io, "square.features"));
     let logits = relative_error(model.forward(x), tensor(&io, "square.output"));
     assert!(features <= 1e-4 && logits <= 1e-4, "features {features:e}, logits {logits:e}");
 }
 
-#[test]
-fn dinov2_style_vit_matches_timm_on_its_grid_and_a_resampled_one() {
-    let model = load(&dinov2_config(), "vit_dinov2", None);
+fn dinov2_style_vit_matches_timm_on_its_grid_and_a_resampled_one<B: AutodiffBackend>() {
+    let model = load::<B>(&dinov2_config(), "vit_dinov2", None);
     let io = read_safetensors(&fixture("vit_dinov2_io.safetensors")).unwrap();
     for case in ["pretrained_grid", "resampled_grid"] {
-        let x = tensor::<4>(&io, &format!("{case}.input"));
+        let x = tensor::<B, 4>(&io, &format!("{case}.input"));
         let error = relative_error(model.forward_features(x), tensor(&io, &format!("{case}.features")));
         assert!(error <= 1e-4, "{case}: {error:e}");
     }
@@ -68,18 +68,17 @@ fn paper_targets() -> Targets {
     Targets::new().suffix("attn.proj").suffix("attn.qkv.q").suffix("attn.qkv.v").suffix("mlp.fc1").suffix("mlp.fc2")
 }
 
-#[test]
-fn fresh_adapters_leave_outputs_identical_and_merging_reproduces_trained_ones() {
+fn fresh_adapters_leave_outputs_identical_and_merging_reproduces_trained_ones<B: AutodiffBackend>() {
     let io = read_safetensors(&fixture("vit_plain_io.safetensors")).unwrap();
-    let x = tensor::<4>(&io, "square.input");
-    let frozen = load(&plain_config(), "vit_plain", None).forward(x.clone());
+    let x = tensor::<B, 4>(&io, "square.input");
+    let frozen = load::<B>(&plain_config(), "vit_plain", None).forward(x.clone());
     for method in [
         wegeft::AdapterMethod::from(WegeftConfig::new(4)),
         WegeftConfig::new(4).with_init(WegeftInit::Llm).into(),
         LoraConfig::new(4).into(),
     ] {
         let injector = Injector::new(method.clone(), paper_targets()).unwrap();
-        let mut model = load(&plain_config(), "vit_plain", Some(injector));
+        let mut model = load::<B>(&plain_config(), "vit_plain", Some(injector));
         model.forward(x.clone()).into_data().assert_eq(&frozen.clone().into_data(), true);
 
         let bank = model.adapters.as_mut().unwrap();
@@ -99,10 +98,9 @@ fn fresh_adapters_leave_outputs_identical_and_merging_reproduces_trained_ones() 
     }
 }
 
-#[test]
-fn qkv_slices_and_modules_form_their_own_groups() {
+fn qkv_slices_and_modules_form_their_own_groups<B: AutodiffBackend>() {
     let injector = Injector::new(WegeftConfig::new(4), paper_targets()).unwrap();
-    let model = load(&plain_config(), "vit_plain", Some(injector));
+    let model = load::<B>(&plain_config(), "vit_plain", Some(injector));
     let plan = model.adapters.as_ref().unwrap().plan();
     let groups: Vec<&str> = plan.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(groups, ["blocks.*.attn.qkv.q", "blocks.*.attn.qkv.v", "blocks.*.attn.proj", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"]);
@@ -112,8 +110,7 @@ fn qkv_slices_and_modules_form_their_own_groups() {
     assert_eq!(report.head, 24 * 5 + 5, "only the head trains besides the adapter");
 }
 
-#[test]
-fn vit_b_attn_proj_shared_r16_has_24576_parameters() {
+fn vit_b_attn_proj_shared_r16_has_24576_parameters<B: AutodiffBackend>() {
     let injector = Injector::new(WegeftConfig::new(16), Targets::new().suffix("attn.proj")).unwrap();
     let model: VisionTransformer<B> =
         VisionTransformer::load(&VitConfig::base(10), WeightSource::Random, Some(injector), &Default::default()).unwrap();
@@ -122,8 +119,7 @@ fn vit_b_attn_proj_shared_r16_has_24576_parameters() {
     assert_eq!(report.head, 768 * 10 + 10);
 }
 
-#[test]
-fn checkpoint_problems_name_the_key() {
+fn checkpoint_problems_name_the_key<B: AutodiffBackend>() {
     let config = plain_config();
     let edit = |change: &dyn Fn(&mut BTreeMap<String, StoredTensor>)| {
         let mut weights = WeightSource::safetensors(fixture("vit_plain.safetensors")).unwrap();
@@ -150,22 +146,32 @@ fn checkpoint_problems_name_the_key() {
     assert!(error.to_string().contains("patch_embed.proj.weight"), "{error}");
 }
 
-#[test]
-fn a_head_for_another_class_count_is_reinitialised() {
+fn a_head_for_another_class_count_is_reinitialised<B: AutodiffBackend>() {
     let mut config = plain_config();
     config.num_classes = 7;
-    let model = load(&config, "vit_plain", None);
+    let model = load::<B>(&config, "vit_plain", None);
     assert_eq!(model.forward(Tensor::zeros([1, 3, 32, 32], &Default::default())).dims(), [1, 7]);
 }
+
+backend_tests!(
+    plain_vit_matches_timm,
+    dinov2_style_vit_matches_timm_on_its_grid_and_a_resampled_one,
+    fresh_adapters_leave_outputs_identical_and_merging_reproduces_trained_ones,
+    qkv_slices_and_modules_form_their_own_groups,
+    vit_b_attn_proj_shared_r16_has_24576_parameters,
+    checkpoint_problems_name_the_key,
+    a_head_for_another_class_count_is_reinitialised,
+);
 
 #[test]
 #[ignore = "needs the DINOv2 asset: run `cargo xtask assets vit` first"]
 fn converted_dinov2_vits14_matches_onnxruntime() {
+    type B = Autodiff<NdArray>;
     let path = wegeft_vision::assets::asset_dir().join(wegeft_vision::assets::DINOV2_VITS14);
     let weights = WeightSource::safetensors(&path).expect("run `cargo xtask assets vit`");
     let model = VisionTransformer::<B>::load(&VitConfig::dinov2_small(0), weights, None, &Default::default()).unwrap();
     let io = read_safetensors(&fixture("dinov2_onnx_io.safetensors")).unwrap();
-    let features = model.forward_features(tensor::<4>(&io, "input"));
+    let features = model.forward_features(tensor::<B, 4>(&io, "input"));
     let error = relative_error(features, tensor(&io, "features"));
     println!("DINOv2 ViT-S/14 final LayerNorm output vs onnxruntime: relative error {error:e}");
     assert!(error <= 1e-3, "{error:e}");

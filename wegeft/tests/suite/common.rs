@@ -9,24 +9,6 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use wegeft::io::{read_safetensors, StoredTensor};
 
-/// Instantiates generic test functions `fn name<B: AutodiffBackend>()` once per compiled backend:
-/// ndarray always, WGPU with the `wgpu` feature, CUDA with the `cuda` feature.
-#[macro_export]
-macro_rules! backend_tests {
-    ($($test:ident),* $(,)?) => {
-        mod ndarray {
-            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::NdArray>>() })*
-        }
-        #[cfg(feature = "wgpu")]
-        mod wgpu {
-            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::Wgpu>>() })*
-        }
-        #[cfg(feature = "cuda")]
-        mod cuda {
-            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::Cuda>>() })*
-        }
-    };
-}
 
 /// A fresh directory under the system temp dir, unique within and across test processes.
 pub fn temp_dir(name: &str) -> PathBuf {

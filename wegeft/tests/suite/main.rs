@@ -1,9 +1,11 @@
 //! The wegeft integration tests, one binary so that each backend's generic code compiles once.
 //!
 //! Suites written as `fn test<B: AutodiffBackend>()` run on every compiled backend through
-//! [`backend_tests!`]: `cargo test -p wegeft` (ndarray), `--features wgpu`, `--features cuda`.
+//! `wegeft_backend::backend_tests!`: `cargo test -p wegeft` (ndarray), `--features wgpu`, `--features cuda`.
 
 #[macro_use]
+extern crate wegeft_backend;
+
 mod common;
 
 mod adapter_files;
