@@ -233,7 +233,7 @@ print("vit_s_focus.onnx: sha256 ok")"#,
     }
     let converted_arg = converted.display().to_string();
     let onnx_arg = onnx.display().to_string();
-    let ok = cargo(&["run", "--release", "-p", "wegeft-vision", "--bin", "convert-dinov2", "--", &onnx_arg, &converted_arg])?;
+    let ok = cargo(&["run", "-p", "wegeft-vision", "--bin", "convert-dinov2", "--", &onnx_arg, &converted_arg])?;
     if ok {
         let manifest = serde_json::json!({
             "dinov2_vits14.safetensors": {
