@@ -153,7 +153,20 @@ fn a_head_for_another_class_count_is_reinitialised<B: AutodiffBackend>() {
     assert_eq!(model.forward(Tensor::zeros([1, 3, 32, 32], &Default::default())).dims(), [1, 7]);
 }
 
+fn drop_path_acts_only_while_training<B: AutodiffBackend>() {
+    use burn::module::AutodiffModule;
+    let config = plain_config().with_drop_path(0.5);
+    let model = load::<B>(&config, "vit_plain", None);
+    let x = Tensor::<B, 4>::random([4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &Default::default());
+    let runs: Vec<_> = (0..4).map(|_| model.forward(x.clone()).into_data()).collect();
+    assert!(runs.windows(2).any(|pair| pair[0] != pair[1]), "stochastic depth never dropped a branch");
+    let inference = model.valid();
+    let x = x.inner();
+    inference.forward(x.clone()).into_data().assert_eq(&inference.forward(x).into_data(), true);
+}
+
 backend_tests!(
+    drop_path_acts_only_while_training,
     plain_vit_matches_timm,
     dinov2_style_vit_matches_timm_on_its_grid_and_a_resampled_one,
     fresh_adapters_leave_outputs_identical_and_merging_reproduces_trained_ones,
