@@ -29,15 +29,6 @@ impl BackendKind {
             Self::Cuda => "cuda",
         }
     }
-
-    /// Whether this binary was compiled with the backend.
-    pub fn is_compiled(self) -> bool {
-        match self {
-            Self::Ndarray => cfg!(feature = "ndarray"),
-            Self::Wgpu => cfg!(feature = "wgpu"),
-            Self::Cuda => cfg!(feature = "cuda"),
-        }
-    }
 }
 
 impl fmt::Display for BackendKind {

@@ -2,6 +2,8 @@
 
 use burn::config::Config;
 
+use crate::error::VisionError;
+
 /// The per-channel mean and std a checkpoint's images are normalised with.
 #[derive(Config, Debug, PartialEq)]
 pub struct Normalization {
@@ -60,14 +62,14 @@ impl VitConfig {
         Self::new(224, 16, embed_dim, depth, num_heads, num_classes)
     }
 
-    /// ViT-Ti/16 at 224.
+    /// ViT-Ti/16 at 224 (AugReg normalisation).
     pub fn tiny(num_classes: usize) -> Self {
-        Self::standard(192, 12, 3, num_classes)
+        Self::standard(192, 12, 3, num_classes).with_normalization(Normalization::inception())
     }
 
-    /// ViT-S/16 at 224.
+    /// ViT-S/16 at 224 (AugReg normalisation).
     pub fn small(num_classes: usize) -> Self {
-        Self::standard(384, 12, 6, num_classes)
+        Self::standard(384, 12, 6, num_classes).with_normalization(Normalization::inception())
     }
 
     /// ViT-B/16 at 224 (AugReg in21k normalisation).
@@ -83,6 +85,22 @@ impl VitConfig {
     /// DINOv2 ViT-S/14: patch 14, LayerScale, position embeddings for a 518 px (37×37) grid.
     pub fn dinov2_small(num_classes: usize) -> Self {
         Self::new(518, 14, 384, 12, 6, num_classes).with_layer_scale(Some(1e-5))
+    }
+
+    /// Checks that the sizes describe a ViT.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let problem = if self.patch_size == 0 || self.image_size < self.patch_size {
+            Some(format!("patch size {} does not fit image size {}", self.patch_size, self.image_size))
+        } else if self.num_heads == 0 || self.embed_dim % self.num_heads != 0 {
+            Some(format!("{} heads do not divide embed_dim {}", self.num_heads, self.embed_dim))
+        } else if !(0.0..1.0).contains(&self.drop_path) {
+            Some(format!("drop_path must be in [0, 1), got {}", self.drop_path))
+        } else if self.depth == 0 || self.mlp_hidden() == 0 {
+            Some("depth and MLP width must be positive".to_string())
+        } else {
+            None
+        };
+        problem.map_or(Ok(()), |problem| Err(VisionError::InvalidConfig(problem)))
     }
 
     /// Side of the pretrained patch grid.

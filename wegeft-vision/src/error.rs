@@ -5,6 +5,9 @@ use std::path::PathBuf;
 /// What can go wrong when building or loading a ViT.
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {
+    /// A configuration that cannot describe a ViT.
+    #[error("invalid ViT config: {0}")]
+    InvalidConfig(String),
     /// A checkpoint lacks a weight the model needs.
     #[error("{file}: missing weight `{key}` (expected shape {expected:?})")]
     MissingWeight {

@@ -46,6 +46,7 @@ impl<B: Backend> VisionTransformer<B> {
         mut injector: Option<Injector>,
         device: &B::Device,
     ) -> Result<Self> {
+        config.validate()?;
         let dim = config.embed_dim;
         let patch_embed = PatchEmbed::load(&mut weights, config.patch_size, dim, device)?;
         let cls_token = weights.tensor("cls_token", [1, 1, dim], Init::Normal(1e-6), device)?;
@@ -89,6 +90,8 @@ impl<B: Backend> VisionTransformer<B> {
     }
 
     /// Normalised images `[B, 3, H, W]` → final normed tokens `[B, 1 + N, D]`, class token first.
+    /// Both sides must be multiples of the patch size ([`Self::check_image_size`] says so as an
+    /// error; data pipelines resize to the model's size before this point).
     pub fn forward_features(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
         let [batch, _, height, width] = images.dims();
         let tokens = self.patch_embed.forward(images);

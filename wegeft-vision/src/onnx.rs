@@ -76,7 +76,7 @@ pub fn dinov2_from_onnx(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
         let tensor = initializers
             .get(name)
             .ok_or_else(|| fail(format!("no initializer `{name}`")))?;
-        to_stored(tensor).ok_or_else(|| fail(format!("`{name}` is not a float32 tensor")))
+        to_stored(tensor).ok_or_else(|| fail(format!("`{name}` is not an embedded float32 tensor of consistent shape")))
     };
     // The weight W ([in, out]) of the linear layer whose bias is `bias`, as PyTorch's [out, in].
     let weight_of = |bias: &str| -> Result<StoredTensor> {
@@ -85,22 +85,30 @@ pub fn dinov2_from_onnx(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
             .iter()
             .find(|n| n.op_type == "Add" && n.input.iter().any(|i| i == bias))
             .ok_or_else(|| fail(format!("no Add uses `{bias}`")))?;
-        let matmul_out = add.input.iter().find(|i| *i != bias).expect("Add has two inputs");
-        let matmul = producer
-            .get(matmul_out.as_str())
-            .filter(|n| n.op_type == "MatMul")
+        let matmul = add
+            .input
+            .iter()
+            .find(|i| *i != bias)
+            .and_then(|other| producer.get(other.as_str()))
+            .filter(|n| n.op_type == "MatMul" && n.input.len() == 2)
             .ok_or_else(|| fail(format!("`{bias}` is not added to a MatMul")))?;
-        Ok(transpose(&float(&matmul.input[1])?))
+        let weight = float(&matmul.input[1])?;
+        transpose(&weight).ok_or_else(|| fail(format!("the MatMul weight `{}` is not 2-D", matmul.input[1])))
     };
 
     let mut out = BTreeMap::new();
-    out.insert("cls_token".into(), float("backbone.embeddings.cls_token")?);
+    let cls_token = float("backbone.embeddings.cls_token")?;
+    let dim = match cls_token.shape.as_slice() {
+        [1, 1, dim] => *dim,
+        other => return Err(fail(format!("cls_token has shape {other:?}, expected [1, 1, D]"))),
+    };
+    out.insert("cls_token".into(), cls_token);
     for part in ["weight", "bias"] {
         let projection = float(&format!("{HF}embeddings.patch_embeddings.projection.{part}"))?;
         out.insert(format!("patch_embed.proj.{part}"), projection);
         out.insert(format!("norm.{part}"), float(&format!("{HF}layernorm.{part}"))?);
     }
-    out.insert("pos_embed".into(), position_embeddings(&graph, &out["cls_token"]).map_err(fail)?);
+    out.insert("pos_embed".into(), position_embeddings(&graph, dim).map_err(fail)?);
 
     let depth = (0..)
         .take_while(|i| initializers.contains_key(format!("{HF}encoder.layer.{i}.norm1.weight").as_str()))
@@ -138,8 +146,7 @@ pub fn dinov2_from_onnx(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
 }
 
 /// `[1, 1 + G², D]` from the anonymous class position `[1, 1, D]` and grid `[1, G², D]`.
-fn position_embeddings(graph: &GraphProto, cls_token: &StoredTensor) -> std::result::Result<StoredTensor, String> {
-    let dim = cls_token.shape[2];
+fn position_embeddings(graph: &GraphProto, dim: usize) -> std::result::Result<StoredTensor, String> {
     let anonymous: Vec<&TensorProto> = graph.initializer.iter().filter(|t| t.name.starts_with("onnx::")).collect();
     let pick = |wanted: &dyn Fn(&[i64]) -> bool, what: &str| -> std::result::Result<StoredTensor, String> {
         let found: Vec<&&TensorProto> = anonymous.iter().filter(|t| wanted(&t.dims)).collect();
@@ -163,7 +170,7 @@ fn is_square(n: i64) -> bool {
 }
 
 fn to_stored(tensor: &TensorProto) -> Option<StoredTensor> {
-    if tensor.data_type != ONNX_FLOAT {
+    if tensor.data_type != ONNX_FLOAT || tensor.dims.iter().any(|&d| d < 0) {
         return None;
     }
     let values = if tensor.raw_data.is_empty() {
@@ -179,15 +186,17 @@ fn to_stored(tensor: &TensorProto) -> Option<StoredTensor> {
     (shape.iter().product::<usize>() == values.len()).then_some(StoredTensor { shape, values })
 }
 
-fn transpose(matrix: &StoredTensor) -> StoredTensor {
-    let (rows, cols) = (matrix.shape[0], matrix.shape[1]);
+fn transpose(matrix: &StoredTensor) -> Option<StoredTensor> {
+    let &[rows, cols] = matrix.shape.as_slice() else {
+        return None;
+    };
     let values = (0..cols)
         .flat_map(|c| (0..rows).map(move |r| matrix.values[r * cols + c]))
         .collect();
-    StoredTensor {
+    Some(StoredTensor {
         shape: vec![cols, rows],
         values,
-    }
+    })
 }
 
 fn concat_rows(parts: &[StoredTensor]) -> StoredTensor {

@@ -140,10 +140,20 @@ fn checkpoint_problems_name_the_key<B: AutodiffBackend>() {
     });
     assert!(matches!(&extra, VisionError::UnusedWeights { example, .. } if example == "reg_token"), "{extra}");
     let mut other = config.clone();
-    other.embed_dim = 32;
+    other.embed_dim = 30;
     let weights = WeightSource::safetensors(fixture("vit_plain.safetensors")).unwrap();
     let error = VisionTransformer::<B>::load(&other, weights, None, &Default::default()).unwrap_err();
     assert!(error.to_string().contains("patch_embed.proj.weight"), "{error}");
+    let with = |change: &dyn Fn(&mut VitConfig)| {
+        let mut broken = config.clone();
+        change(&mut broken);
+        broken
+    };
+    for broken in [with(&|c| c.patch_size = 0), with(&|c| c.num_heads = 5), with(&|c| c.drop_path = 1.0)] {
+        let weights = WeightSource::safetensors(fixture("vit_plain.safetensors")).unwrap();
+        let error = VisionTransformer::<B>::load(&broken, weights, None, &Default::default()).unwrap_err();
+        assert!(matches!(error, VisionError::InvalidConfig(_)), "{error}");
+    }
 }
 
 fn a_head_for_another_class_count_is_reinitialised<B: AutodiffBackend>() {

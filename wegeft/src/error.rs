@@ -18,7 +18,7 @@ pub enum PeftError {
     },
 
     /// The targets matched none of the linear layers the model offered.
-    #[error("the targets {targets} matched none of the {offered} linear layers offered (e.g. {examples})")]
+    #[error("the targets {targets} matched none of the {offered} linear layers offered ({examples})")]
     NoTargetMatched {
         targets: String,
         offered: usize,

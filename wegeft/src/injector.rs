@@ -100,7 +100,10 @@ impl Injector {
             return Err(PeftError::NoTargetMatched {
                 targets: self.plan.targets.to_string(),
                 offered: untouched.len(),
-                examples: untouched.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+                examples: match untouched.is_empty() {
+                    true => "none were offered".into(),
+                    false => untouched.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+                },
             });
         }
         Ok(self.plan)

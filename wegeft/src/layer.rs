@@ -68,7 +68,7 @@ impl<B: Backend> PeftLinear<B> {
             let dtype = weight.dtype();
             let weight = weight.cast(DType::F32);
             let delta = bank.delta_weight(slot, &self.name, weight.clone());
-            let merged = (weight + delta).cast(dtype);
+            let merged = (weight + delta).cast(dtype).detach();
             linear.weight = linear.weight.map(|_| merged);
         }
         linear

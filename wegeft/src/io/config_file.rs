@@ -79,6 +79,9 @@ pub(crate) fn parse(path: &Path, text: &str, warnings: &mut Vec<String>) -> Resu
         Err(error) => return Err(bad(format!("invalid JSON: {error}"))),
     };
     let Some(version) = config.get("format_version") else {
+        if let Some(option) = unsupported_peft_option(&config) {
+            return Err(bad(format!("PEFT option `{option}` changes the LoRA update and is not supported")));
+        }
         return parse_peft_lora(&config).ok_or_else(|| {
             bad("neither a wegeft adapter (no `format_version`) nor a PEFT LoRA adapter (`peft_type` \"LORA\" with `r` and `lora_alpha`)".into())
         });
@@ -99,6 +102,19 @@ pub(crate) fn parse(path: &Path, text: &str, warnings: &mut Vec<String>) -> Resu
     serde_json::from_value(Value::Object(config))
         .map(FileDescription::Plan)
         .map_err(|error| bad(format!("not a valid adapter plan: {error}")))
+}
+
+/// A PEFT LoRA option set to something that would change the math (and so must not be ignored).
+fn unsupported_peft_option(config: &Map<String, Value>) -> Option<&'static str> {
+    let set = |key: &str| match config.get(key) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Object(map)) => !map.is_empty(),
+        Some(Value::Array(list)) => !list.is_empty(),
+        Some(_) => true,
+    };
+    ["use_rslora", "use_dora", "fan_in_fan_out", "rank_pattern", "alpha_pattern"]
+        .into_iter()
+        .find(|key| set(key))
 }
 
 fn parse_peft_lora(config: &Map<String, Value>) -> Option<FileDescription> {

@@ -38,6 +38,15 @@ pub fn export_peft_lora<B: Backend>(
             .iter()
             .find(|layer| layer.name() == planned.name)
             .ok_or_else(|| PeftError::MissingLayer(planned.name.clone()))?;
+        if layer.base.weight.dims() != [planned.d_in, planned.d_out] {
+            return Err(PeftError::InvalidConfig(format!(
+                "layer `{}` has weight {:?}, the adapter was planned for [{}, {}]",
+                planned.name,
+                layer.base.weight.dims(),
+                planned.d_in,
+                planned.d_out
+            )));
+        }
         let pair = &bank.wegeft[planned.group];
         let weight = layer.base.weight.val().cast(DType::F32);
         let lora_b = pair.phi.val().matmul(weight).mul_scalar(pair.scale).transpose();
