@@ -152,6 +152,11 @@ fn wegeft_exports_exactly_as_a_peft_lora_adapter<B: AutodiffBackend>() {
     let x = random::<B, 2>([4, TINY_WIDTH]);
     assert_close("exported LoRA vs WeGeFT", as_lora.forward(x.clone()), model.forward(x), 1e-5);
 
+    edit_config(&dir, |c| c["use_rslora"] = serde_json::json!(true));
+    let lora = Tiny::<B>::new(LoraConfig::new(3).with_alpha(Some(3.0)));
+    let error = load_adapter(lora.adapters, &dir).unwrap_err();
+    assert!(matches!(&error, PeftError::BadConfigFile { message, .. } if message.contains("use_rslora")), "{error}");
+
     let error = wegeft::export_peft_lora(&model.adapters, &layers[..2], &dir).unwrap_err();
     assert!(matches!(&error, PeftError::MissingLayer(name) if name == "blocks.2.fc"), "{error}");
 }
