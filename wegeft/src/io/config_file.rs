@@ -78,10 +78,10 @@ pub(crate) fn parse(path: &Path, text: &str, warnings: &mut Vec<String>) -> Resu
         Ok(_) => return Err(bad("expected a JSON object".into())),
         Err(error) => return Err(bad(format!("invalid JSON: {error}"))),
     };
+    if let Some(option) = unsupported_peft_option(&config) {
+        return Err(bad(format!("PEFT option `{option}` changes the LoRA update and is not supported")));
+    }
     let Some(version) = config.get("format_version") else {
-        if let Some(option) = unsupported_peft_option(&config) {
-            return Err(bad(format!("PEFT option `{option}` changes the LoRA update and is not supported")));
-        }
         return parse_peft_lora(&config).ok_or_else(|| {
             bad("neither a wegeft adapter (no `format_version`) nor a PEFT LoRA adapter (`peft_type` \"LORA\" with `r` and `lora_alpha`)".into())
         });
