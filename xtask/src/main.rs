@@ -161,6 +161,9 @@ fn gpu_bundle() -> std::io::Result<bool> {
     let output = cargo_command()
         .args(["test", "-p", "wegeft", "--release", "--features", "cuda,wgpu"])
         .args(["--tests", "--benches", "--no-run", "--message-format=json-render-diagnostics"])
+        // Stripped binaries travel faster (and fit small upload limits).
+        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
+        .env("CARGO_PROFILE_BENCH_STRIP", "symbols")
         .stderr(std::process::Stdio::inherit())
         .output()?;
     if !output.status.success() {
