@@ -5,6 +5,7 @@
 # Vulkan, prints a table, and exits non-zero if anything failed. Build its input here with
 #
 #     cargo xtask gpu-bundle        # x86-64 release binaries with --features cuda,wgpu → .gpu-bundle/
+#                                   # (stripped and gzipped: about 18 MB)
 #
 # then copy `.gpu-bundle/` and this script to the GPU machine and run
 #
@@ -14,6 +15,9 @@ bundle=${1:-.gpu-bundle}
 shift || true
 backends=${*:-cuda wgpu}
 export WEGEFT_FIXTURES="$bundle/fixtures"
+for packed in "$bundle"/*.gz "$bundle"/tests/*.gz; do # gpu-bundle gzips the binaries
+    [ -e "$packed" ] && gunzip -f "$packed"
+done
 logs=$(mktemp -d)
 failed=0
 rows=()

@@ -38,7 +38,7 @@ enum Task {
         what: String,
     },
     /// Builds the inputs of `scripts/gpu-check.sh` into `.gpu-bundle/`: release test and
-    /// benchmark binaries with `--features cuda,wgpu`, and the fixtures they read.
+    /// benchmark binaries with `--features cuda,wgpu` (stripped, gzipped), and the fixtures.
     GpuBundle,
 }
 
@@ -181,7 +181,11 @@ fn gpu_bundle() -> std::io::Result<bool> {
             _ => continue,
         };
         std::fs::copy(executable, &destination)?;
-        println!("{}", destination.display());
+        // Compressed about 4x, so the bundle fits small upload limits; the script unpacks it.
+        if !Command::new("gzip").arg("-f9").arg(&destination).status()?.success() {
+            return Ok(false);
+        }
+        println!("{}.gz", destination.display());
     }
     let fixtures = std::path::Path::new("wegeft/tests/fixtures");
     copy_dir(fixtures, &bundle.join("fixtures"))?;
