@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use wegeft::{AdapterBank, Injector, PeftLinear};
 
 use crate::error::Result;
-use crate::layers::{adapted_linear, apply, linear, param};
+use crate::layers::{adapted_linear, apply, linear, offer, param};
 use crate::weights::WeightSource;
 
 /// timm's `attn`. The fused `attn.qkv` [3D, D] is held as three D→D layers named
@@ -45,11 +45,7 @@ impl<B: Backend> Attention<B> {
                 weight: param(weight.clone().slice([0..dim, columns.clone()])),
                 bias: Some(param(bias.clone().slice([columns]))),
             };
-            let key = format!("{prefix}.qkv.{name}");
-            Ok(match injector.as_deref_mut() {
-                Some(injector) => injector.linear(&key, part)?,
-                None => PeftLinear::frozen(&key, part),
-            })
+            offer(injector.as_deref_mut(), &format!("{prefix}.qkv.{name}"), part)
         };
         let (q, k, v) = (slice(0, "q")?, slice(1, "k")?, slice(2, "v")?);
         let proj = adapted_linear(weights, injector, &format!("{prefix}.proj"), dim, dim, device)?;

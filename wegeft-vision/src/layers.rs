@@ -39,7 +39,11 @@ pub(crate) fn adapted_linear<B: Backend>(
     d_out: usize,
     device: &B::Device,
 ) -> Result<PeftLinear<B>> {
-    let base = linear(weights, key, d_in, d_out, device)?;
+    offer(injector, key, linear(weights, key, d_in, d_out, device)?)
+}
+
+/// Wraps a frozen layer under `key`: offered to the injector if there is one, unadapted otherwise.
+pub(crate) fn offer<B: Backend>(injector: Option<&mut Injector>, key: &str, base: Linear<B>) -> Result<PeftLinear<B>> {
     Ok(match injector {
         Some(injector) => injector.linear(key, base)?,
         None => PeftLinear::frozen(key, base),
