@@ -40,6 +40,20 @@ pub enum VisionError {
     /// An ONNX file that is not the expected DINOv2 graph.
     #[error("{file}: {reason}")]
     Onnx { file: PathBuf, reason: String },
+    /// A file or directory that cannot be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bad data: an unreadable image, a malformed split list, a label out of range.
+    #[error("{}{}: {reason}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Data {
+        path: PathBuf,
+        line: Option<usize>,
+        reason: String,
+    },
     /// Adapter planning or files.
     #[error(transparent)]
     Peft(#[from] wegeft::PeftError),

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod attention;
 pub mod block;
 pub mod config;
+pub mod data;
 pub mod drop_path;
 pub mod error;
 mod layers;

@@ -1,0 +1,138 @@
+//! Writes tasks in the VTAB-1k layout and the suite's manifest.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use image::DynamicImage;
+use wegeft_vision::data::{SplitMix64, TaskGroup, TaskInfo};
+
+/// An image and its label.
+pub type Labelled = (DynamicImage, usize);
+
+/// Where a task's images come from, for the manifest.
+pub struct Source {
+    pub task: &'static str,
+    pub group: TaskGroup,
+    pub classes: usize,
+    pub package: &'static str,
+    pub file: &'static str,
+    pub licence: &'static str,
+    pub note: &'static str,
+}
+
+/// The three disjoint image sets of a task (train800val200 is train800 followed by val200).
+pub struct TaskSplits {
+    train800: Vec<Labelled>,
+    val200: Vec<Labelled>,
+    test: Vec<Labelled>,
+}
+
+impl TaskSplits {
+    /// Disjoint seeded draws from one pool.
+    pub fn from_pool(mut pool: Vec<Labelled>, (train, val, test): (usize, usize, usize), seed: u64) -> Self {
+        SplitMix64::new(seed).shuffle(&mut pool);
+        let test = test.min(pool.len().saturating_sub(train + val));
+        let mut drawn = pool.into_iter();
+        Self {
+            train800: drawn.by_ref().take(train).collect(),
+            val200: drawn.by_ref().take(val).collect(),
+            test: drawn.take(test).collect(),
+        }
+    }
+
+    /// Training images from the official training set, test images from the official test set.
+    pub fn from_train_test(train_pool: Vec<Labelled>, test_pool: Vec<Labelled>, (train, val, test): (usize, usize, usize), seed: u64) -> Self {
+        let fit = Self::from_pool(train_pool, (train, val, 0), seed);
+        let held_out = Self::from_pool(test_pool, (0, 0, test), seed);
+        Self { test: held_out.test, ..fit }
+    }
+
+    /// Seeded draws from a generator.
+    pub fn generated(mut sample: impl FnMut(&mut SplitMix64) -> Labelled, (train, val, test): (usize, usize, usize), seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let mut draw = |n: usize| (0..n).map(|_| sample(&mut rng)).collect();
+        Self {
+            train800: draw(train),
+            val200: draw(val),
+            test: draw(test),
+        }
+    }
+}
+
+/// The suite being written, and its manifest entries.
+pub struct Suite {
+    out: PathBuf,
+    seed: u64,
+    checksums: Vec<String>,
+    tasks: Vec<serde_json::Value>,
+}
+
+impl Suite {
+    pub fn new(out: &Path, seed: u64, checksums: Vec<String>) -> Self {
+        Self {
+            out: out.to_path_buf(),
+            seed,
+            checksums,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Writes one task into `<out>/<task>` (through a temporary directory, renamed at the end).
+    pub fn write(&mut self, source: &Source, splits: TaskSplits) -> Result<(), String> {
+        let io = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
+        let final_dir = self.out.join(source.task);
+        let dir = self.out.join(format!(".{}.partial", source.task));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut counts = serde_json::Map::new();
+        let mut lines = Vec::new();
+        for (split, images) in [("train800", &splits.train800), ("val200", &splits.val200), ("test", &splits.test)] {
+            let image_dir = dir.join("images").join(split);
+            std::fs::create_dir_all(&image_dir).map_err(|e| io(&image_dir, e))?;
+            let mut list = String::new();
+            for (index, (image, label)) in images.iter().enumerate() {
+                let name = format!("{index:06}.png");
+                image.save(image_dir.join(&name)).map_err(|e| format!("{}: {e}", image_dir.join(&name).display()))?;
+                writeln!(list, "images/{split}/{name} {label}").expect("write to String");
+            }
+            let file = dir.join(format!("{split}.txt"));
+            std::fs::write(&file, &list).map_err(|e| io(&file, e))?;
+            counts.insert(split.into(), images.len().into());
+            lines.push(list);
+        }
+        let both = dir.join("train800val200.txt");
+        std::fs::write(&both, format!("{}{}", lines[0], lines[1])).map_err(|e| io(&both, e))?;
+        let info = TaskInfo {
+            name: source.task.into(),
+            group: source.group,
+            classes: source.classes,
+        };
+        info.write(&dir).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_dir_all(&final_dir);
+        std::fs::rename(&dir, &final_dir).map_err(|e| io(&final_dir, e))?;
+        println!("{}: {counts:?} -> {}", source.task, final_dir.display());
+        self.tasks.push(serde_json::json!({
+            "task": source.task,
+            "group": source.group,
+            "classes": source.classes,
+            "images": counts,
+            "source": source.package,
+            "file": source.file,
+            "licence": source.licence,
+            "note": source.note,
+        }));
+        Ok(())
+    }
+
+    /// Writes `manifest.json`.
+    pub fn finish(self) -> Result<(), String> {
+        let manifest = serde_json::json!({
+            "layout": "VTAB-1k (NOAH/FacT): train800.txt, val200.txt, train800val200.txt, test.txt; lines `images/<split>/<file> <label>`",
+            "seed": self.seed,
+            "package_sha256": self.checksums,
+            "tasks": self.tasks,
+        });
+        let path = self.out.join("manifest.json");
+        let text = serde_json::to_string_pretty(&manifest).expect("JSON value");
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}

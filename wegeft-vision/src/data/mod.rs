@@ -1,0 +1,20 @@
+//! Image-classification data: VTAB-1k task directories and ImageFolder trees, decoded once into
+//! memory at the model's input size, batched and normalised for the model.
+
+mod batcher;
+mod dataset;
+mod image_folder;
+mod loader;
+mod preprocess;
+mod rng;
+mod split;
+mod task;
+
+pub use batcher::{ImageBatch, ImageBatcher};
+pub use dataset::{ImageDataset, ImageItem};
+pub use image_folder::image_folder;
+pub use loader::EpochLoader;
+pub use preprocess::load_image;
+pub use rng::SplitMix64;
+pub use split::{read_split, Split};
+pub use task::{TaskGroup, TaskInfo, VTAB_TASKS};

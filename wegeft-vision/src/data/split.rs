@@ -1,0 +1,91 @@
+//! VTAB-1k split lists: `train800.txt`, `val200.txt`, `train800val200.txt` and `test.txt`, each
+//! line `images/<split>/<file> <label>`, relative to the task directory.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::error::{Result, VisionError};
+
+/// The four lists of the VTAB-1k protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// 800 training images, for hyper-parameter search.
+    Train800,
+    /// 200 validation images, for hyper-parameter search.
+    Val200,
+    /// Both: the final training set.
+    Train800Val200,
+    /// The held-out test set; never used for selection.
+    Test,
+}
+
+impl Split {
+    /// The list's file name.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Train800 => "train800.txt",
+            Self::Val200 => "val200.txt",
+            Self::Train800Val200 => "train800val200.txt",
+            Self::Test => "test.txt",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.file_name().trim_end_matches(".txt"))
+    }
+}
+
+impl FromStr for Split {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        [Self::Train800, Self::Val200, Self::Train800Val200, Self::Test]
+            .into_iter()
+            .find(|split| split.to_string() == name)
+            .ok_or_else(|| format!("unknown split `{name}`: expected train800, val200, train800val200 or test"))
+    }
+}
+
+/// The images and labels of `split` in `task_dir`, checked: every line parses, every label is
+/// below `classes`, every file exists. Errors name the list file and the line.
+pub fn read_split(task_dir: &Path, split: Split, classes: usize) -> Result<Vec<(PathBuf, usize)>> {
+    let list = task_dir.join(split.file_name());
+    let text = std::fs::read_to_string(&list).map_err(|source| VisionError::Io { path: list.clone(), source })?;
+    let mut items = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_error = |reason: String| VisionError::Data {
+            path: list.clone(),
+            line: Some(index + 1),
+            reason,
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (file, label) = line
+            .rsplit_once(char::is_whitespace)
+            .ok_or_else(|| line_error(format!("expected `<image path> <label>`, found `{line}`")))?;
+        let label: usize = label
+            .parse()
+            .map_err(|_| line_error(format!("label `{label}` is not a non-negative integer")))?;
+        if label >= classes {
+            return Err(line_error(format!("label {label} is out of range: the task has {classes} classes")));
+        }
+        let path = task_dir.join(file.trim());
+        if !path.is_file() {
+            return Err(line_error(format!("image {} does not exist", path.display())));
+        }
+        items.push((path, label));
+    }
+    if items.is_empty() {
+        return Err(VisionError::Data {
+            path: list,
+            line: None,
+            reason: "the list has no images".into(),
+        });
+    }
+    Ok(items)
+}
