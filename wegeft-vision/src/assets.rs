@@ -14,3 +14,6 @@ pub fn asset_dir() -> PathBuf {
     });
     cache.join("assets")
 }
+
+/// The offline VTAB-1k-style suite, made by `cargo xtask assets vtab`.
+pub const VTAB_SUITE: &str = "vtab";

@@ -14,6 +14,7 @@ pub mod model;
 pub mod onnx;
 pub mod patch_embed;
 pub mod pos_embed;
+pub mod train;
 pub mod weights;
 
 pub use config::{Normalization, VitConfig};

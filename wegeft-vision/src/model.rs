@@ -76,6 +76,15 @@ impl<B: Backend> VisionTransformer<B> {
         })
     }
 
+    /// Replaces the head with the one saved in `path` (`head.weight` [classes, D], `head.bias`).
+    pub fn load_head(&mut self, path: &std::path::Path, device: &B::Device) -> Result<()> {
+        let head = self.head.as_ref().ok_or_else(|| VisionError::InvalidConfig("the model has no head".into()))?;
+        let [dim, classes] = head.weight.dims();
+        let mut weights = WeightSource::safetensors(path)?;
+        self.head = Some(linear(&mut weights, "head", dim, classes, device)?);
+        weights.finish()
+    }
+
     /// Fails unless both image sides are multiples of the patch size.
     pub fn check_image_size(&self, height: usize, width: usize) -> Result<()> {
         if height % self.patch_size == 0 && width % self.patch_size == 0 {

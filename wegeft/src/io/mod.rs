@@ -15,6 +15,7 @@ use burn::tensor::backend::Backend;
 
 pub use config_file::{FileDescription, FORMAT_VERSION};
 pub use peft_export::export_peft_lora;
+pub use atomic::write_atomic;
 pub use tensors::{read_safetensors, write_safetensors, StoredTensor};
 
 use crate::bank::AdapterBank;

@@ -1,0 +1,80 @@
+//! Everything that defines a training run; saved as the run's `config.json`, which is how
+//! `--resume` and `eval-vit` rebuild the same model.
+
+use std::path::PathBuf;
+
+use burn::config::Config;
+
+use crate::config::VitConfig;
+use crate::data::Split;
+use crate::train::Method;
+
+/// A fine-tuning run on one task (defaults: the VTAB-1k recipe of NOAH/FacT and the paper).
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    /// The task directory (VTAB-1k layout).
+    pub task_dir: PathBuf,
+    /// The backbone; its `num_classes` is replaced by the task's.
+    pub vit: VitConfig,
+    /// The backbone's timm-layout safetensors; `None` trains from random weights (tests).
+    pub checkpoint: Option<PathBuf>,
+    /// What trains besides the head.
+    #[config(default = "Method::Wegeft")]
+    pub method: Method,
+    /// Adapter rank; `None` takes the method's default (WeGeFT 16, LoRA 8).
+    #[config(default = "None")]
+    pub rank: Option<usize>,
+    /// Layer-name suffixes that get an adapter.
+    #[config(default = "vec![\"attn.proj\".to_string()]")]
+    pub targets: Vec<String>,
+    /// Training epochs.
+    #[config(default = 100)]
+    pub epochs: usize,
+    /// Linear-warmup epochs (then cosine decay).
+    #[config(default = 10)]
+    pub warmup_epochs: usize,
+    /// Peak learning rate.
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// AdamW weight decay (not applied to vector-like parameters).
+    #[config(default = 1e-4)]
+    pub weight_decay: f64,
+    /// Square input side; a multiple of the patch size.
+    #[config(default = 224)]
+    pub image_size: usize,
+    /// Images per step (the paper's loaders use 32).
+    #[config(default = 32)]
+    pub batch_size: usize,
+    /// Stochastic depth of the last block.
+    #[config(default = 0.1)]
+    pub drop_path: f64,
+    /// Seed of the init, the shuffles and drop_path.
+    #[config(default = 42)]
+    pub seed: u64,
+    /// The split trained on.
+    #[config(default = "Split::Train800Val200")]
+    pub train_split: Split,
+    /// The split monitored each epoch (val200 lies inside train800val200: it tracks fitting,
+    /// it selects nothing).
+    #[config(default = "Split::Val200")]
+    pub valid_split: Split,
+    /// The split reported once, after the last epoch.
+    #[config(default = "Split::Test")]
+    pub eval_split: Split,
+}
+
+impl TrainConfig {
+    /// The adapter rank in use.
+    pub fn rank(&self) -> usize {
+        self.rank.unwrap_or_else(|| self.method.default_rank())
+    }
+
+    /// The ViT for a task with `classes` classes.
+    pub fn vit_for(&self, classes: usize) -> VitConfig {
+        VitConfig {
+            num_classes: classes,
+            drop_path: self.drop_path,
+            ..self.vit.clone()
+        }
+    }
+}

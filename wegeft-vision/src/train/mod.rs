@@ -1,0 +1,24 @@
+//! Fine-tuning a ViT on an image-classification task through burn's `Learner`, VTAB-1k style.
+
+pub mod artifacts;
+mod config;
+mod eval;
+mod method;
+mod optim;
+mod plot;
+mod progress;
+mod run;
+mod schedule;
+mod search;
+mod step;
+mod suite;
+
+pub use artifacts::{load_trained, ParamCounts, RunResults};
+pub use config::TrainConfig;
+pub use eval::{evaluate, Evaluation};
+pub use method::{unfreeze, Method};
+pub use optim::SelectiveDecayAdamW;
+pub use run::{build_model, default_run_dir, last_checkpoint, load_split, train, Session};
+pub use schedule::WarmupCosine;
+pub use search::{search, SearchResult, PAPER_LR_GRID, PAPER_WD_GRID};
+pub use suite::{markdown_report, suite_tasks};

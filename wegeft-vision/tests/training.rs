@@ -1,0 +1,169 @@
+//! Training through burn's Learner on a tiny task: outputs, exact resume, what each method
+//! trains, the optimizer's decay groups, the schedule, and the suite report.
+
+mod common;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::lr_scheduler::LrScheduler;
+use burn::module::AutodiffModule;
+use burn::nn::LinearConfig;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::{ElementConversion, Tensor};
+use common::{write_task, Scratch};
+use wegeft::io::read_safetensors;
+use wegeft_vision::data::{Split, TaskInfo};
+use wegeft_vision::train::{
+    build_model, load_trained, markdown_report, train, Method, ParamCounts, RunResults, SelectiveDecayAdamW, Session,
+    TrainConfig, WarmupCosine,
+};
+use wegeft_vision::VitConfig;
+
+type B = Autodiff<NdArray>;
+
+/// ndarray's random generator is one global: runs that draw from it (init, drop_path) must not
+/// interleave, or a run would not be reproducible.
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn tiny_config(task: &std::path::Path, method: Method) -> TrainConfig {
+    let vit = VitConfig::new(8, 4, 16, 2, 2, 0).with_mlp_ratio(2.0);
+    TrainConfig::new(task.to_path_buf(), vit)
+        .with_method(method)
+        .with_rank(Some(2))
+        .with_targets(vec!["attn.proj".into(), "mlp.fc1".into()])
+        .with_epochs(3)
+        .with_warmup_epochs(1)
+        .with_lr(3e-3)
+        .with_image_size(8)
+        .with_batch_size(4)
+        .with_drop_path(0.2)
+        .with_seed(5)
+}
+
+#[test]
+fn a_run_writes_every_output_and_reloads_to_the_same_accuracy() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("run-outputs");
+    let task = write_task(&scratch.0, 4);
+    let config = tiny_config(&task, Method::Wegeft);
+    let run = scratch.0.join("run");
+    let results = train::<B>(&config, &run, Session::default(), &Default::default()).unwrap().unwrap();
+
+    for file in ["config.json", "head.safetensors", "adapter/adapter_config.json", "metrics.csv", "results.json"] {
+        assert!(run.join(file).is_file(), "missing {file}");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(csv.contains("3,train,Loss,") && csv.contains("3,valid,Accuracy,"), "{csv}");
+    let head = read_safetensors(&run.join("head.safetensors")).unwrap();
+    assert_eq!(head["head.weight"].shape, [3, 16]);
+    assert_eq!(results.eval.images, 12);
+    assert_eq!(results.params.trainable_excluding_head, 2 * (2 * 2 * 16));
+    let merged = results.merged_eval.expect("an adapter run evaluates merged too");
+    assert_eq!(merged.accuracy, results.eval.accuracy);
+
+    let (_, task_info, model) = load_trained::<NdArray>(&run, &Default::default()).unwrap();
+    let test = wegeft_vision::train::load_split(&config, &task_info, Split::Test).unwrap();
+    let batcher = wegeft_vision::data::ImageBatcher::new(config.vit.normalization.clone(), 8);
+    let again = wegeft_vision::train::evaluate(&model, test, batcher, 4, &Default::default(), "reloaded");
+    assert_eq!(again.accuracy, results.eval.accuracy);
+}
+
+#[test]
+fn a_resumed_run_retraces_the_interrupted_one() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("resume");
+    let task = write_task(&scratch.0, 4);
+    let config = tiny_config(&task, Method::Lora);
+    let device = Default::default();
+    let straight = train::<B>(&config, &scratch.0.join("straight"), Session::default(), &device).unwrap().unwrap();
+    let interrupted = scratch.0.join("interrupted");
+    let stopped = train::<B>(&config, &interrupted, Session { stop_after: Some(1), resume: false }, &device).unwrap();
+    assert!(stopped.is_none());
+    let resumed = train::<B>(&config, &interrupted, Session { resume: true, stop_after: None }, &device).unwrap().unwrap();
+    assert_eq!(resumed.eval.accuracy, straight.eval.accuracy);
+
+    let weights = |dir: &str| read_safetensors(&scratch.0.join(dir).join("adapter/adapter_model.safetensors")).unwrap();
+    let (a, b) = (weights("straight"), weights("interrupted"));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (key, tensor) in &a {
+        let max_diff = tensor.values.iter().zip(&b[key].values).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(max_diff <= 1e-6, "{key}: resumed differs by {max_diff}");
+    }
+    let changed = a.values().any(|t| t.values.iter().any(|v| *v != 0.0));
+    assert!(changed, "LoRA's B starts at zero and must have trained");
+}
+
+#[test]
+fn each_method_trains_what_it_should() {
+    let scratch = Scratch::new("methods");
+    let task = write_task(&scratch.0, 1);
+    let info = TaskInfo::of_dir(&task).unwrap();
+    let counts = |method| {
+        let model = build_model::<B>(&tiny_config(&task, method), &info, &Default::default()).unwrap();
+        ParamCounts::of(&model)
+    };
+    let head = 16 * 3 + 3;
+    let linear = counts(Method::Linear);
+    assert_eq!((linear.trainable_excluding_head, linear.head), (0, head));
+    // Shared: one pair per module type (attn.proj 16→16, mlp.fc1 16→32); per layer: one per layer.
+    assert_eq!(counts(Method::Wegeft).trainable_excluding_head, 2 * (2 * 2 * 16));
+    assert_eq!(counts(Method::WegeftLayer).trainable_excluding_head, 4 * (2 * 2 * 16));
+    assert_eq!(counts(Method::Lora).trainable_excluding_head, 2 * 2 * (16 + 16) + 2 * 2 * (16 + 32));
+    let full = counts(Method::Full);
+    assert_eq!(full.trainable_excluding_head + full.head, full.total);
+}
+
+#[test]
+fn weight_decay_skips_biases_and_norms() {
+    let device = Default::default();
+    let layer = LinearConfig::new(3, 2).init::<B>(&device);
+    let (weight, bias) = (layer.weight.val(), layer.bias.as_ref().unwrap().val());
+    // A zero loss gradient: AdamW's step is then pure decay.
+    let loss = layer.forward(Tensor::<B, 2>::ones([1, 3], &device)).sum() * 0.0;
+    let grads = GradientsParams::from_grads(loss.backward(), &layer);
+    let mut optim = SelectiveDecayAdamW::new(0.5);
+    let stepped = optim.step(0.1, layer, grads).valid();
+    let ratio = |a: Tensor<NdArray, 1>, b: Tensor<NdArray, 1>| (a / b).mean().into_scalar().elem::<f64>();
+    let decayed = ratio(stepped.weight.val().flatten(0, 1), weight.inner().flatten(0, 1));
+    assert!((decayed - 0.95).abs() < 1e-6, "weight scaled by {decayed}");
+    let kept = ratio(stepped.bias.unwrap().val(), bias.inner());
+    assert!((kept - 1.0).abs() < 1e-6, "bias scaled by {kept}");
+}
+
+#[test]
+fn schedule_warms_up_linearly_then_decays_along_a_cosine() {
+    let mut schedule = WarmupCosine::new(1e-3, 10, 110);
+    let lrs: Vec<f64> = (0..110).map(|_| LrScheduler::step(&mut schedule)).collect();
+    assert!((lrs[0] - 1e-7).abs() < 1e-12);
+    assert!((lrs[5] - (1e-7 + (1e-3 - 1e-7) * 0.5)).abs() < 1e-12);
+    assert!((lrs[10] - 1e-3).abs() < 1e-12);
+    assert!((lrs[60] - (1e-6 + 0.5 * (1e-3 - 1e-6))).abs() < 1e-12);
+    assert!(lrs[10..].windows(2).all(|w| w[1] <= w[0]));
+    let restored = WarmupCosine::new(1e-3, 10, 110).load_record::<NdArray>(schedule.to_record::<NdArray>());
+    assert_eq!(restored.at(109), schedule.at(109));
+}
+
+#[test]
+fn the_suite_report_gives_group_means_and_both_averages() {
+    let json = |task: &str, group: &str, method: &str, accuracy: f64| {
+        serde_json::json!({
+            "task": task, "group": group, "method": method, "rank": null,
+            "params": {"trainable_excluding_head": 10, "head": 3, "total": 100},
+            "eval_split": "test",
+            "eval": {"accuracy": accuracy, "images": 10, "images_per_second": 1.0},
+            "merged_eval": null, "epochs": 1, "image_size": 8, "batch_size": 4, "lr": 0.001,
+            "weight_decay": 0.0, "seed": 1, "train_images_per_second": 2.0, "train_seconds": 1.0,
+            "selection": "last epoch"
+        })
+    };
+    let runs: Vec<RunResults> = [
+        json("a", "Natural", "wegeft", 90.0),
+        json("b", "Natural", "wegeft", 70.0),
+        json("c", "Structured", "wegeft", 40.0),
+    ]
+    .into_iter()
+    .map(|v| serde_json::from_value(v).unwrap())
+    .collect();
+    let report = markdown_report(&runs);
+    // Groups 80 and 40: mean of groups 60.00; mean of tasks 66.67.
+    assert!(report.contains("| wegeft | 10 | 90.00 | 70.00 | 40.00 | 80.00 | 40.00 | 60.00 | 66.67 | 2.0 |"), "{report}");
+}
