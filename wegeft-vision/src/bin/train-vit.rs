@@ -76,6 +76,9 @@ struct Args {
     lr_grid: Vec<f64>,
     #[arg(long, value_delimiter = ',')]
     wd_grid: Vec<f64>,
+    /// Train nothing: collect the `results.json` of every run under --out into summary.md.
+    #[arg(long)]
+    report: bool,
     /// ndarray (CPU), wgpu or cuda (compiled in with the cargo feature of the same name).
     #[arg(long, default_value = "ndarray")]
     backend: BackendKind,
@@ -129,6 +132,11 @@ impl BackendJob for Job {
 
     fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device, description: String) -> Self::Output {
         let args = self.0;
+        if args.report {
+            let all = collect_results(&args.out)?;
+            write_report(&args.out, &all)?;
+            return Ok(all);
+        }
         println!("backend: {description}");
         let mut all = Vec::new();
         for task in args.tasks()? {
@@ -165,15 +173,45 @@ impl BackendJob for Job {
             }
         }
         if !all.is_empty() {
-            let report = markdown_report(&all);
-            std::fs::create_dir_all(&args.out).map_err(|source| wegeft_vision::VisionError::Io { path: args.out.clone(), source })?;
-            wegeft::io::write_atomic(&args.out.join("summary.md"), report.as_bytes())?;
-            let json = serde_json::to_string_pretty(&all).expect("serialisable");
-            wegeft::io::write_atomic(&args.out.join("summary.json"), json.as_bytes())?;
-            println!("\n{report}\nreport: {}", args.out.join("summary.md").display());
+            write_report(&args.out, &all)?;
         }
         Ok(all)
     }
+}
+
+/// `summary.md` and `summary.json` in `out`, and the table on stdout.
+fn write_report(out: &Path, all: &[RunResults]) -> Result<()> {
+    let report = markdown_report(all);
+    std::fs::create_dir_all(out).map_err(|source| wegeft_vision::VisionError::Io { path: out.into(), source })?;
+    wegeft::io::write_atomic(&out.join("summary.md"), report.as_bytes())?;
+    let json = serde_json::to_string_pretty(all).expect("serialisable");
+    wegeft::io::write_atomic(&out.join("summary.json"), json.as_bytes())?;
+    println!("\n{report}\nreport: {}", out.join("summary.md").display());
+    Ok(())
+}
+
+/// The results of the runs under `out` (`<out>/<task>/<method>/results.json`).
+fn collect_results(out: &Path) -> Result<Vec<RunResults>> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| wegeft_vision::VisionError::Io { path, source }
+    };
+    let mut all = Vec::new();
+    for task in std::fs::read_dir(out).map_err(io(out))?.flatten() {
+        let Ok(methods) = std::fs::read_dir(task.path()) else { continue };
+        for run in methods.flatten() {
+            let file = run.path().join("results.json");
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                let results = serde_json::from_str(&text).map_err(|error| wegeft_vision::VisionError::Data {
+                    line: Some(error.line()),
+                    path: file.clone(),
+                    reason: error.to_string(),
+                })?;
+                all.push(results);
+            }
+        }
+    }
+    Ok(all)
 }
 
 fn main() -> ExitCode {
