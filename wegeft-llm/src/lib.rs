@@ -1,1 +1,26 @@
+//! LLaMA-family decoders with WeGeFT adapters for burn: GGUF (F32, F16, BF16, Q8_0, Q4_0, Q4_1)
+//! and Hugging Face checkpoints, their tokenizers, and KV-cached generation.
 
+pub mod assets;
+pub mod attention;
+pub mod block;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod gguf;
+pub mod load;
+pub mod mlp;
+pub mod model;
+pub mod rope;
+pub mod tokenizer;
+pub mod weights;
+
+pub use cache::KvCache;
+pub use config::LlamaConfig;
+pub use error::{LlmError, Result};
+pub use generate::{generate, Sampling};
+pub use load::{load, Loaded};
+pub use model::Llama;
+pub use tokenizer::LlmTokenizer;
+pub use weights::LlamaWeights;

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use wegeft::{AdapterBank, Injector, PeftLinear};
 
 use crate::error::Result;
-use crate::layers::{adapted_linear, apply, linear, offer, param};
+use crate::layers::{adapted_linear, linear, offer, param};
 use crate::weights::WeightSource;
 
 /// timm's `attn`. The fused `attn.qkv` [3D, D] is held as three D→D layers named
@@ -57,14 +57,14 @@ impl<B: Backend> Attention<B> {
         let [batch, tokens, dim] = x.dims();
         let head_dim = dim / self.num_heads;
         let heads = |layer: &PeftLinear<B>| {
-            apply(layer, x.clone(), adapters)
+            layer.forward_opt(x.clone(), adapters)
                 .reshape([batch, tokens, self.num_heads, head_dim])
                 .swap_dims(1, 2)
         };
         let (q, k, v) = (heads(&self.q), heads(&self.k), heads(&self.v));
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((head_dim as f64).powf(-0.5));
         let mixed = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([batch, tokens, dim]);
-        apply(&self.proj, mixed, adapters)
+        self.proj.forward_opt(mixed, adapters)
     }
 }
 

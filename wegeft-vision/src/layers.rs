@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use wegeft::{AdapterBank, Injector, PeftLinear};
+use wegeft::{Injector, PeftLinear};
 
 use crate::error::Result;
 use crate::weights::{Init, WeightSource};
@@ -62,16 +62,4 @@ pub(crate) fn layer_norm<B: Backend>(
     norm.gamma = Param::from_tensor(weights.tensor(&format!("{key}.weight"), [dim], Init::Ones, device)?);
     norm.beta = Some(Param::from_tensor(weights.tensor(&format!("{key}.bias"), [dim], Init::Zeros, device)?));
     Ok(norm.no_grad())
-}
-
-/// Applies an adapted layer, or its frozen base when the model has no adapter.
-pub(crate) fn apply<B: Backend, const D: usize>(
-    layer: &PeftLinear<B>,
-    x: Tensor<B, D>,
-    adapters: Option<&AdapterBank<B>>,
-) -> Tensor<B, D> {
-    match adapters {
-        Some(bank) => layer.forward(x, bank),
-        None => layer.base.forward(x),
-    }
 }

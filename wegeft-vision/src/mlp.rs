@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use wegeft::{AdapterBank, Injector, PeftLinear};
 
 use crate::error::Result;
-use crate::layers::{adapted_linear, apply};
+use crate::layers::adapted_linear;
 use crate::weights::WeightSource;
 
 /// timm's `mlp`.
@@ -35,6 +35,6 @@ impl<B: Backend> Mlp<B> {
 
     /// `[B, N, D]` → `[B, N, D]`.
     pub fn forward(&self, x: Tensor<B, 3>, adapters: Option<&AdapterBank<B>>) -> Tensor<B, 3> {
-        apply(&self.fc2, gelu(apply(&self.fc1, x, adapters)), adapters)
+        self.fc2.forward_opt(gelu(self.fc1.forward_opt(x, adapters)), adapters)
     }
 }

@@ -59,6 +59,15 @@ impl<B: Backend> PeftLinear<B> {
         }
     }
 
+    /// [`Self::forward`] when the model has an adapter, the frozen base alone when it has none
+    /// (models that are built with or without an injector keep an `Option<AdapterBank>`).
+    pub fn forward_opt<const D: usize>(&self, x: Tensor<B, D>, bank: Option<&AdapterBank<B>>) -> Tensor<B, D> {
+        match bank {
+            Some(bank) => self.forward(x, bank),
+            None => self.base.forward(x),
+        }
+    }
+
     /// The layer with the update folded into its weight (computed in f32, cast back), ready for
     /// plain inference; the base of `self` is untouched, so the same base can take another adapter.
     pub fn merged(&self, bank: &AdapterBank<B>) -> Linear<B> {

@@ -37,6 +37,7 @@ mod layer;
 mod method;
 mod params;
 mod plan;
+mod rng;
 mod targets;
 
 pub use bank::AdapterBank;
@@ -47,6 +48,7 @@ pub use lora::{LoraAdapter, LoraConfig};
 pub use method::AdapterMethod;
 pub use params::ParamReport;
 pub use plan::{AdapterGroup, AdapterPlan, PlannedLayer};
+pub use rng::SplitMix64;
 pub use targets::{layer_index, module_type, TargetPattern, Targets};
 pub use wegeft::{Sharing, WegeftConfig, WegeftInit, WegeftPair};
 pub use io::{export_peft_lora, load_adapter, save_adapter, AdapterFile};

@@ -10,7 +10,8 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::Dataset;
 use burn::tensor::backend::Backend;
 
-use crate::data::{ImageBatch, ImageBatcher, ImageDataset, SplitMix64};
+use crate::data::{ImageBatch, ImageBatcher, ImageDataset};
+use wegeft::SplitMix64;
 
 /// Batches of an [`ImageDataset`], shuffled per epoch when a seed is given.
 pub struct EpochLoader<B: Backend> {

@@ -6,7 +6,6 @@ mod dataset;
 mod image_folder;
 mod loader;
 mod preprocess;
-mod rng;
 mod split;
 mod task;
 
@@ -15,6 +14,6 @@ pub use dataset::{ImageDataset, ImageItem};
 pub use image_folder::image_folder;
 pub use loader::EpochLoader;
 pub use preprocess::load_image;
-pub use rng::SplitMix64;
+pub use wegeft::SplitMix64;
 pub use split::{read_split, Split};
 pub use task::{TaskGroup, TaskInfo, VTAB_TASKS};

@@ -1,4 +1,4 @@
-//! A tiny seeded generator, so that shuffles and generated data depend on the seed alone and not
+//! A tiny seeded generator (shuffles, generated data, sampling), so that results depend on the seed alone and not
 //! on the version of a random-number crate.
 
 /// SplitMix64 (Steele, Lea & Flood 2014): 64 bits of state, passes BigCrush, trivially seedable.

@@ -1,0 +1,61 @@
+//! Grouped-query self-attention with RoPE, an additive mask and an optional KV cache.
+
+use burn::module::Module;
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use wegeft::{AdapterBank, PeftLinear};
+
+use crate::cache::KvCache;
+use crate::rope::Rope;
+
+/// `self_attn`: q, k, v and o projections (HF names), any of them adaptable.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    pub q_proj: PeftLinear<B>,
+    pub k_proj: PeftLinear<B>,
+    pub v_proj: PeftLinear<B>,
+    pub o_proj: PeftLinear<B>,
+    #[module(skip)]
+    pub heads: usize,
+    #[module(skip)]
+    pub kv_heads: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    fn split_heads(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
+        let [batch, len, width] = x.dims();
+        x.reshape([batch, len, heads, width / heads]).swap_dims(1, 2)
+    }
+
+    /// `x` `[B, T, D]` at positions `offset..`, `mask` additive `[B, 1, T, S]`; `cache` is the
+    /// model's cache and this layer's index in it.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &Rope,
+        mask: Tensor<B, 4>,
+        offset: usize,
+        cache: Option<(&mut KvCache<B>, usize)>,
+        adapters: Option<&AdapterBank<B>>,
+    ) -> Tensor<B, 3> {
+        let [batch, len, width] = x.dims();
+        let q = rope.apply(Self::split_heads(self.q_proj.forward_opt(x.clone(), adapters), self.heads), offset);
+        let k = rope.apply(Self::split_heads(self.k_proj.forward_opt(x.clone(), adapters), self.kv_heads), offset);
+        let v = Self::split_heads(self.v_proj.forward_opt(x, adapters), self.kv_heads);
+        let (k, v) = match cache {
+            Some((cache, layer)) => cache.extend(layer, k, v),
+            None => (k, v),
+        };
+        let head_dim = width / self.heads;
+        let group = self.heads / self.kv_heads;
+        let repeat = |t: Tensor<B, 4>| {
+            let [b, kv, s, d] = t.dims();
+            t.unsqueeze_dim::<5>(2).expand([b, kv, group, s, d]).reshape([b, kv * group, s, d])
+        };
+        let scores = q.matmul(repeat(k).swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask;
+        let mixed = softmax(scores, 3).matmul(repeat(v));
+        let merged = mixed.swap_dims(1, 2).reshape([batch, len, width]);
+        self.o_proj.forward_opt(merged, adapters)
+    }
+}

@@ -1,0 +1,94 @@
+//! Continues a prompt with a LLaMA-family model (GGUF file or HF directory), optionally with a
+//! trained adapter: `generate --model M.gguf --prompt "The capital of France is"`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use wegeft_backend::{BackendJob, BackendKind};
+use wegeft_llm::{generate, load, Result, Sampling};
+
+#[derive(Parser, Clone)]
+#[command(about = "Generate text with a LLaMA-family model")]
+struct Args {
+    /// A .gguf file or a Hugging Face model directory [default: SmolLM2-135M-Instruct from
+    /// `cargo xtask assets llm`].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Prompts (repeat the flag for a batch).
+    #[arg(long, required = true)]
+    prompt: Vec<String>,
+    /// Wrap each prompt in the model's ChatML turn markers (`<|im_start|>user …`).
+    #[arg(long)]
+    chat: bool,
+    #[arg(long, default_value_t = 32)]
+    max_new_tokens: usize,
+    /// 0 for greedy decoding.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop when the generated text contains this string.
+    #[arg(long)]
+    stop: Vec<String>,
+    #[arg(long, default_value = "ndarray")]
+    backend: BackendKind,
+    #[arg(long)]
+    device: Option<usize>,
+}
+
+struct Job(Args);
+
+impl BackendJob for Job {
+    type Output = Result<()>;
+
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device, description: String) -> Result<()> {
+        let args = self.0;
+        println!("backend: {description}");
+        let path = args.model.clone().unwrap_or_else(wegeft_llm::assets::smollm2_gguf);
+        let start = Instant::now();
+        let loaded = load::<B::InnerBackend>(&path, None, &device)?;
+        println!("loaded {} in {:.1} s", path.display(), start.elapsed().as_secs_f64());
+        let texts: Vec<String> = args
+            .prompt
+            .iter()
+            .map(|p| if args.chat { format!("<|im_start|>user\n{p}<|im_end|>\n<|im_start|>assistant\n") } else { p.clone() })
+            .collect();
+        let prompts = texts.iter().map(|t| loaded.tokenizer.encode(t)).collect::<Result<Vec<_>>>()?;
+        let sampling = Sampling {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            seed: args.seed,
+        };
+        let stop_ids: Vec<u32> = loaded.tokenizer.eos.into_iter().collect();
+        let tokenizer = &loaded.tokenizer;
+        let stop = |ids: &[u32]| tokenizer.decode(ids).is_ok_and(|text| args.stop.iter().any(|s| text.contains(s.as_str())));
+        let start = Instant::now();
+        let outputs = generate(&loaded.model, &prompts, args.max_new_tokens, &stop_ids, &sampling, stop, &device);
+        let seconds = start.elapsed().as_secs_f64();
+        let tokens: usize = outputs.iter().map(Vec::len).sum();
+        for (prompt, output) in args.prompt.iter().zip(&outputs) {
+            println!("{prompt}|{}", tokenizer.decode(output)?);
+        }
+        println!("{tokens} tokens in {seconds:.2} s ({:.1} tokens/s, prompt included)", tokens as f64 / seconds);
+        Ok(())
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match wegeft_backend::run(args.backend, args.device, Job(args.clone())) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => {
+            eprintln!("generate: {error}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("generate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Errors of the LLM crate.
+
+use std::path::PathBuf;
+
+/// What can go wrong loading or running a decoder.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// A file that cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A malformed or unsupported checkpoint (GGUF, safetensors, config.json).
+    #[error("{path}: {reason}")]
+    Format { path: PathBuf, reason: String },
+    /// A tensor the model needs is missing or has the wrong shape.
+    #[error("{path}: tensor `{name}`: {reason}")]
+    Tensor {
+        path: PathBuf,
+        name: String,
+        reason: String,
+    },
+    /// The tokenizer could not be built or failed on a text.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// Adapter planning or files.
+    #[error(transparent)]
+    Peft(#[from] wegeft::PeftError),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, LlmError>;

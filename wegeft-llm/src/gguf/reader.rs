@@ -1,0 +1,242 @@
+//! Parses a GGUF file read into memory: header, key/value metadata, tensor infos, data section.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{LlmError, Result};
+use crate::gguf::{dequantize, GgmlType};
+
+/// A metadata value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetadataValue {
+    /// Any integer type, widened.
+    Int(i64),
+    /// f32 or f64.
+    Float(f64),
+    Bool(bool),
+    String(String),
+    Array(Vec<MetadataValue>),
+}
+
+impl MetadataValue {
+    /// The value as an unsigned integer, if it is one.
+    pub fn as_usize(&self) -> Option<usize> {
+        match self {
+            Self::Int(v) if *v >= 0 => Some(*v as usize),
+            _ => None,
+        }
+    }
+
+    /// The value as a float (integers convert).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Self::Float(v) => Some(*v),
+            Self::Int(v) => Some(*v as f64),
+            _ => None,
+        }
+    }
+
+    /// The value as a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Where a tensor lies in the data section.
+#[derive(Clone, Debug)]
+pub struct GgufTensorInfo {
+    /// GGUF dimensions, fastest-varying first (`[d_in, d_out]` for a weight).
+    pub dims: Vec<usize>,
+    /// Storage type.
+    pub ggml_type: GgmlType,
+    /// Offset from the start of the data section.
+    pub offset: usize,
+}
+
+impl GgufTensorInfo {
+    /// The shape in PyTorch order (slowest-varying first).
+    pub fn shape(&self) -> Vec<usize> {
+        self.dims.iter().rev().copied().collect()
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    /// Whether the tensor has no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A GGUF file in memory.
+pub struct GgufFile {
+    /// The file, for error messages.
+    pub path: PathBuf,
+    /// Key/value metadata.
+    pub metadata: BTreeMap<String, MetadataValue>,
+    /// Tensor directory by name.
+    pub tensors: BTreeMap<String, GgufTensorInfo>,
+    bytes: Vec<u8>,
+    data_start: usize,
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    position: usize,
+    path: &'a Path,
+}
+
+impl Cursor<'_> {
+    fn error(&self, reason: impl Into<String>) -> LlmError {
+        LlmError::Format {
+            path: self.path.to_path_buf(),
+            reason: format!("{} (at byte {})", reason.into(), self.position),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        let end = self.position.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let end = end.ok_or_else(|| self.error("truncated file"))?;
+        let slice = &self.bytes[self.position..end];
+        self.position = end;
+        Ok(slice)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    fn len(&mut self) -> Result<usize> {
+        let len = self.u64()?;
+        usize::try_from(len).ok().filter(|&l| l <= self.bytes.len()).ok_or_else(|| self.error(format!("implausible length {len}")))
+    }
+
+    fn string(&mut self) -> Result<String> {
+        let len = self.len()?;
+        let bytes = self.take(len)?.to_vec();
+        String::from_utf8(bytes).map_err(|_| self.error("a string is not UTF-8"))
+    }
+
+    fn value(&mut self, kind: u32) -> Result<MetadataValue> {
+        let int = |bytes: &[u8], signed: bool| -> i64 {
+            let mut wide = [0u8; 8];
+            wide[..bytes.len()].copy_from_slice(bytes);
+            let value = u64::from_le_bytes(wide);
+            let bits = 8 * bytes.len() as u32;
+            if signed && bits < 64 && value >> (bits - 1) & 1 == 1 {
+                (value | (!0u64 << bits)) as i64
+            } else {
+                value as i64
+            }
+        };
+        Ok(match kind {
+            0 => MetadataValue::Int(int(self.take(1)?, false)),
+            1 => MetadataValue::Int(int(self.take(1)?, true)),
+            2 => MetadataValue::Int(int(self.take(2)?, false)),
+            3 => MetadataValue::Int(int(self.take(2)?, true)),
+            4 => MetadataValue::Int(int(self.take(4)?, false)),
+            5 => MetadataValue::Int(int(self.take(4)?, true)),
+            6 => MetadataValue::Float(f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")) as f64),
+            7 => MetadataValue::Bool(self.take(1)?[0] != 0),
+            8 => MetadataValue::String(self.string()?),
+            9 => {
+                let element = self.u32()?;
+                let len = self.len()?;
+                MetadataValue::Array((0..len).map(|_| self.value(element)).collect::<Result<_>>()?)
+            }
+            10 => MetadataValue::Int(int(self.take(8)?, false)),
+            11 => MetadataValue::Int(int(self.take(8)?, true)),
+            12 => MetadataValue::Float(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes"))),
+            other => return Err(self.error(format!("unknown metadata value type {other}"))),
+        })
+    }
+}
+
+impl GgufFile {
+    /// Reads and parses `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LlmError::Io { path: path.into(), source })?;
+        Self::parse(path, bytes)
+    }
+
+    /// Parses a GGUF file held in `bytes`.
+    pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        let mut cursor = Cursor { bytes: &bytes, position: 0, path };
+        if cursor.take(4)? != b"GGUF" {
+            return Err(cursor.error("not a GGUF file (bad magic)"));
+        }
+        let version = cursor.u32()?;
+        if !(2..=3).contains(&version) {
+            return Err(cursor.error(format!("GGUF version {version} is not supported (2 or 3)")));
+        }
+        let tensor_count = cursor.len()?;
+        let metadata_count = cursor.len()?;
+        let mut metadata = BTreeMap::new();
+        for _ in 0..metadata_count {
+            let key = cursor.string()?;
+            let kind = cursor.u32()?;
+            metadata.insert(key, cursor.value(kind)?);
+        }
+        let mut tensors = BTreeMap::new();
+        for _ in 0..tensor_count {
+            let name = cursor.string()?;
+            let rank = cursor.u32()? as usize;
+            let dims = (0..rank).map(|_| cursor.len()).collect::<Result<Vec<_>>>()?;
+            let kind = cursor.u32()?;
+            let ggml_type = GgmlType::from_id(kind).ok_or_else(|| cursor.error(format!("tensor `{name}`: unsupported ggml type {kind}")))?;
+            let offset = cursor.len()?;
+            tensors.insert(name, GgufTensorInfo { dims, ggml_type, offset });
+        }
+        let alignment = metadata.get("general.alignment").and_then(MetadataValue::as_usize).unwrap_or(32).max(1);
+        let data_start = cursor.position.div_ceil(alignment) * alignment;
+        let file = Self {
+            path: path.to_path_buf(),
+            metadata,
+            tensors,
+            bytes,
+            data_start,
+        };
+        for (name, info) in &file.tensors {
+            let size = info.ggml_type.byte_size(info.len()).ok_or_else(|| file.tensor_error(name, "size is not a whole number of blocks"))?;
+            if file.data_start + info.offset + size > file.bytes.len() {
+                return Err(file.tensor_error(name, "data runs past the end of the file"));
+            }
+        }
+        Ok(file)
+    }
+
+    fn tensor_error(&self, name: &str, reason: impl Into<String>) -> LlmError {
+        LlmError::Tensor {
+            path: self.path.clone(),
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A metadata value, or an error naming the key.
+    pub fn get(&self, key: &str) -> Result<&MetadataValue> {
+        self.metadata.get(key).ok_or_else(|| LlmError::Format {
+            path: self.path.clone(),
+            reason: format!("missing metadata `{key}`"),
+        })
+    }
+
+    /// A tensor dequantised to f32, with its PyTorch-order shape.
+    pub fn tensor_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let info = self.tensors.get(name).ok_or_else(|| self.tensor_error(name, "not in the file"))?;
+        let size = info.ggml_type.byte_size(info.len()).expect("checked when parsed");
+        let start = self.data_start + info.offset;
+        let values = dequantize(info.ggml_type, &self.bytes[start..start + size], info.len());
+        Ok((info.shape(), values))
+    }
+}

@@ -1,0 +1,53 @@
+//! Rotary position embeddings in Hugging Face's rotate-half layout (GGUF's interleaved Q/K rows
+//! are converted at load time, so one convention serves both).
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+
+/// RoPE with base θ and linear position scaling.
+#[derive(Clone, Debug)]
+pub struct Rope {
+    theta: f64,
+    scaling: f64,
+    head_dim: usize,
+}
+
+impl Rope {
+    pub fn new(theta: f64, scaling: f64, head_dim: usize) -> Self {
+        Self { theta, scaling, head_dim }
+    }
+
+    /// cos and sin `[T, head_dim]` for positions `offset..offset + len`.
+    fn tables<B: Backend>(&self, offset: usize, len: usize, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let half = self.head_dim / 2;
+        let mut cos = Vec::with_capacity(len * self.head_dim);
+        let mut sin = Vec::with_capacity(len * self.head_dim);
+        for position in offset..offset + len {
+            let position = position as f64 / self.scaling;
+            let row: Vec<f64> = (0..half)
+                .map(|i| position * self.theta.powf(-((2 * i) as f64) / self.head_dim as f64))
+                .collect();
+            for _ in 0..2 {
+                cos.extend(row.iter().map(|a| a.cos() as f32));
+                sin.extend(row.iter().map(|a| a.sin() as f32));
+            }
+        }
+        let shape = [len, self.head_dim];
+        (
+            Tensor::from_data(TensorData::new(cos, shape), device),
+            Tensor::from_data(TensorData::new(sin, shape), device),
+        )
+    }
+
+    /// Rotates `x` `[B, heads, T, head_dim]` whose first token sits at position `offset`.
+    pub fn apply<B: Backend>(&self, x: Tensor<B, 4>, offset: usize) -> Tensor<B, 4> {
+        let [batch, heads, len, dim] = x.dims();
+        let (cos, sin) = self.tables::<B>(offset, len, &x.device());
+        let (cos, sin) = (cos.reshape([1, 1, len, dim]), sin.reshape([1, 1, len, dim]));
+        let half = dim / 2;
+        let first = x.clone().slice([0..batch, 0..heads, 0..len, 0..half]);
+        let second = x.clone().slice([0..batch, 0..heads, 0..len, half..dim]);
+        let rotated = Tensor::cat(vec![second.neg(), first], 3);
+        x * cos + rotated * sin
+    }
+}
