@@ -1,0 +1,159 @@
+//! The decoder against Hugging Face `transformers` (fixtures from `fixtures/make_llama_fixtures.py`):
+//! HF checkpoints (untied and tied heads), a GGUF file with quantised tensors, the KV cache,
+//! padding, adapters and malformed files.
+
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use safetensors::SafeTensors;
+use wegeft::{Injector, Targets, WegeftConfig, WegeftInit};
+use wegeft_llm::gguf::{dequantize, GgmlType, GgufFile};
+use wegeft_llm::{Llama, LlamaConfig, LlamaWeights, LlmError};
+
+type B = NdArray;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+const IDS: [i64; 9] = [5, 17, 3, 90, 42, 8, 61, 0, 33];
+
+/// The reference logits `[1, T, vocab]` of a fixture file.
+fn reference(file: &str) -> Vec<f32> {
+    let bytes = std::fs::read(fixture(file)).unwrap();
+    let tensors = SafeTensors::deserialize(&bytes).unwrap();
+    let view = tensors.tensor("logits").unwrap();
+    view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+fn tokens<Bk: Backend>(ids: &[i64]) -> Tensor<Bk, 2, Int> {
+    Tensor::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &Default::default())
+}
+
+fn values<Bk: Backend>(logits: Tensor<Bk, 3>) -> Vec<f32> {
+    logits.into_data().convert::<f32>().to_vec().unwrap()
+}
+
+fn relative_error(actual: &[f32], expected: &[f32]) -> f32 {
+    assert_eq!(actual.len(), expected.len());
+    let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+    actual.iter().zip(expected).fold(0f32, |m, (a, e)| m.max((a - e).abs())) / scale
+}
+
+fn hf_model(dir: &str) -> Llama<B> {
+    let dir = fixture(dir);
+    let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
+    Llama::load(&config, LlamaWeights::from_hf_dir(&dir).unwrap(), None, &Default::default()).unwrap()
+}
+
+#[test]
+fn hf_checkpoints_match_transformers() {
+    for dir in ["tiny_llama_untied", "tiny_llama_tied"] {
+        let model = hf_model(dir);
+        assert_eq!(model.lm_head.is_none(), dir.ends_with("tied") && !dir.ends_with("untied"));
+        let error = relative_error(&values(model.forward(tokens(&IDS), None, None)), &reference(&format!("{dir}/logits.safetensors")));
+        assert!(error < 1e-4, "{dir}: relative error {error}");
+    }
+}
+
+#[test]
+fn gguf_with_quantised_tensors_matches_its_dequantised_reference() {
+    let file = GgufFile::open(fixture("tiny_llama.gguf")).unwrap();
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    assert_eq!((config.num_heads, config.num_kv_heads, config.rope_theta), (8, 2, 5000.0));
+    assert!(!config.tie_word_embeddings);
+    let kinds: Vec<GgmlType> = file.tensors.values().map(|t| t.ggml_type).collect();
+    for kind in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::F16, GgmlType::BF16, GgmlType::F32] {
+        assert!(kinds.contains(&kind), "the fixture lacks {kind:?}");
+    }
+    let weights = LlamaWeights::from_gguf(&file, &config).unwrap();
+    let model = Llama::<B>::load(&config, weights, None, &Default::default()).unwrap();
+    let error = relative_error(&values(model.forward(tokens(&IDS), None, None)), &reference("tiny_llama_gguf_logits.safetensors"));
+    assert!(error < 1e-4, "relative error {error}");
+}
+
+#[test]
+fn cached_decoding_equals_the_full_forward() {
+    let model = hf_model("tiny_llama_untied");
+    let full = values(model.forward(tokens(&IDS), None, None));
+    let mut cache = model.new_cache();
+    let mut steps = values(model.forward(tokens(&IDS[..5]), Some(&mut cache), None));
+    for &id in &IDS[5..] {
+        steps.extend(values(model.forward(tokens(&[id]), Some(&mut cache), None)));
+    }
+    assert_eq!(cache.len(), IDS.len());
+    let error = relative_error(&steps, &full);
+    assert!(error < 1e-5, "relative error {error}");
+}
+
+#[test]
+fn left_padding_is_masked() {
+    let model = hf_model("tiny_llama_untied");
+    let alone = values(model.forward(tokens(&IDS[..4]), None, None));
+    let padded_ids = [0, 0, IDS[0], IDS[1], IDS[2], IDS[3]];
+    let padding = vec![vec![0, 0, 1, 1, 1, 1]];
+    let padded = values(model.forward(tokens(&padded_ids), None, Some(&padding)));
+    let vocab = 96;
+    let error = relative_error(&padded[2 * vocab..], &alone);
+    assert!(error < 1e-5, "relative error {error}");
+}
+
+#[test]
+fn the_papers_llm_adapter_starts_at_the_base_model_and_trains() {
+    type A = Autodiff<NdArray>;
+    let dir = fixture("tiny_llama_untied");
+    let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
+    let targets = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"].iter().fold(Targets::new(), |t, s| t.suffix(*s));
+    let method = WegeftConfig::new(4).with_init(WegeftInit::Llm).with_alpha(Some(8.0)).with_dropout(0.1);
+    let injector = Injector::new(method, targets).unwrap();
+    let model = Llama::<A>::load(&config, LlamaWeights::from_hf_dir(&dir).unwrap(), Some(injector), &Default::default()).unwrap();
+    let bank = model.adapters.as_ref().unwrap();
+    // One pair per module type: q, k, v, up share d_in = 64 within their type; down has d_in = 96.
+    assert_eq!(bank.plan().groups.len(), 5);
+    let inference = {
+        use burn::module::AutodiffModule;
+        model.valid()
+    };
+    let error = relative_error(&values(inference.forward(tokens(&IDS), None, None)), &reference("tiny_llama_untied/logits.safetensors"));
+    assert!(error < 1e-4, "φ = 0 must leave the model unchanged: {error}");
+    let loss = model.forward(tokens(&IDS), None, None).powi_scalar(2).mean();
+    let grads = loss.backward();
+    let phi_grad: f32 = bank.wegeft[0].phi.grad(&grads).unwrap().abs().sum().into_scalar().elem();
+    assert!(phi_grad > 0.0);
+    let frozen = model.layers[0].self_attn.q_proj.base.weight.grad(&grads);
+    assert!(frozen.is_none(), "the base weights are frozen");
+}
+
+#[test]
+fn quantised_blocks_dequantise_as_ggml_defines_them() {
+    // Q4_1: d = 0.5, m = -1; byte k holds value k (low nibble) and value 16 + k (high nibble).
+    let mut block = Vec::new();
+    block.extend(half::f16::from_f32(0.5).to_le_bytes());
+    block.extend(half::f16::from_f32(-1.0).to_le_bytes());
+    block.extend((0..16u8).map(|k| k | ((15 - k) << 4)));
+    let values = dequantize(GgmlType::Q4_1, &block, 32);
+    assert_eq!(values[3], 0.5 * 3.0 - 1.0);
+    assert_eq!(values[16 + 3], 0.5 * 12.0 - 1.0);
+    // Q8_0: d = 0.25 times signed bytes.
+    let mut block = half::f16::from_f32(0.25).to_le_bytes().to_vec();
+    block.extend((0..32).map(|k: i32| (k - 16) as i8 as u8));
+    assert_eq!(dequantize(GgmlType::Q8_0, &block, 32)[1], 0.25 * -15.0);
+}
+
+#[test]
+fn malformed_gguf_files_are_errors_naming_the_file() {
+    let bytes = std::fs::read(fixture("tiny_llama.gguf")).unwrap();
+    let path = std::env::temp_dir().join(format!("truncated-{}.gguf", std::process::id()));
+    for (cut, expected) in [(bytes.len() - 100, "runs past the end"), (200, "truncated file"), (3, "truncated")] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let error = GgufFile::open(&path).err().expect("a truncated file is refused");
+        let message = error.to_string();
+        assert!(matches!(error, LlmError::Format { .. } | LlmError::Tensor { .. }), "{message}");
+        assert!(message.contains("truncated-") && message.contains(expected), "{message}");
+    }
+    std::fs::write(&path, b"GGML not gguf").unwrap();
+    assert!(GgufFile::open(&path).err().unwrap().to_string().contains("bad magic"));
+    std::fs::remove_file(&path).unwrap();
+}
