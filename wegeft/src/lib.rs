@@ -29,6 +29,7 @@
 pub mod error;
 pub mod io;
 pub mod lora;
+pub mod train;
 pub mod wegeft;
 
 mod bank;

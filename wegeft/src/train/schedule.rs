@@ -1,5 +1,6 @@
-//! Linear warmup then cosine decay, per iteration (the VTAB-1k recipe: 10 warmup epochs of
-//! 100, warmup from 1e-7, cosine down to 1e-6, as the paper's configs). burn's composed scheduler multiplies schedules rather than chaining them, hence this.
+//! Linear warmup then cosine decay, per iteration (the paper's VTAB-1k recipe: 10 warmup epochs
+//! of 100, warmup from 1e-7, cosine down to 1e-6). burn's composed scheduler multiplies
+//! schedules rather than chaining them, hence this.
 
 use burn::lr_scheduler::LrScheduler;
 use burn::tensor::backend::Backend;
