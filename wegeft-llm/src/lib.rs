@@ -14,6 +14,7 @@ pub mod mlp;
 pub mod model;
 pub mod rope;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 pub use cache::KvCache;

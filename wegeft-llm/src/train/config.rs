@@ -1,0 +1,104 @@
+//! What defines an LLM fine-tuning run; saved as the run's `config.json`.
+
+use std::path::PathBuf;
+
+use burn::config::Config;
+use serde::{Deserialize, Serialize};
+use wegeft::{Injector, LoraConfig, Sharing, Targets, WegeftConfig, WegeftInit};
+
+use crate::train::eval::Extract;
+
+/// The adapter a run trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LlmMethod {
+    /// WeGeFT, one pair per module type (paper: r 64, α 128, dropout 0.1 on W, `Llm` init).
+    Wegeft,
+    /// WeGeFT, one pair per layer.
+    WegeftLayer,
+    /// LoRA (paper's baseline: r 16, α 32, dropout 0.05).
+    Lora,
+}
+
+impl std::str::FromStr for LlmMethod {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "wegeft" => Ok(Self::Wegeft),
+            "wegeft-layer" => Ok(Self::WegeftLayer),
+            "lora" => Ok(Self::Lora),
+            _ => Err(format!("unknown method `{name}`: expected wegeft, wegeft-layer or lora")),
+        }
+    }
+}
+
+/// A fine-tuning run of a decoder on instruction data.
+#[derive(Config, Debug)]
+pub struct LlmTrainConfig {
+    /// A .gguf file or an HF model directory.
+    pub model: PathBuf,
+    /// Training JSONL.
+    pub train_file: PathBuf,
+    /// Held-out JSONL, evaluated before and after training.
+    pub test_file: PathBuf,
+    #[config(default = "LlmMethod::Wegeft")]
+    pub method: LlmMethod,
+    /// Rank [default: WeGeFT 64, LoRA 16].
+    #[config(default = "None")]
+    pub rank: Option<usize>,
+    /// α [default: 2 × rank].
+    #[config(default = "None")]
+    pub alpha: Option<f64>,
+    /// Dropout [default: WeGeFT 0.1 on W, LoRA 0.05 on x].
+    #[config(default = "None")]
+    pub dropout: Option<f64>,
+    #[config(default = "vec![\"q_proj\".into(), \"k_proj\".into(), \"v_proj\".into(), \"up_proj\".into(), \"down_proj\".into()]")]
+    pub targets: Vec<String>,
+    #[config(default = 1)]
+    pub epochs: usize,
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    #[config(default = 0.0)]
+    pub weight_decay: f64,
+    /// Fraction of the steps spent warming up.
+    #[config(default = 0.1)]
+    pub warmup_ratio: f64,
+    #[config(default = 8)]
+    pub batch_size: usize,
+    /// Longest tokenised example; longer ones are cut.
+    #[config(default = 128)]
+    pub max_len: usize,
+    /// Training examples used (the first ones) [default: all].
+    #[config(default = "None")]
+    pub train_limit: Option<usize>,
+    /// Held-out examples evaluated (the first ones).
+    #[config(default = 100)]
+    pub eval_limit: usize,
+    #[config(default = 12)]
+    pub max_new_tokens: usize,
+    #[config(default = "Extract::LastNumber")]
+    pub extract: Extract,
+    #[config(default = 42)]
+    pub seed: u64,
+}
+
+impl LlmTrainConfig {
+    /// The injector of the configured method.
+    pub fn injector(&self) -> crate::Result<Injector> {
+        let targets = self.targets.iter().fold(Targets::new(), |t, s| t.suffix(s.as_str()));
+        let (rank, dropout) = match self.method {
+            LlmMethod::Lora => (self.rank.unwrap_or(16), self.dropout.unwrap_or(0.05)),
+            _ => (self.rank.unwrap_or(64), self.dropout.unwrap_or(0.1)),
+        };
+        let alpha = Some(self.alpha.unwrap_or(2.0 * rank as f64));
+        let sharing = if self.method == LlmMethod::WegeftLayer { Sharing::PerLayer } else { Sharing::PerModuleType };
+        Ok(match self.method {
+            LlmMethod::Lora => Injector::new(LoraConfig::new(rank).with_alpha(alpha).with_dropout(dropout), targets)?,
+            _ => Injector::new(
+                WegeftConfig::new(rank).with_init(WegeftInit::Llm).with_alpha(alpha).with_dropout(dropout).with_sharing(sharing),
+                targets,
+            )?,
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! Fine-tuning a decoder on instruction data through burn's `Learner`, and exact-match evaluation.
+
+mod config;
+pub mod data;
+pub mod eval;
+mod run;
+pub mod step;
+
+pub use config::{LlmMethod, LlmTrainConfig};
+pub use run::{peak_memory_mib, train_llm, LlmResults};

@@ -1,0 +1,97 @@
+//! The decoder as a causal language model for burn's `Learner`: next-token cross-entropy on the
+//! response tokens only, padded batches.
+
+use std::sync::Arc;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::module::Module;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use burn::train::{InferenceStep, SequenceOutput, TrainOutput, TrainStep};
+
+use crate::model::Llama;
+use crate::train::data::Tokenized;
+
+/// Target id of positions without loss (prompt, padding); metrics skip it as their pad token.
+pub const IGNORED: u32 = 0;
+
+/// A right-padded batch: inputs, next-token targets, loss mask, key padding.
+#[derive(Clone, Debug)]
+pub struct LmBatch<B: Backend> {
+    pub tokens: Tensor<B, 2, Int>,
+    pub targets: Tensor<B, 2, Int>,
+    pub loss_mask: Tensor<B, 2>,
+    pub padding: Arc<Vec<Vec<u8>>>,
+}
+
+/// Pads with `pad` to the longest sequence of the batch.
+#[derive(Clone, Debug)]
+pub struct LmBatcher {
+    pub pad: u32,
+}
+
+impl<B: Backend> Batcher<B, Tokenized, LmBatch<B>> for LmBatcher {
+    fn batch(&self, items: Vec<Tokenized>, device: &B::Device) -> LmBatch<B> {
+        let len = items.iter().map(|t| t.ids.len().saturating_sub(1)).max().unwrap_or(1).max(1);
+        let (mut tokens, mut targets, mut mask, mut padding) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for item in &items {
+            let inputs = &item.ids[..item.ids.len().saturating_sub(1)];
+            let mut row_padding = Vec::with_capacity(len);
+            for position in 0..len {
+                let real = position < inputs.len();
+                tokens.push(if real { inputs[position] } else { self.pad } as i64);
+                row_padding.push(real as u8);
+                // Position p predicts token p + 1, which counts when it belongs to the response.
+                let learn = real && position + 1 >= item.prompt_len;
+                targets.push(if learn { item.ids[position + 1] } else { IGNORED } as i64);
+                mask.push(learn as u8 as f32);
+            }
+            padding.push(row_padding);
+        }
+        let shape = [items.len(), len];
+        LmBatch {
+            tokens: Tensor::from_data(TensorData::new(tokens, shape), device),
+            targets: Tensor::from_data(TensorData::new(targets, shape), device),
+            loss_mask: Tensor::from_data(TensorData::new(mask, shape), device),
+            padding: Arc::new(padding),
+        }
+    }
+}
+
+/// A [`Llama`] trained as a causal LM.
+#[derive(Module, Debug)]
+pub struct CausalLm<B: Backend> {
+    pub model: Llama<B>,
+}
+
+impl<B: Backend> CausalLm<B> {
+    /// Logits and the mean cross-entropy over the masked-in targets.
+    pub fn loss(&self, batch: LmBatch<B>) -> SequenceOutput<B> {
+        let logits = self.model.forward(batch.tokens, None, Some(&batch.padding));
+        let [b, t, _] = logits.dims();
+        let picked = log_softmax(logits.clone(), 2).gather(2, batch.targets.clone().reshape([b, t, 1])).reshape([b, t]);
+        let count = batch.loss_mask.clone().sum().clamp_min(1.0);
+        let loss = (picked * batch.loss_mask).sum().neg() / count;
+        SequenceOutput::new(loss, logits, None, batch.targets)
+    }
+}
+
+impl<B: AutodiffBackend> TrainStep for CausalLm<B> {
+    type Input = LmBatch<B>;
+    type Output = SequenceOutput<B>;
+
+    fn step(&self, batch: LmBatch<B>) -> TrainOutput<SequenceOutput<B>> {
+        let item = self.loss(batch);
+        TrainOutput::new(self, item.loss.backward(), item)
+    }
+}
+
+impl<B: Backend> InferenceStep for CausalLm<B> {
+    type Input = LmBatch<B>;
+    type Output = SequenceOutput<B>;
+
+    fn step(&self, batch: LmBatch<B>) -> SequenceOutput<B> {
+        self.loss(batch)
+    }
+}
