@@ -72,9 +72,12 @@ pub fn generate<B: Backend>(
     let mut outputs = vec![Vec::new(); prompts.len()];
     let mut done = vec![false; prompts.len()];
     for _ in 0..max_new {
-        let logits = model.forward(input, Some(&mut cache), Some(&padding));
-        let [batch, len, vocab] = logits.dims();
-        let last = logits.slice([0..batch, len - 1..len, 0..vocab]).reshape([batch, vocab]);
+        // Only the last position's logits are needed: the head is the largest matmul here.
+        let hidden = model.hidden(input, Some(&mut cache), Some(&padding));
+        let [batch, len, width] = hidden.dims();
+        let logits = model.logits(hidden.slice([0..batch, len - 1..len, 0..width]));
+        let vocab = logits.dims()[2];
+        let last = logits.reshape([batch, vocab]);
         let values = last.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits");
         let mut next = Vec::with_capacity(batch);
         for (row, output) in outputs.iter_mut().enumerate() {

@@ -119,9 +119,10 @@ impl<B: Backend> Llama<B> {
         Tensor::from_data(TensorData::new(values, [batch, 1, len, keys]), device)
     }
 
-    /// Logits `[B, T, vocab]` for `tokens` `[B, T]`. With a cache, the tokens continue the cached
-    /// ones and the cache grows; `padding` (`[B, cached + T]`, 1 = real) masks padded keys.
-    pub fn forward(&self, tokens: Tensor<B, 2, Int>, mut cache: Option<&mut KvCache<B>>, padding: Option<&[Vec<u8>]>) -> Tensor<B, 3> {
+    /// Final normed hidden states `[B, T, D]` for `tokens` `[B, T]`. With a cache, the tokens
+    /// continue the cached ones and the cache grows; `padding` (`[B, cached + T]`, 1 = real)
+    /// masks padded keys.
+    pub fn hidden(&self, tokens: Tensor<B, 2, Int>, mut cache: Option<&mut KvCache<B>>, padding: Option<&[Vec<u8>]>) -> Tensor<B, 3> {
         let [batch, len] = tokens.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
         let mask = Self::mask(batch, len, past, padding, &tokens.device());
@@ -130,11 +131,20 @@ impl<B: Backend> Llama<B> {
             let layer_cache = cache.as_deref_mut().map(|c| (c, index));
             x = layer.forward(x, &self.rope, mask.clone(), past, layer_cache, self.adapters.as_ref());
         }
-        let x = self.norm.forward(x);
+        self.norm.forward(x)
+    }
+
+    /// Vocabulary logits of hidden states (the output head, or the tied embedding).
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
-            Some(head) => head.forward(x),
-            None => x.matmul(self.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
+            Some(head) => head.forward(hidden),
+            None => hidden.matmul(self.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
         }
+    }
+
+    /// Logits `[B, T, vocab]` for `tokens` `[B, T]` (see [`Self::hidden`] for the cache and padding).
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>, cache: Option<&mut KvCache<B>>, padding: Option<&[Vec<u8>]>) -> Tensor<B, 3> {
+        self.logits(self.hidden(tokens, cache, padding))
     }
 
     /// A cache sized for this model.

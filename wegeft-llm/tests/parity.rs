@@ -157,3 +157,21 @@ fn malformed_gguf_files_are_errors_naming_the_file() {
     assert!(GgufFile::open(&path).err().unwrap().to_string().contains("bad magic"));
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn batched_generation_matches_one_prompt_at_a_time() {
+    use wegeft_llm::{generate, Sampling};
+    let model = hf_model("tiny_llama_untied");
+    let device = Default::default();
+    let prompts = vec![vec![5u32, 17, 3], vec![90, 42, 8, 61, 33]];
+    let alone: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| generate(&model, std::slice::from_ref(p), 6, &[], &Sampling::greedy(), |_| false, &device).remove(0))
+        .collect();
+    let batched = generate(&model, &prompts, 6, &[], &Sampling::greedy(), |_| false, &device);
+    assert_eq!(batched, alone);
+    assert!(batched.iter().all(|g| g.len() == 6));
+    let sampling = Sampling { temperature: 0.8, top_p: 0.9, seed: 3 };
+    let first = generate(&model, &prompts, 6, &[], &sampling, |_| false, &device);
+    assert_eq!(first, generate(&model, &prompts, 6, &[], &sampling, |_| false, &device), "sampling is seeded");
+}
