@@ -8,6 +8,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod generate;
+pub mod export;
 pub mod gguf;
 pub mod load;
 pub mod mlp;

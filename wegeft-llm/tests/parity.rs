@@ -175,3 +175,33 @@ fn batched_generation_matches_one_prompt_at_a_time() {
     let first = generate(&model, &prompts, 6, &[], &sampling, |_| false, &device);
     assert_eq!(first, generate(&model, &prompts, 6, &[], &sampling, |_| false, &device), "sampling is seeded");
 }
+
+#[test]
+fn the_merged_hf_export_reproduces_the_adapted_model() {
+    use burn::module::{Module, ModuleMapper, Param};
+    use burn::tensor::Distribution;
+    // An adapter with non-zero weights everywhere (a trained one, in effect).
+    struct Perturb;
+    impl<Bk: Backend> ModuleMapper<Bk> for Perturb {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<Bk, D>>) -> Param<Tensor<Bk, D>> {
+            param.map(|t| Tensor::random(t.shape(), Distribution::Normal(0.0, 0.05), &t.device()))
+        }
+    }
+    let dir = fixture("tiny_llama_untied");
+    let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
+    let targets = ["q_proj", "v_proj", "down_proj"].iter().fold(Targets::new(), |t, s| t.suffix(*s));
+    let injector = Injector::new(WegeftConfig::new(3).with_init(WegeftInit::Llm).with_alpha(Some(6.0)), targets).unwrap();
+    let mut model = Llama::<B>::load(&config, LlamaWeights::from_hf_dir(&dir).unwrap(), Some(injector), &Default::default()).unwrap();
+    model.adapters = model.adapters.take().map(|bank| bank.map(&mut Perturb));
+    let adapted = values(model.forward(tokens(&IDS), None, None));
+    assert!(relative_error(&adapted, &reference("tiny_llama_untied/logits.safetensors")) > 1e-3, "the adapter changes the model");
+
+    let out = std::env::temp_dir().join(format!("merged-llama-{}", std::process::id()));
+    model.export_hf(&config, &out).unwrap();
+    let reloaded_config = LlamaConfig::from_hf_json(&out.join("config.json")).unwrap();
+    assert_eq!(reloaded_config, config);
+    let merged = Llama::<B>::load(&reloaded_config, LlamaWeights::from_hf_dir(&out).unwrap(), None, &Default::default()).unwrap();
+    let error = relative_error(&values(merged.forward(tokens(&IDS), None, None)), &adapted);
+    assert!(error < 1e-5, "relative error {error}");
+    std::fs::remove_dir_all(&out).unwrap();
+}

@@ -1,0 +1,45 @@
+//! Exports a `train-llm` run: the adapter merged into the base as an HF checkpoint (`merged/`)
+//! and the adapter as an HF PEFT LoRA adapter (`peft-lora/`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use burn::backend::NdArray;
+use clap::Parser;
+use wegeft_llm::train::LlmTrainConfig;
+use wegeft_llm::{load, LlmError, Result};
+
+#[derive(Parser)]
+#[command(about = "Merge a trained adapter into its base model and export it")]
+struct Args {
+    /// The run directory (config.json, adapter/).
+    run: PathBuf,
+    /// Output directory [default: <run>/export].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn export(args: Args) -> Result<()> {
+    let path = args.run.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| LlmError::Io { path: path.clone(), source })?;
+    let config: LlmTrainConfig = serde_json::from_str(&text).map_err(|e| LlmError::Format { path, reason: e.to_string() })?;
+    let device = Default::default();
+    let mut loaded = load::<NdArray>(&config.model, Some(config.injector()?), &device)?;
+    let bank = loaded.model.adapters.take().expect("an injector makes a bank");
+    loaded.model.adapters = Some(wegeft::load_adapter(bank, args.run.join("adapter"))?);
+    let out = args.out.unwrap_or_else(|| args.run.join("export"));
+    loaded.model.export_hf(&loaded.config, &out.join("merged"))?;
+    loaded.model.export_peft_lora(&out.join("peft-lora"))?;
+    println!("wrote {} (merged HF checkpoint) and {} (PEFT LoRA adapter)", out.join("merged").display(), out.join("peft-lora").display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match export(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("export-llm: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
