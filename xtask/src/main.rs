@@ -163,6 +163,9 @@ fn fixtures() -> std::io::Result<bool> {
         "timm==1.*",
         "onnx==1.*",
         "onnxruntime==1.*",
+        "transformers==4.*",
+        "gguf==0.*",
+        "pillow",
     ];
     let installed = Command::new(&python)
         .args(["-m", "pip", "install", "-q"])
@@ -174,6 +177,7 @@ fn fixtures() -> std::io::Result<bool> {
     for script in [
         "wegeft/tests/fixtures/make_fixtures.py",
         "wegeft-vision/tests/fixtures/make_vit_fixtures.py",
+        "wegeft-llm/tests/fixtures/make_llama_fixtures.py",
     ] {
         if !Command::new(&python).arg(script).status()?.success() {
             return Ok(false);
