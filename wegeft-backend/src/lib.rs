@@ -75,12 +75,27 @@ pub trait BackendJob {
 
 /// Runs `job` on backend `kind`, device `index` (the first device when `None`).
 pub fn run<J: BackendJob>(kind: BackendKind, index: Option<usize>, job: J) -> Result<J::Output, BackendError> {
+    run_with::<J, burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>(kind, index, job)
+}
+
+/// [`run`] with burn's balanced gradient checkpointing: the autodiff graph recomputes cheap
+/// (memory-bound) operations in the backward pass instead of keeping their outputs, trading a
+/// little compute for activation memory on long sequences.
+pub fn run_checkpointed<J: BackendJob>(kind: BackendKind, index: Option<usize>, job: J) -> Result<J::Output, BackendError> {
+    run_with::<J, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>(kind, index, job)
+}
+
+fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy>(
+    kind: BackendKind,
+    index: Option<usize>,
+    job: J,
+) -> Result<J::Output, BackendError> {
     match kind {
         #[cfg(feature = "ndarray")]
         BackendKind::Ndarray => {
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             let description = format!("ndarray (CPU, {threads} threads)");
-            Ok(job.run::<burn::backend::Autodiff<burn::backend::NdArray>>(Default::default(), description))
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::NdArray, C>>(Default::default(), description))
         }
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => {
@@ -92,13 +107,13 @@ pub fn run<J: BackendJob>(kind: BackendKind, index: Option<usize>, job: J) -> Re
                 "wgpu on {:?}: {} ({:?}, driver {} {})",
                 setup.backend, info.name, info.device_type, info.driver, info.driver_info
             );
-            Ok(job.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(device, description))
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Wgpu, C>>(device, description))
         }
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => {
             let index = index.unwrap_or(0);
             let device = burn::backend::cuda::CudaDevice::new(index);
-            Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(device, format!("cuda device {index}")))
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda, C>>(device, format!("cuda device {index}")))
         }
         #[allow(unreachable_patterns)]
         backend => {

@@ -57,6 +57,10 @@ struct Args {
     /// Resume after this epoch's checkpoint.
     #[arg(long)]
     resume: Option<usize>,
+    /// Gradient checkpointing (burn's balanced strategy): recompute cheap operations in the
+    /// backward pass instead of keeping their activations, for longer sequences.
+    #[arg(long)]
+    checkpointing: bool,
     #[arg(long, default_value = "ndarray")]
     backend: BackendKind,
     #[arg(long)]
@@ -111,7 +115,8 @@ impl BackendJob for Job {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match wegeft_backend::run(args.backend, args.device, Job(args.clone())) {
+    let run = if args.checkpointing { wegeft_backend::run_checkpointed } else { wegeft_backend::run };
+    match run(args.backend, args.device, Job(args.clone())) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {
             eprintln!("train-llm: {error}");
