@@ -1,0 +1,98 @@
+//! Instruction data, the response-only loss batches, answer extraction, and a whole `train_llm`
+//! run through burn's Learner on the tiny fixture model.
+
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::data::dataloader::batcher::Batcher;
+use wegeft_llm::train::data::{read_jsonl, Example, Tokenized};
+use wegeft_llm::train::eval::Extract;
+use wegeft_llm::train::step::{LmBatch, LmBatcher, IGNORED};
+use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
+use wegeft_llm::LlmError;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wegeft-llm-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn alpaca_and_chat_lines_become_examples_and_bad_lines_name_their_number() {
+    let dir = scratch("jsonl");
+    let file = dir.join("data.jsonl");
+    let lines = [
+        r#"{"instruction": "Add", "input": "2 and 3", "output": "5"}"#,
+        r#"{"instruction": "Say hi", "output": "hi"}"#,
+        "",
+        r#"{"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]}"#,
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let examples = read_jsonl(&file).unwrap();
+    assert_eq!(examples[0], Example { prompt: "Add\n\n2 and 3".into(), response: "5".into() });
+    assert_eq!(examples[1].prompt, "Say hi");
+    assert_eq!(examples[2], Example { prompt: "Q?".into(), response: "A.".into() });
+
+    for (bad, line) in [(r#"{"instruction": "x"}"#, 2), (r#"{"messages": [{"role": "user", "content": "Q?"}]}"#, 2)] {
+        std::fs::write(&file, format!("{}\n{bad}\n", lines[0])).unwrap();
+        let error = read_jsonl(&file).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, LlmError::Format { .. }) && message.contains(&format!("line {line}")), "{message}");
+        assert!(message.contains("data.jsonl"), "{message}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn batches_learn_only_the_response_tokens() {
+    let items = vec![
+        Tokenized { ids: vec![10, 11, 12, 13, 14], prompt_len: 3 },
+        Tokenized { ids: vec![20, 21, 22], prompt_len: 2 },
+    ];
+    let batch: LmBatch<NdArray> = LmBatcher { pad: 7 }.batch(items, &Default::default());
+    let ints = |t: burn::tensor::Tensor<NdArray, 2, burn::tensor::Int>| t.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+    let ignored = IGNORED as i64;
+    assert_eq!(ints(batch.tokens), [10, 11, 12, 13, 20, 21, 7, 7]);
+    // Position p predicts token p + 1; only response tokens (index >= prompt_len) count.
+    assert_eq!(ints(batch.targets), [ignored, ignored, 13, 14, ignored, 22, ignored, ignored]);
+    assert_eq!(batch.loss_mask.into_data().to_vec::<f32>().unwrap(), [0., 0., 1., 1., 0., 1., 0., 0.]);
+    assert_eq!(*batch.padding, vec![vec![1, 1, 1, 1], vec![1, 1, 0, 0]]);
+}
+
+#[test]
+fn answers_are_extracted_in_the_papers_style() {
+    assert_eq!(Extract::LastNumber.answer("16 - 76 = -60. The answer is -60."), Some("-60".into()));
+    assert_eq!(Extract::LastNumber.answer("It costs 1,234.50 dollars"), Some("1234.5".into()));
+    assert_eq!(Extract::LastNumber.answer("no digits"), None);
+    assert_eq!(Extract::Choice.answer("The answer is (B) because A is wrong"), Some("B".into()));
+    assert_eq!(Extract::FirstLine.answer(" yes \nbecause"), Some("yes".into()));
+}
+
+#[test]
+fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
+    let dir = scratch("run");
+    let data: String = (0..12)
+        .map(|i| format!("{{\"instruction\": \"What is {i} plus 1?\", \"output\": \"{}\"}}\n", i + 1))
+        .collect();
+    std::fs::write(dir.join("train.jsonl"), &data).unwrap();
+    std::fs::write(dir.join("test.jsonl"), &data).unwrap();
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_llama_untied");
+    let config = LlmTrainConfig::new(model, dir.join("train.jsonl"), dir.join("test.jsonl"))
+        .with_method(LlmMethod::Lora)
+        .with_rank(Some(2))
+        .with_epochs(2)
+        .with_batch_size(4)
+        .with_eval_limit(4)
+        .with_max_new_tokens(3);
+    let run = dir.join("run");
+    let results = train_llm::<Autodiff<NdArray>>(&config, &run, None, &Default::default()).unwrap();
+    assert_eq!(results.train_steps, 6);
+    assert_eq!(results.eval_examples, 4);
+    // LoRA r=2 on q (64→64), k, v (64→16), up (64→96), down (96→64) of 2 layers.
+    assert_eq!(results.adapter_params, 2 * 2 * ((64 + 64) + 2 * (64 + 16) + (64 + 96) + (96 + 64)));
+    for file in ["config.json", "results.json", "predictions_before.json", "predictions_after.json", "adapter/adapter_model.safetensors"] {
+        assert!(run.join(file).is_file(), "missing {file}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
