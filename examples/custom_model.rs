@@ -12,16 +12,12 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{activation, Distribution, ElementConversion, Int, Tensor};
 use clap::Parser;
 use wegeft::{AdapterBank, Injector, ParamReport, PeftLinear, Targets, WegeftConfig};
-use wegeft_backend::{BackendJob, BackendKind};
+use wegeft_backend::{BackendArgs, BackendJob};
 
 #[derive(Parser)]
 struct Args {
-    /// ndarray, wgpu or cuda.
-    #[arg(long, default_value = "ndarray")]
-    backend: BackendKind,
-    /// Device index (the first device by default).
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    backend: BackendArgs,
     /// Optimizer steps.
     #[arg(long, default_value_t = 30)]
     steps: usize,
@@ -61,14 +57,7 @@ impl<B: Backend> Classifier<B> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let outcome = wegeft_backend::run(args.backend, args.device, Example { steps: args.steps });
-    let error = match outcome {
-        Ok(Ok(())) => return std::process::ExitCode::SUCCESS,
-        Ok(Err(error)) => error.to_string(),
-        Err(error) => error.to_string(),
-    };
-    eprintln!("error: {error}");
-    std::process::ExitCode::FAILURE
+    args.backend.run("custom-model", Example { steps: args.steps })
 }
 
 /// The example's work, written once for every backend.

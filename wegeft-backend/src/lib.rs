@@ -123,6 +123,50 @@ fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::Che
     }
 }
 
+/// The `--backend` and `--device` flags of the project's binaries.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BackendArgs {
+    /// ndarray (CPU), wgpu (any WebGPU device) or cuda; each is compiled in with the cargo
+    /// feature of the same name.
+    #[arg(long, default_value = "ndarray")]
+    pub backend: BackendKind,
+    /// Device index (the first device by default).
+    #[arg(long)]
+    pub device: Option<usize>,
+}
+
+impl BackendArgs {
+    /// Runs `job` on the chosen backend; the exit code says how it went (see [`exit_code`]).
+    pub fn run<J, T, E>(&self, name: &str, job: J) -> std::process::ExitCode
+    where
+        J: BackendJob<Output = Result<T, E>>,
+        E: fmt::Display,
+    {
+        exit_code(name, run(self.backend, self.device, job))
+    }
+
+    /// [`Self::run`] with gradient checkpointing ([`run_checkpointed`]).
+    pub fn run_checkpointed<J, T, E>(&self, name: &str, job: J) -> std::process::ExitCode
+    where
+        J: BackendJob<Output = Result<T, E>>,
+        E: fmt::Display,
+    {
+        exit_code(name, run_checkpointed(self.backend, self.device, job))
+    }
+}
+
+/// The exit code of a binary's job: success, or the error printed as `name: error` and failure
+/// (for an error of the job or a backend that is not compiled in).
+pub fn exit_code<T, E: fmt::Display>(name: &str, outcome: Result<Result<T, E>, BackendError>) -> std::process::ExitCode {
+    let error = match outcome {
+        Ok(Ok(_)) => return std::process::ExitCode::SUCCESS,
+        Ok(Err(error)) => error.to_string(),
+        Err(error) => error.to_string(),
+    };
+    eprintln!("{name}: {error}");
+    std::process::ExitCode::FAILURE
+}
+
 /// Instantiates generic test functions `fn name<B: AutodiffBackend>()` once per backend, in
 /// modules `ndarray`, `wgpu` and `cuda`: ndarray always, the others when the *calling* crate
 /// has the `wgpu` / `cuda` feature. One test suite, every backend.

@@ -26,6 +26,7 @@
 //!
 //! The frozen base gets no gradient; the optimizer trains the bank (and whatever else you leave
 //! trainable, such as a head). [`ParamReport`] counts both. Adapter files are described in [`io`].
+pub mod assets;
 pub mod error;
 pub mod io;
 pub mod lora;

@@ -2,11 +2,10 @@
 //! trained adapter: `generate --model M.gguf --prompt "The capital of France is"`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use wegeft_backend::{BackendJob, BackendKind};
+use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::{generate, load, Result, Sampling};
 
 #[derive(Parser, Clone)]
@@ -34,10 +33,8 @@ struct Args {
     /// Stop when the generated text contains this string.
     #[arg(long)]
     stop: Vec<String>,
-    #[arg(long, default_value = "ndarray")]
-    backend: BackendKind,
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 struct Job(Args);
@@ -78,17 +75,7 @@ impl BackendJob for Job {
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match wegeft_backend::run(args.backend, args.device, Job(args.clone())) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(error)) => {
-            eprintln!("generate: {error}");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("generate: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    args.backend.clone().run("generate", Job(args))
 }

@@ -3,10 +3,9 @@
 //! BIG-bench 2-digit arithmetic (`cargo xtask assets llm llm-data`).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Parser;
-use wegeft_backend::{BackendJob, BackendKind};
+use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::assets::{asset_dir, smollm2_gguf};
 use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
 use wegeft_llm::Result;
@@ -61,10 +60,8 @@ struct Args {
     /// backward pass instead of keeping their activations, for longer sequences.
     #[arg(long)]
     checkpointing: bool,
-    #[arg(long, default_value = "ndarray")]
-    backend: BackendKind,
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 struct Job(Args);
@@ -113,18 +110,12 @@ impl BackendJob for Job {
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let run = if args.checkpointing { wegeft_backend::run_checkpointed } else { wegeft_backend::run };
-    match run(args.backend, args.device, Job(args.clone())) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(error)) => {
-            eprintln!("train-llm: {error}");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("train-llm: {error}");
-            ExitCode::FAILURE
-        }
+    let backend = args.backend.clone();
+    if args.checkpointing {
+        backend.run_checkpointed("train-llm", Job(args))
+    } else {
+        backend.run("train-llm", Job(args))
     }
 }

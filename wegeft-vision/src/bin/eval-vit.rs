@@ -2,10 +2,9 @@
 //! adapter applied on the fly, merged into the weights, or both (they agree).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Parser;
-use wegeft_backend::{BackendJob, BackendKind};
+use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_vision::data::{ImageBatcher, Split};
 use wegeft_vision::train::{evaluate, load_split, load_trained};
 use wegeft_vision::Result;
@@ -21,11 +20,8 @@ struct Args {
     /// unmerged, merged or both.
     #[arg(long, default_value = "both", value_parser = ["unmerged", "merged", "both"])]
     mode: String,
-    /// ndarray (CPU), wgpu or cuda.
-    #[arg(long, default_value = "ndarray")]
-    backend: BackendKind,
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 struct Job(Args);
@@ -58,17 +54,7 @@ impl BackendJob for Job {
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match wegeft_backend::run(args.backend, args.device, Job(args.clone())) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(error)) => {
-            eprintln!("eval-vit: {error}");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("eval-vit: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    args.backend.clone().run("eval-vit", Job(args))
 }

@@ -3,10 +3,9 @@
 //! the CPU demo: DINOv2 ViT-S/14, WeGeFT, the offline suite's CIFAR-10 task.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Parser;
-use wegeft_backend::{BackendJob, BackendKind};
+use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_vision::assets::{asset_dir, DINOV2_VITS14, VTAB_SUITE};
 use wegeft_vision::train::{self, markdown_report, suite_tasks, Method, RunResults, Session, TrainConfig};
 use wegeft_vision::{Result, VitConfig};
@@ -79,12 +78,8 @@ struct Args {
     /// Train nothing: collect the `results.json` of every run under --out into summary.md.
     #[arg(long)]
     report: bool,
-    /// ndarray (CPU), wgpu or cuda (compiled in with the cargo feature of the same name).
-    #[arg(long, default_value = "ndarray")]
-    backend: BackendKind,
-    /// Device index.
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 impl Args {
@@ -214,17 +209,7 @@ fn collect_results(out: &Path) -> Result<Vec<RunResults>> {
     Ok(all)
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match wegeft_backend::run(args.backend, args.device, Job(args.clone())) {
-        Ok(Ok(_)) => ExitCode::SUCCESS,
-        Ok(Err(error)) => {
-            eprintln!("train-vit: {error}");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("train-vit: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    args.backend.clone().run("train-vit", Job(args))
 }
