@@ -20,8 +20,8 @@ use wegeft_vision::VitConfig;
 
 type B = Autodiff<NdArray>;
 
-/// ndarray's random generator is one global: runs that draw from it (init, drop_path) must not
-/// interleave, or a run would not be reproducible.
+/// ndarray's random generator is one global: every test here that seeds or draws from it (init,
+/// drop_path) holds this lock, or a concurrent test would reseed it in the middle of a run.
 static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn tiny_config(task: &std::path::Path, method: Method) -> TrainConfig {
@@ -94,6 +94,7 @@ fn a_resumed_run_retraces_the_interrupted_one() {
 
 #[test]
 fn each_method_trains_what_it_should() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("methods");
     let task = write_task(&scratch.0, 1);
     let info = TaskInfo::of_dir(&task).unwrap();
@@ -114,6 +115,7 @@ fn each_method_trains_what_it_should() {
 
 #[test]
 fn weight_decay_skips_biases_and_norms() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = Default::default();
     let layer = LinearConfig::new(3, 2).init::<B>(&device);
     let (weight, bias) = (layer.weight.val(), layer.bias.as_ref().unwrap().val());
