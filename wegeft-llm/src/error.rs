@@ -25,6 +25,9 @@ pub enum LlmError {
     /// The tokenizer could not be built or failed on a text.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A chat template that does not compile or fails to render.
+    #[error("chat template: {0}")]
+    Template(String),
     /// Adapter planning or files.
     #[error(transparent)]
     Peft(#[from] wegeft::PeftError),

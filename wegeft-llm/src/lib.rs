@@ -1,10 +1,11 @@
 //! LLaMA-family decoders with WeGeFT adapters for burn: GGUF (F32, F16, BF16, Q8_0, Q4_0, Q4_1)
-//! and Hugging Face checkpoints, their tokenizers, and KV-cached generation.
+//! and Hugging Face checkpoints, their tokenizers and chat templates, and KV-cached generation.
 
 pub mod assets;
 pub mod attention;
 pub mod block;
 pub mod cache;
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod generate;
@@ -13,16 +14,19 @@ pub mod gguf;
 pub mod load;
 pub mod mlp;
 pub mod model;
+pub mod prompt;
 pub mod rope;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;
 
 pub use cache::KvCache;
+pub use chat::{ChatTemplate, Message};
 pub use config::LlamaConfig;
 pub use error::{LlmError, Result};
 pub use generate::{generate, Sampling};
 pub use load::{load, Loaded};
 pub use model::Llama;
+pub use prompt::{PromptFormat, PromptStyle};
 pub use tokenizer::LlmTokenizer;
 pub use weights::LlamaWeights;

@@ -237,7 +237,6 @@ fn gradient_checkpointing_keeps_the_adapter_gradients() {
 
 #[test]
 fn hf_tokenizer_files_encode_as_the_tokenizers_library_does() {
-    use wegeft_llm::train::data::Template;
     let dir = fixture("tiny_llama_untied");
     let loaded = wegeft_llm::load::<B>(&dir, None, &Default::default()).unwrap();
     let expected: std::collections::BTreeMap<String, Vec<u32>> =
@@ -246,5 +245,5 @@ fn hf_tokenizer_files_encode_as_the_tokenizers_library_does() {
         assert_eq!(&loaded.tokenizer.encode(text).unwrap(), ids, "{text:?}");
         assert_eq!(&loaded.tokenizer.decode(ids).unwrap(), text);
     }
-    assert_eq!(Template::for_tokenizer(&loaded.tokenizer), Template::ChatMl);
+    assert!(loaded.tokenizer.chat_template.as_deref().is_some_and(|t| t.contains("<|im_start|>")));
 }

@@ -9,7 +9,7 @@ use wegeft_llm::train::data::{read_jsonl, Example, Tokenized};
 use wegeft_llm::train::eval::Extract;
 use wegeft_llm::train::step::{LmBatch, LmBatcher, IGNORED};
 use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
-use wegeft_llm::LlmError;
+use wegeft_llm::{LlmError, Message};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wegeft-llm-{name}-{}", std::process::id()));
@@ -26,13 +26,14 @@ fn alpaca_and_chat_lines_become_examples_and_bad_lines_name_their_number() {
         r#"{"instruction": "Add", "input": "2 and 3", "output": "5"}"#,
         r#"{"instruction": "Say hi", "output": "hi"}"#,
         "",
-        r#"{"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]}"#,
+        r#"{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]}"#,
     ];
     std::fs::write(&file, lines.join("\n")).unwrap();
     let examples = read_jsonl(&file).unwrap();
-    assert_eq!(examples[0], Example { prompt: "Add\n\n2 and 3".into(), response: "5".into() });
-    assert_eq!(examples[1].prompt, "Say hi");
-    assert_eq!(examples[2], Example { prompt: "Q?".into(), response: "A.".into() });
+    let user = |text: &str| vec![Message::new("user", text)];
+    assert_eq!(examples[0], Example { messages: user("Add\n\n2 and 3"), response: "5".into() });
+    assert_eq!(examples[1].question(), "Say hi");
+    assert_eq!(examples[2], Example { messages: vec![Message::new("system", "Be brief."), Message::new("user", "Q?")], response: "A.".into() });
 
     for (bad, line) in [(r#"{"instruction": "x"}"#, 2), (r#"{"messages": [{"role": "user", "content": "Q?"}]}"#, 2)] {
         std::fs::write(&file, format!("{}\n{bad}\n", lines[0])).unwrap();

@@ -178,6 +178,7 @@ fn fixtures() -> std::io::Result<bool> {
         "wegeft/tests/fixtures/make_fixtures.py",
         "wegeft-vision/tests/fixtures/make_vit_fixtures.py",
         "wegeft-llm/tests/fixtures/make_llama_fixtures.py",
+        "wegeft-llm/tests/fixtures/make_chat_template_fixtures.py",
     ] {
         if !Command::new(&python).arg(script).status()?.success() {
             return Ok(false);

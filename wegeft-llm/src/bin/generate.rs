@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use wegeft_backend::{BackendArgs, BackendJob};
-use wegeft_llm::{generate, load, Result, Sampling};
+use wegeft_llm::{generate, load, Message, PromptFormat, PromptStyle, Result, Sampling};
 
 #[derive(Parser, Clone)]
 #[command(about = "Generate text with a LLaMA-family model")]
@@ -18,7 +18,8 @@ struct Args {
     /// Prompts (repeat the flag for a batch).
     #[arg(long, required = true)]
     prompt: Vec<String>,
-    /// Wrap each prompt in the model's ChatML turn markers (`<|im_start|>user …`).
+    /// Render each prompt as a user turn with the model's chat template (Alpaca's when it has
+    /// none).
     #[arg(long)]
     chat: bool,
     #[arg(long, default_value_t = 32)]
@@ -49,11 +50,12 @@ impl BackendJob for Job {
         let start = Instant::now();
         let loaded = load::<B::InnerBackend>(&path, None, &device)?;
         println!("loaded {} in {:.1} s", path.display(), start.elapsed().as_secs_f64());
+        let format = PromptFormat::new(PromptStyle::Auto, &loaded.tokenizer)?;
         let texts: Vec<String> = args
             .prompt
             .iter()
-            .map(|p| if args.chat { format!("<|im_start|>user\n{p}<|im_end|>\n<|im_start|>assistant\n") } else { p.clone() })
-            .collect();
+            .map(|p| if args.chat { format.prompt(&[Message::new("user", p.as_str())]) } else { Ok(p.clone()) })
+            .collect::<Result<_>>()?;
         let prompts = texts.iter().map(|t| loaded.tokenizer.encode(t)).collect::<Result<Vec<_>>>()?;
         let sampling = Sampling {
             temperature: args.temperature,

@@ -8,6 +8,7 @@ use clap::Parser;
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::assets::{asset_dir, smollm2_gguf};
 use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
+use wegeft_llm::PromptStyle;
 use wegeft_llm::Result;
 
 #[derive(Parser, Clone)]
@@ -42,6 +43,9 @@ struct Args {
     batch_size: usize,
     #[arg(long, default_value_t = 128)]
     max_len: usize,
+    /// auto (the checkpoint's chat template if it has one), chat or alpaca.
+    #[arg(long, default_value = "auto")]
+    template: PromptStyle,
     /// Use only the first N training examples.
     #[arg(long)]
     train_limit: Option<usize>,
@@ -86,6 +90,7 @@ impl BackendJob for Job {
         .with_lr(args.lr)
         .with_batch_size(args.batch_size)
         .with_max_len(args.max_len)
+        .with_template(args.template)
         .with_train_limit(args.train_limit)
         .with_eval_limit(args.eval_limit)
         .with_seed(args.seed);

@@ -6,6 +6,7 @@ use burn::config::Config;
 use serde::{Deserialize, Serialize};
 use wegeft::{Injector, LoraConfig, Sharing, Targets, WegeftConfig, WegeftInit};
 
+use crate::prompt::PromptStyle;
 use crate::train::eval::Extract;
 
 /// The adapter a run trains.
@@ -77,6 +78,9 @@ pub struct LlmTrainConfig {
     pub eval_limit: usize,
     #[config(default = 12)]
     pub max_new_tokens: usize,
+    /// How examples are rendered: the checkpoint's chat template or Alpaca.
+    #[config(default = "PromptStyle::Auto")]
+    pub template: PromptStyle,
     #[config(default = "Extract::LastNumber")]
     pub extract: Extract,
     #[config(default = 42)]

@@ -1,25 +1,29 @@
 //! Instruction data: JSONL in Alpaca form (`instruction`, `input`, `output`) or chat form
 //! (`messages` with `role`/`content`, the last assistant turn being the response), rendered with
-//! the model's ChatML turns or the Alpaca template, tokenised with the loss on the response only.
+//! a [`PromptFormat`] and tokenised with the loss on the response only.
 
 use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::chat::Message;
 use crate::error::{LlmError, Result};
+use crate::prompt::PromptFormat;
 use crate::tokenizer::LlmTokenizer;
 
-/// A prompt and the response the model should learn to give.
+/// A conversation and the response the model should learn to give.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Example {
-    pub prompt: String,
+    /// The turns before the response (Alpaca lines become one user turn).
+    pub messages: Vec<Message>,
     pub response: String,
 }
 
-#[derive(Deserialize)]
-struct Message {
-    role: String,
-    content: String,
+impl Example {
+    /// The last user turn: what a prediction file shows as the question.
+    pub fn question(&self) -> &str {
+        self.messages.iter().rev().find(|m| m.role == "user").map_or("", |m| m.content.as_str())
+    }
 }
 
 #[derive(Deserialize)]
@@ -52,7 +56,7 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>> {
             .map_err(|e| error(format!("expected {{instruction, input?, output}} or {{messages: [...]}}: {e}")))?;
         examples.push(match parsed {
             Line::Alpaca { instruction, input, output } => Example {
-                prompt: if input.is_empty() { instruction } else { format!("{instruction}\n\n{input}") },
+                messages: vec![Message::new("user", if input.is_empty() { instruction } else { format!("{instruction}\n\n{input}") })],
                 response: output,
             },
             Line::Chat { messages } => {
@@ -60,41 +64,14 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>> {
                 if last.role != "assistant" {
                     return Err(error(format!("the last message is from `{}`, not the assistant", last.role)));
                 }
-                let prompt = earlier.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n\n");
-                Example { prompt, response: last.content.clone() }
+                Example {
+                    messages: earlier.to_vec(),
+                    response: last.content.clone(),
+                }
             }
         });
     }
     Ok(examples)
-}
-
-/// How a prompt is shown to the model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Template {
-    /// `<|im_start|>user … <|im_end|> <|im_start|>assistant` (SmolLM2, Qwen and other ChatML models).
-    ChatMl,
-    /// Stanford Alpaca's instruction template.
-    Alpaca,
-}
-
-impl Template {
-    /// ChatML when the tokenizer's chat template uses it, Alpaca otherwise.
-    pub fn for_tokenizer(tokenizer: &LlmTokenizer) -> Self {
-        match &tokenizer.chat_template {
-            Some(template) if template.contains("<|im_start|>") => Self::ChatMl,
-            _ => Self::Alpaca,
-        }
-    }
-
-    /// The text before the response.
-    pub fn prompt(self, prompt: &str) -> String {
-        match self {
-            Self::ChatMl => format!("<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"),
-            Self::Alpaca => format!(
-                "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{prompt}\n\n### Response:\n"
-            ),
-        }
-    }
 }
 
 /// Token ids of prompt + response + EOS, and how many of them are prompt (no loss there).
@@ -104,12 +81,18 @@ pub struct Tokenized {
     pub prompt_len: usize,
 }
 
-/// Tokenises `example`, cut to `max_len` tokens.
-pub fn tokenize(tokenizer: &LlmTokenizer, template: Template, example: &Example, max_len: usize) -> Result<Tokenized> {
-    let mut ids = tokenizer.encode(&template.prompt(&example.prompt))?;
+/// Tokenises `example`, cut to `max_len` tokens; the answer ends with EOS unless the template's
+/// end-of-turn markup already contains it.
+pub fn tokenize(tokenizer: &LlmTokenizer, format: &PromptFormat, example: &Example, max_len: usize) -> Result<Tokenized> {
+    let (prompt, answer) = format.exchange(&example.messages, &example.response)?;
+    let mut ids = tokenizer.encode(&prompt)?;
     let prompt_len = ids.len().min(max_len);
-    ids.extend(tokenizer.encode(&example.response)?);
-    ids.extend(tokenizer.eos);
+    let answer = tokenizer.encode(&answer)?;
+    let ends_turn = tokenizer.eos.is_some_and(|eos| answer.contains(&eos));
+    ids.extend(answer);
+    if !ends_turn {
+        ids.extend(tokenizer.eos);
+    }
     ids.truncate(max_len);
     Ok(Tokenized { ids, prompt_len })
 }

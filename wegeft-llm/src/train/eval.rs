@@ -10,7 +10,8 @@ use crate::error::Result;
 use crate::generate::{generate, Sampling};
 use crate::model::Llama;
 use crate::tokenizer::LlmTokenizer;
-use crate::train::data::{Example, Template};
+use crate::prompt::PromptFormat;
+use crate::train::data::Example;
 
 /// How an answer is read out of a generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +80,7 @@ pub struct LmEvaluation {
 pub fn evaluate<B: Backend>(
     model: &Llama<B>,
     tokenizer: &LlmTokenizer,
-    template: Template,
+    format: &PromptFormat,
     examples: &[Example],
     extract: Extract,
     max_new: usize,
@@ -90,7 +91,7 @@ pub fn evaluate<B: Backend>(
     let (mut predictions, mut generated_tokens) = (Vec::new(), 0);
     let stop_ids: Vec<u32> = tokenizer.eos.into_iter().collect();
     for (chunk_index, chunk) in examples.chunks(batch.max(1)).enumerate() {
-        let prompts = chunk.iter().map(|e| tokenizer.encode(&template.prompt(&e.prompt))).collect::<Result<Vec<_>>>()?;
+        let prompts = chunk.iter().map(|e| tokenizer.encode(&format.prompt(&e.messages)?)).collect::<Result<Vec<_>>>()?;
         let outputs = generate(model, &prompts, max_new, &stop_ids, &Sampling::greedy(), |_| false, device);
         for (example, output) in chunk.iter().zip(outputs) {
             generated_tokens += output.len();
@@ -99,7 +100,7 @@ pub fn evaluate<B: Backend>(
             let answer = extract.answer(&generated);
             let correct = answer.is_some() && answer == extract.answer(&example.response);
             predictions.push(Prediction {
-                prompt: example.prompt.clone(),
+                prompt: example.question().to_string(),
                 expected: example.response.clone(),
                 generated,
                 answer,

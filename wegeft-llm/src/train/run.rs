@@ -16,7 +16,8 @@ use wegeft::train::{SelectiveDecayAdamW, WarmupCosine};
 
 use crate::error::{LlmError, Result};
 use crate::load::load;
-use crate::train::data::{read_jsonl, tokenize, Template};
+use crate::prompt::PromptFormat;
+use crate::train::data::{read_jsonl, tokenize};
 use crate::train::eval::{evaluate, LmEvaluation};
 use crate::train::step::{CausalLm, LmBatcher, IGNORED};
 use crate::train::LlmTrainConfig;
@@ -58,7 +59,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, re
     B::seed(device, config.seed);
     let loaded = load::<B>(&config.model, Some(config.injector()?), device)?;
     let tokenizer = loaded.tokenizer;
-    let template = Template::for_tokenizer(&tokenizer);
+    let format = PromptFormat::new(config.template, &tokenizer)?;
     let mut train = read_jsonl(&config.train_file)?;
     train.truncate(config.train_limit.unwrap_or(train.len()));
     let mut test = read_jsonl(&config.test_file)?;
@@ -67,16 +68,16 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, re
     println!("{:?} adapter: {adapter_params} parameters; {} training examples, {} held out", config.method, train.len(), test.len());
 
     let eval = |model: &crate::Llama<B::InnerBackend>, label: &str| -> Result<LmEvaluation> {
-        let result = evaluate(model, &tokenizer, template, &test, config.extract, config.max_new_tokens, 16, device)?;
+        let result = evaluate(model, &tokenizer, &format, &test, config.extract, config.max_new_tokens, 16, device)?;
         println!("{label}: exact match {:.1}% on {} held-out examples", result.accuracy, result.examples);
         write_json(&run_dir.join(format!("predictions_{label}.json")), &result.predictions)?;
         Ok(result)
     };
     let before = eval(&loaded.model.valid(), "before")?;
 
-    let tokenized = train.iter().map(|e| tokenize(&tokenizer, template, e, config.max_len)).collect::<Result<Vec<_>>>()?;
+    let tokenized = train.iter().map(|e| tokenize(&tokenizer, &format, e, config.max_len)).collect::<Result<Vec<_>>>()?;
     let tokens: usize = tokenized.iter().map(|t| t.ids.len()).sum();
-    let held_out = test.iter().take(32).map(|e| tokenize(&tokenizer, template, e, config.max_len)).collect::<Result<Vec<_>>>()?;
+    let held_out = test.iter().take(32).map(|e| tokenize(&tokenizer, &format, e, config.max_len)).collect::<Result<Vec<_>>>()?;
     let batcher = LmBatcher { pad: tokenizer.eos.unwrap_or(0) };
     let train_loader = DataLoaderBuilder::new(batcher.clone())
         .batch_size(config.batch_size)
