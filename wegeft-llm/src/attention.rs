@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{FloatDType, Tensor};
 use wegeft::{AdapterBank, PeftLinear};
 
 use crate::cache::KvCache;
@@ -53,8 +53,10 @@ impl<B: Backend> Attention<B> {
             let [b, kv, s, d] = t.dims();
             t.unsqueeze_dim::<5>(2).expand([b, kv, group, s, d]).reshape([b, kv * group, s, d])
         };
-        let scores = q.matmul(repeat(k).swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask;
-        let mixed = softmax(scores, 3).matmul(repeat(v));
+        // Scores, mask and softmax in f32 whatever the weights' precision.
+        let dtype = FloatDType::from(q.dtype());
+        let scores = q.matmul(repeat(k).swap_dims(2, 3)).cast(FloatDType::F32) / (head_dim as f64).sqrt() + mask;
+        let mixed = softmax(scores, 3).cast(dtype).matmul(repeat(v));
         let merged = mixed.swap_dims(1, 2).reshape([batch, len, width]);
         self.o_proj.forward_opt(merged, adapters)
     }

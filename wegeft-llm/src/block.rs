@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::nn::RmsNorm;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{FloatDType, Tensor};
 use wegeft::AdapterBank;
 
 use crate::attention::Attention;
@@ -30,9 +30,15 @@ impl<B: Backend> DecoderLayer<B> {
         cache: Option<(&mut KvCache<B>, usize)>,
         adapters: Option<&AdapterBank<B>>,
     ) -> Tensor<B, 3> {
-        let attended = self.self_attn.forward(self.input_layernorm.forward(x.clone()), rope, mask, offset, cache, adapters);
+        let attended = self.self_attn.forward(norm_f32(&self.input_layernorm, x.clone()), rope, mask, offset, cache, adapters);
         let x = x + attended;
-        let mixed = self.mlp.forward(self.post_attention_layernorm.forward(x.clone()), adapters);
+        let mixed = self.mlp.forward(norm_f32(&self.post_attention_layernorm, x.clone()), adapters);
         x + mixed
     }
+}
+
+/// RMSNorm in f32 (its weights stay f32 under half precision), returned in `x`'s precision.
+pub fn norm_f32<B: Backend>(norm: &RmsNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let dtype = x.dtype();
+    norm.forward(x.cast(FloatDType::F32)).cast(FloatDType::from(dtype))
 }

@@ -4,15 +4,16 @@
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, RmsNorm, RmsNormConfig};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 use wegeft::{AdapterBank, Injector, PeftLinear};
 
 use crate::attention::Attention;
-use crate::block::DecoderLayer;
+use crate::block::{norm_f32, DecoderLayer};
 use crate::cache::KvCache;
 use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::mlp::Mlp;
+use crate::precision::{CastParams, Precision};
 use crate::rope::Rope;
 use crate::weights::LlamaWeights;
 
@@ -131,15 +132,39 @@ impl<B: Backend> Llama<B> {
             let layer_cache = cache.as_deref_mut().map(|c| (c, index));
             x = layer.forward(x, &self.rope, mask.clone(), past, layer_cache, self.adapters.as_ref());
         }
-        self.norm.forward(x)
+        norm_f32(&self.norm, x)
     }
 
-    /// Vocabulary logits of hidden states (the output head, or the tied embedding).
+    /// Vocabulary logits (f32) of hidden states (the output head, or the tied embedding).
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        match &self.lm_head {
+        let logits = match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => hidden.matmul(self.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
-        }
+        };
+        logits.cast(FloatDType::F32)
+    }
+
+    /// The model with its embedding, projections, output head and adapters in `precision`
+    /// (RMSNorm weights stay f32); a typed error when the backend lacks that precision.
+    pub fn with_precision(self, precision: Precision, device: &B::Device) -> Result<Self> {
+        precision.check::<B>(device)?;
+        let mut cast = CastParams(precision.float_dtype());
+        let layers = self
+            .layers
+            .into_iter()
+            .map(|layer| DecoderLayer {
+                self_attn: layer.self_attn.map(&mut cast),
+                mlp: layer.mlp.map(&mut cast),
+                ..layer
+            })
+            .collect();
+        Ok(Self {
+            embed_tokens: self.embed_tokens.map(&mut cast),
+            layers,
+            lm_head: self.lm_head.map(|head| head.map(&mut cast)),
+            adapters: self.adapters.map(|bank| bank.map(&mut cast)),
+            ..self
+        })
     }
 
     /// Logits `[B, T, vocab]` for `tokens` `[B, T]` (see [`Self::hidden`] for the cache and padding).

@@ -2,7 +2,7 @@
 //! are converted at load time, so one convention serves both).
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{FloatDType, Tensor, TensorData};
 
 /// RoPE with base θ and linear position scaling.
 #[derive(Clone, Debug)]
@@ -43,7 +43,8 @@ impl Rope {
     pub fn apply<B: Backend>(&self, x: Tensor<B, 4>, offset: usize) -> Tensor<B, 4> {
         let [batch, heads, len, dim] = x.dims();
         let (cos, sin) = self.tables::<B>(offset, len, &x.device());
-        let (cos, sin) = (cos.reshape([1, 1, len, dim]), sin.reshape([1, 1, len, dim]));
+        let dtype = FloatDType::from(x.dtype());
+        let (cos, sin) = (cos.reshape([1, 1, len, dim]).cast(dtype), sin.reshape([1, 1, len, dim]).cast(dtype));
         let half = dim / 2;
         let first = x.clone().slice([0..batch, 0..heads, 0..len, 0..half]);
         let second = x.clone().slice([0..batch, 0..heads, 0..len, half..dim]);

@@ -14,11 +14,10 @@ use crate::config::LlamaConfig;
 use crate::error::{LlmError, Result};
 use crate::gguf::GgufFile;
 
-/// Tensors by HF name.
+/// Tensors by HF name, each handed out once.
 pub struct LlamaWeights {
     path: PathBuf,
     tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    used: BTreeSet<String>,
 }
 
 /// GGUF's per-block names and their HF counterparts.
@@ -92,7 +91,6 @@ impl LlamaWeights {
         Ok(Self {
             path: file.path.clone(),
             tensors,
-            used: BTreeSet::new(),
         })
     }
 
@@ -145,37 +143,29 @@ impl LlamaWeights {
         Ok(Self {
             path: dir.to_path_buf(),
             tensors,
-            used: BTreeSet::new(),
         })
     }
 
-    /// Whether the checkpoint has `name`.
-    pub fn has(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
-    }
-
-    /// Tensor `name` with the expected PyTorch shape, on `device`.
+    /// Tensor `name` with the expected PyTorch shape, on `device` (moved out: no second copy).
     pub fn take<B: Backend, const D: usize>(&mut self, name: &str, shape: [usize; D], device: &B::Device) -> Result<Tensor<B, D>> {
         let error = |reason: String| LlmError::Tensor {
             path: self.path.clone(),
             name: name.into(),
             reason,
         };
-        let (found, values) = self.tensors.get(name).ok_or_else(|| error("missing".into()))?;
+        let (found, values) = self.tensors.remove(name).ok_or_else(|| error("missing".into()))?;
         if found.as_slice() != shape {
             return Err(error(format!("shape {found:?}, the model expects {shape:?}")));
         }
-        let tensor = Tensor::from_data(TensorData::new(values.clone(), shape), device);
-        self.used.insert(name.to_string());
-        Ok(tensor)
+        Ok(Tensor::from_data(TensorData::new(values, shape), device))
     }
 
     /// Fails if any tensor was not used (a different architecture or size).
     pub fn finish(self) -> Result<()> {
-        match self.tensors.keys().find(|k| !self.used.contains(*k)) {
+        match self.tensors.into_keys().next() {
             Some(unused) => Err(LlmError::Tensor {
                 path: self.path,
-                name: unused.clone(),
+                name: unused,
                 reason: "not used by the model".into(),
             }),
             None => Ok(()),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use wegeft_backend::{BackendArgs, BackendJob};
-use wegeft_llm::{generate, load, Message, PromptFormat, PromptStyle, Result, Sampling};
+use wegeft_llm::{generate, load, Message, Precision, PromptFormat, PromptStyle, Result, Sampling};
 
 #[derive(Parser, Clone)]
 #[command(about = "Generate text with a LLaMA-family model")]
@@ -24,6 +24,9 @@ struct Args {
     chat: bool,
     #[arg(long, default_value_t = 32)]
     max_new_tokens: usize,
+    /// Weight precision: f32, or f16/bf16 on a backend that has them (CUDA; WGPU f16).
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
     /// 0 for greedy decoding.
     #[arg(long, default_value_t = 0.0)]
     temperature: f64,
@@ -48,7 +51,8 @@ impl BackendJob for Job {
         println!("backend: {description}");
         let path = args.model.clone().unwrap_or_else(wegeft_llm::assets::smollm2_gguf);
         let start = Instant::now();
-        let loaded = load::<B::InnerBackend>(&path, None, &device)?;
+        let mut loaded = load::<B::InnerBackend>(&path, None, &device)?;
+        loaded.model = loaded.model.with_precision(args.precision, &device)?;
         println!("loaded {} in {:.1} s", path.display(), start.elapsed().as_secs_f64());
         let format = PromptFormat::new(PromptStyle::Auto, &loaded.tokenizer)?;
         let texts: Vec<String> = args
