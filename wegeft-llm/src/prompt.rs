@@ -35,7 +35,7 @@ const ALPACA_PREAMBLE: &str = "Below is an instruction that describes a task. Wr
 
 /// A resolved prompt format.
 pub enum PromptFormat {
-    Chat(ChatTemplate),
+    Chat(Box<ChatTemplate>),
     /// Alpaca: a system message replaces the preamble; user turns form the instruction.
     Alpaca,
 }
@@ -48,7 +48,7 @@ impl PromptFormat {
             (PromptStyle::Chat, None) => Err(LlmError::Template("the checkpoint has no chat template; use the Alpaca template".into())),
             (_, Some(source)) => {
                 let token = |id: Option<u32>| id.and_then(|id| tokenizer.inner.id_to_token(id)).unwrap_or_default();
-                Ok(Self::Chat(ChatTemplate::new(source, &token(tokenizer.bos), &token(tokenizer.eos))?))
+                Ok(Self::Chat(Box::new(ChatTemplate::new(source, &token(tokenizer.bos), &token(tokenizer.eos))?)))
             }
         }
     }

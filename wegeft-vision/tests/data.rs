@@ -10,7 +10,8 @@ use burn::data::dataloader::DataLoader;
 use burn::data::dataset::Dataset;
 use common::{write_task, Scratch};
 use image::{GrayImage, Luma};
-use wegeft_vision::data::{image_folder, load_image, read_split, EpochLoader, ImageBatcher, ImageDataset, ImageItem, Split, TaskInfo};
+use wegeft::train::EpochLoader;
+use wegeft_vision::data::{image_folder, load_image, read_split, ImageBatch, ImageBatcher, ImageDataset, ImageItem, Split, TaskInfo};
 use wegeft_vision::{Normalization, VisionError};
 
 type B = NdArray;
@@ -117,18 +118,18 @@ fn shuffles_depend_on_seed_and_epoch_only() {
     let data = Arc::new(ImageDataset::from_items(items, 1));
     assert_eq!(data.len(), 10);
     let batcher = ImageBatcher::new(Normalization::imagenet(), 1);
-    let order = |loader: &EpochLoader<B>| -> Vec<i64> {
+    let order = |loader: &EpochLoader<B, ImageItem, ImageBatch<B>>| -> Vec<i64> {
         loader.iter().flat_map(|b| b.targets.into_data().to_vec::<i64>().unwrap()).collect()
     };
-    let fresh = EpochLoader::<B>::sequential(data.clone(), batcher.clone(), 4, Default::default()).shuffled(7, 0);
+    let fresh = EpochLoader::<B, _, _>::sequential(data.clone(), batcher.clone(), 4, Default::default()).shuffled(7, 0);
     let (epoch0, epoch1) = (order(&fresh), order(&fresh));
     assert_ne!(epoch0, epoch1);
     let mut sorted = epoch1.clone();
     sorted.sort();
     assert_eq!(sorted, (0..10).collect::<Vec<_>>());
-    let resumed = EpochLoader::<B>::sequential(data.clone(), batcher.clone(), 4, Default::default()).shuffled(7, 1);
+    let resumed = EpochLoader::<B, _, _>::sequential(data.clone(), batcher.clone(), 4, Default::default()).shuffled(7, 1);
     assert_eq!(order(&resumed), epoch1);
-    let sequential = EpochLoader::<B>::sequential(data, batcher, 4, Default::default());
+    let sequential = EpochLoader::<B, _, _>::sequential(data, batcher, 4, Default::default());
     assert_eq!(order(&sequential), (0..10).collect::<Vec<_>>());
     assert_eq!(sequential.iter().count(), 3);
 }

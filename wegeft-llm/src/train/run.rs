@@ -1,10 +1,11 @@
 //! One LLM fine-tuning run: evaluate the base model, train the adapter through burn's `Learner`,
 //! evaluate again, write the adapter, predictions and results.
 
+use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
 use burn::module::AutodiffModule;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
@@ -12,7 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{IterationSpeedMetric, LearningRateMetric, LossMetric, PerplexityMetric};
 use burn::train::{Learner, SupervisedTraining};
 use serde::{Deserialize, Serialize};
-use wegeft::train::{SelectiveDecayAdamW, WarmupCosine};
+use wegeft::train::{EpochLoader, LineRenderer, SelectiveDecayAdamW, WarmupCosine};
 
 use crate::error::{LlmError, Result};
 use crate::load::load;
@@ -79,20 +80,22 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, re
     let tokens: usize = tokenized.iter().map(|t| t.ids.len()).sum();
     let held_out = test.iter().take(32).map(|e| tokenize(&tokenizer, &format, e, config.max_len)).collect::<Result<Vec<_>>>()?;
     let batcher = LmBatcher { pad: tokenizer.eos.unwrap_or(0) };
-    let train_loader = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(config.batch_size)
-        .shuffle(config.seed)
-        .build(InMemDataset::new(tokenized.clone()));
-    let valid_loader = DataLoaderBuilder::<B::InnerBackend, _, _>::new(batcher).batch_size(config.batch_size).build(InMemDataset::new(held_out));
+    // Epoch e's order depends on (seed, e) only, so a resumed run sees the data it would have.
+    let train_loader = EpochLoader::<B, _, _>::sequential(Arc::new(InMemDataset::new(tokenized.clone())), batcher.clone(), config.batch_size, device.clone())
+        .shuffled(config.seed, resume_epoch.unwrap_or(0));
+    let valid_loader = EpochLoader::<B::InnerBackend, _, _>::sequential(Arc::new(InMemDataset::new(held_out)), batcher, config.batch_size, device.clone());
     let steps = tokenized.len().div_ceil(config.batch_size) * config.epochs;
     let schedule = WarmupCosine::new(config.lr, (config.warmup_ratio * steps as f64) as usize, steps);
     let learner = Learner::new(CausalLm { model: loaded.model }, SelectiveDecayAdamW::new(config.weight_decay), schedule);
-    let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
+    let mut training = SupervisedTraining::new(run_dir, Arc::new(train_loader), Arc::new(valid_loader))
         .metrics((LossMetric::new(), PerplexityMetric::new().with_pad_token(IGNORED as usize)))
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train_numeric(IterationSpeedMetric::new())
         .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
         .num_epochs(config.epochs);
+    if !std::io::stdout().is_terminal() {
+        training = training.renderer(LineRenderer::default());
+    }
     if let Some(epoch) = resume_epoch {
         training = training.checkpoint(epoch);
     }

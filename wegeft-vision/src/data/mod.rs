@@ -4,7 +4,6 @@
 mod batcher;
 mod dataset;
 mod image_folder;
-mod loader;
 mod preprocess;
 mod split;
 mod task;
@@ -12,7 +11,6 @@ mod task;
 pub use batcher::{ImageBatch, ImageBatcher};
 pub use dataset::{ImageDataset, ImageItem};
 pub use image_folder::image_folder;
-pub use loader::EpochLoader;
 pub use preprocess::load_image;
 pub use wegeft::SplitMix64;
 pub use split::{read_split, Split};

@@ -8,7 +8,8 @@ use burn::data::dataloader::DataLoader;
 use burn::tensor::backend::Backend;
 use burn::tensor::ElementConversion;
 
-use crate::data::{EpochLoader, ImageBatcher, ImageDataset};
+use crate::data::{ImageBatcher, ImageDataset};
+use wegeft::train::EpochLoader;
 use crate::model::VisionTransformer;
 
 /// Progress on stderr: one updating line on a terminal, a line per quarter otherwise.
@@ -52,7 +53,7 @@ pub fn evaluate<B: Backend>(
     device: &B::Device,
     label: &str,
 ) -> Evaluation {
-    let loader = EpochLoader::<B>::sequential(data, batcher, batch_size, device.clone());
+    let loader = EpochLoader::<B, _, _>::sequential(data, batcher, batch_size, device.clone());
     let total = loader.num_items();
     let start = Instant::now();
     let (mut correct, mut seen) = (0usize, 0usize);

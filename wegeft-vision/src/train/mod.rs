@@ -5,7 +5,6 @@ mod config;
 mod eval;
 mod method;
 mod plot;
-mod progress;
 mod run;
 mod search;
 mod step;

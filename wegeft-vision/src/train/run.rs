@@ -13,12 +13,12 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::train::metric::{AccuracyMetric, IterationSpeedMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, LearnerSummary, SupervisedTraining};
 
-use crate::data::{read_split, EpochLoader, ImageBatcher, ImageDataset, Split, TaskInfo};
+use crate::data::{read_split, ImageBatcher, ImageDataset, Split, TaskInfo};
 use crate::error::{Result, VisionError};
 use crate::model::VisionTransformer;
 use crate::train::artifacts::{self, RunResults};
-use crate::train::progress::LineRenderer;
 use crate::train::{evaluate, unfreeze, SelectiveDecayAdamW, TrainConfig, WarmupCosine};
+use wegeft::train::{EpochLoader, LineRenderer};
 use crate::weights::WeightSource;
 
 /// How far this invocation goes.
@@ -66,9 +66,9 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
 
     let finished_epochs = if session.resume { last_checkpoint(run_dir)? } else { 0 };
     let batcher = ImageBatcher::new(config.vit.normalization.clone(), config.image_size);
-    let train_loader = EpochLoader::<B>::sequential(train_set.clone(), batcher.clone(), config.batch_size, device.clone())
+    let train_loader = EpochLoader::<B, _, _>::sequential(train_set.clone(), batcher.clone(), config.batch_size, device.clone())
         .shuffled(config.seed, finished_epochs);
-    let valid_loader = EpochLoader::<B::InnerBackend>::sequential(valid_set, batcher.clone(), config.batch_size, device.clone());
+    let valid_loader = EpochLoader::<B::InnerBackend, _, _>::sequential(valid_set, batcher.clone(), config.batch_size, device.clone());
 
     let steps_per_epoch = train_set.len().div_ceil(config.batch_size);
     let schedule = WarmupCosine::new(config.lr, config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch);

@@ -1,8 +1,13 @@
-//! Training pieces that PEFT runs share: AdamW with weight decay on matrices only, and a linear
-//! warmup followed by cosine decay.
+//! Training pieces that PEFT runs share: AdamW with weight decay on matrices only, a linear
+//! warmup followed by cosine decay, a data loader that makes resumed runs exact, and progress
+//! lines for logs.
 
+mod loader;
 mod optim;
+mod progress;
 mod schedule;
 
+pub use loader::EpochLoader;
 pub use optim::SelectiveDecayAdamW;
+pub use progress::LineRenderer;
 pub use schedule::WarmupCosine;

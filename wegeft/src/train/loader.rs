@@ -1,6 +1,7 @@
 //! A data loader whose epoch `e` depends only on (seed, e): the shuffle order, and the backend's
-//! random draws (drop_path) through a reseed at the start of the epoch. That is what makes a
-//! resumed run retrace the interrupted one exactly.
+//! random draws (dropout, drop_path) through a reseed at the start of the epoch. That is what
+//! makes a resumed run retrace the interrupted one exactly (burn's own loader restarts its
+//! shuffle stream on resume).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,14 +11,13 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::Dataset;
 use burn::tensor::backend::Backend;
 
-use crate::data::{ImageBatch, ImageBatcher, ImageDataset};
-use wegeft::SplitMix64;
+use crate::SplitMix64;
 
-/// Batches of an [`ImageDataset`], shuffled per epoch when a seed is given.
-pub struct EpochLoader<B: Backend> {
-    dataset: Arc<ImageDataset>,
+/// Batches of `O` made from a dataset of `I`, shuffled per epoch when a seed is given.
+pub struct EpochLoader<B: Backend, I, O> {
+    dataset: Arc<dyn Dataset<I>>,
     indices: Arc<[usize]>,
-    batcher: ImageBatcher,
+    batcher: Arc<dyn Batcher<B, I, O>>,
     batch_size: usize,
     shuffle_seed: Option<u64>,
     /// The epoch the next `iter()` serves (shared by device copies).
@@ -25,7 +25,7 @@ pub struct EpochLoader<B: Backend> {
     device: B::Device,
 }
 
-impl<B: Backend> Clone for EpochLoader<B> {
+impl<B: Backend, I, O> Clone for EpochLoader<B, I, O> {
     fn clone(&self) -> Self {
         Self {
             dataset: self.dataset.clone(),
@@ -39,14 +39,18 @@ impl<B: Backend> Clone for EpochLoader<B> {
     }
 }
 
-impl<B: Backend> EpochLoader<B> {
+impl<B: Backend, I, O> EpochLoader<B, I, O> {
     /// In-order batches (evaluation).
-    pub fn sequential(dataset: Arc<ImageDataset>, batcher: ImageBatcher, batch_size: usize, device: B::Device) -> Self {
+    pub fn sequential<D, Bt>(dataset: Arc<D>, batcher: Bt, batch_size: usize, device: B::Device) -> Self
+    where
+        D: Dataset<I> + 'static,
+        Bt: Batcher<B, I, O> + 'static,
+    {
         let indices = (0..dataset.len()).collect();
         Self {
             dataset,
             indices,
-            batcher,
+            batcher: Arc::new(batcher),
             batch_size: batch_size.max(1),
             shuffle_seed: None,
             epoch: Arc::new(AtomicU64::new(0)),
@@ -63,8 +67,8 @@ impl<B: Backend> EpochLoader<B> {
     }
 }
 
-impl<B: Backend> DataLoader<B, ImageBatch<B>> for EpochLoader<B> {
-    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<ImageBatch<B>> + 'a> {
+impl<B: Backend, I: Send + Sync + 'static, O: Send + 'static> DataLoader<B, O> for EpochLoader<B, I, O> {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<O> + 'a> {
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst);
         let mut order = self.indices.to_vec();
         if let Some(seed) = self.shuffle_seed {
@@ -79,29 +83,29 @@ impl<B: Backend> DataLoader<B, ImageBatch<B>> for EpochLoader<B> {
         self.indices.len()
     }
 
-    fn to_device(&self, device: &B::Device) -> Arc<dyn DataLoader<B, ImageBatch<B>>> {
+    fn to_device(&self, device: &B::Device) -> Arc<dyn DataLoader<B, O>> {
         let mut loader = self.clone();
         loader.device = device.clone();
         Arc::new(loader)
     }
 
-    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, ImageBatch<B>>> {
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, O>> {
         let mut loader = self.clone();
         loader.indices = self.indices[start..end.min(self.indices.len())].into();
         Arc::new(loader)
     }
 }
 
-struct EpochIter<'a, B: Backend> {
-    loader: &'a EpochLoader<B>,
+struct EpochIter<'a, B: Backend, I, O> {
+    loader: &'a EpochLoader<B, I, O>,
     order: Vec<usize>,
     position: usize,
 }
 
-impl<B: Backend> Iterator for EpochIter<'_, B> {
-    type Item = ImageBatch<B>;
+impl<B: Backend, I, O> Iterator for EpochIter<'_, B, I, O> {
+    type Item = O;
 
-    fn next(&mut self) -> Option<ImageBatch<B>> {
+    fn next(&mut self) -> Option<O> {
         let end = (self.position + self.loader.batch_size).min(self.order.len());
         if self.position >= end {
             return None;
@@ -115,7 +119,7 @@ impl<B: Backend> Iterator for EpochIter<'_, B> {
     }
 }
 
-impl<B: Backend> DataLoaderIterator<ImageBatch<B>> for EpochIter<'_, B> {
+impl<B: Backend, I, O> DataLoaderIterator<O> for EpochIter<'_, B, I, O> {
     fn progress(&self) -> Progress {
         Progress::new(self.position, self.order.len())
     }
