@@ -1,7 +1,8 @@
 //! Instruction data, the response-only loss batches, answer extraction, and a whole `train_llm`
 //! run through burn's Learner on the tiny fixture model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::data::dataloader::batcher::Batcher;
@@ -9,6 +10,7 @@ use wegeft_llm::train::data::{read_jsonl, Example, Tokenized};
 use wegeft_llm::train::eval::Extract;
 use wegeft_llm::train::step::{LmBatch, LmBatcher, IGNORED};
 use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
+use wegeft::train::Session;
 use wegeft_llm::{LlmError, Message};
 
 fn scratch(name: &str) -> PathBuf {
@@ -70,16 +72,60 @@ fn answers_are_extracted_in_the_papers_style() {
     assert_eq!(Extract::FirstLine.answer(" yes \nbecause"), Some("yes".into()));
 }
 
-#[test]
-fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
-    let dir = scratch("run");
+/// ndarray's random generator is one global: runs that seed it and draw from it (adapter
+/// initialisation, dropout) take turns, or a parallel test would shift their draws.
+static GLOBAL_RNG: Mutex<()> = Mutex::new(());
+
+/// Twelve addition questions as train and test files in `dir`, and a config on the tiny model.
+fn tiny_run(dir: &Path) -> LlmTrainConfig {
     let data: String = (0..12)
         .map(|i| format!("{{\"instruction\": \"What is {i} plus 1?\", \"output\": \"{}\"}}\n", i + 1))
         .collect();
     std::fs::write(dir.join("train.jsonl"), &data).unwrap();
     std::fs::write(dir.join("test.jsonl"), &data).unwrap();
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_llama_untied");
-    let config = LlmTrainConfig::new(model, dir.join("train.jsonl"), dir.join("test.jsonl"))
+    LlmTrainConfig::new(model, dir.join("train.jsonl"), dir.join("test.jsonl"))
+}
+
+fn adapter_values(run: &Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(run.join("adapter/adapter_model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut values: Vec<_> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()))
+        .collect();
+    values.sort_by(|a: &(String, Vec<f32>), b| a.0.cmp(&b.0));
+    values
+}
+
+#[test]
+fn a_resumed_run_retraces_the_interrupted_one() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = scratch("resume");
+    // WeGeFT with its dropout on W: the resumed epoch must replay the same order and draws.
+    let config = tiny_run(&dir).with_rank(Some(2)).with_epochs(2).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2);
+    type A = Autodiff<NdArray>;
+    let device = Default::default();
+    train_llm::<A>(&config, &dir.join("straight"), Session::default(), &device).unwrap().unwrap();
+    let interrupted = dir.join("interrupted");
+    let stopped = train_llm::<A>(&config, &interrupted, Session { resume: false, stop_after: Some(1) }, &device).unwrap();
+    assert!(stopped.is_none() && !interrupted.join("results.json").exists());
+    train_llm::<A>(&config, &interrupted, Session { resume: true, stop_after: None }, &device).unwrap().unwrap();
+    let (straight, resumed) = (adapter_values(&dir.join("straight")), adapter_values(&interrupted));
+    assert_eq!(straight.len(), resumed.len());
+    for ((name, a), (_, b)) in straight.iter().zip(&resumed) {
+        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-6, "{name}: the resumed run differs by {diff}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = scratch("run");
+    let config = tiny_run(&dir)
         .with_method(LlmMethod::Lora)
         .with_rank(Some(2))
         .with_epochs(2)
@@ -87,7 +133,7 @@ fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
         .with_eval_limit(4)
         .with_max_new_tokens(3);
     let run = dir.join("run");
-    let results = train_llm::<Autodiff<NdArray>>(&config, &run, None, &Default::default()).unwrap();
+    let results = train_llm::<Autodiff<NdArray>>(&config, &run, Session::default(), &Default::default()).unwrap().unwrap();
     assert_eq!(results.train_steps, 6);
     assert_eq!(results.eval_examples, 4);
     // LoRA r=2 on q (64→64), k, v (64→16), up (64→96), down (96→64) of 2 layers.

@@ -91,6 +91,10 @@ pub enum PeftError {
         shape: Vec<usize>,
     },
 
+    /// A run asked to resume has no complete checkpoint.
+    #[error("{dir}: no complete checkpoint (model, optim and scheduler of one epoch) to resume from")]
+    NoCheckpoint { dir: PathBuf },
+
     /// A tensor has the wrong shape.
     #[error("{path}: tensor `{key}` has shape {found:?}, expected {expected:?}")]
     ShapeMismatch {

@@ -8,6 +8,7 @@ use clap::Parser;
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::assets::{asset_dir, smollm2_gguf};
 use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
+use wegeft::train::Session;
 use wegeft_llm::PromptStyle;
 use wegeft_llm::Result;
 
@@ -57,9 +58,13 @@ struct Args {
     /// Run directory.
     #[arg(long, default_value = "runs-llm/arithmetic")]
     out: PathBuf,
-    /// Resume after this epoch's checkpoint.
+    /// Continue the run in `--out` from its last complete checkpoint (same data order and
+    /// schedule as an uninterrupted run).
     #[arg(long)]
-    resume: Option<usize>,
+    resume: bool,
+    /// Stop after this many epochs (the schedule still spans `--epochs`); `--resume` continues.
+    #[arg(long)]
+    stop_after: Option<usize>,
     /// Gradient checkpointing (burn's balanced strategy): recompute cheap operations in the
     /// backward pass instead of keeping their activations, for longer sequences.
     #[arg(long)]
@@ -97,7 +102,13 @@ impl BackendJob for Job {
         if !args.targets.is_empty() {
             config = config.with_targets(args.targets.clone());
         }
-        let results = train_llm::<B>(&config, &args.out, args.resume, &device)?;
+        let session = Session {
+            resume: args.resume,
+            stop_after: args.stop_after,
+        };
+        let Some(results) = train_llm::<B>(&config, &args.out, session, &device)? else {
+            return Ok(());
+        };
         println!(
             "exact match {:.1}% -> {:.1}% on {} held-out examples; {} adapter parameters; training {:.1} tokens/s over {} steps ({:.0} s); generation {:.1} tokens/s; peak memory {} MiB -> {}",
             results.before_accuracy,

@@ -5,6 +5,7 @@ pub mod data;
 pub mod eval;
 mod run;
 pub mod step;
+pub mod throughput;
 
 pub use config::{LlmMethod, LlmTrainConfig};
 pub use run::{peak_memory_mib, train_llm, LlmResults};

@@ -10,10 +10,10 @@ use burn::data::dataset::InMemDataset;
 use burn::module::AutodiffModule;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
-use burn::train::metric::{IterationSpeedMetric, LearningRateMetric, LossMetric, PerplexityMetric};
+use burn::train::metric::{LearningRateMetric, LossMetric, PerplexityMetric};
 use burn::train::{Learner, SupervisedTraining};
 use serde::{Deserialize, Serialize};
-use wegeft::train::{EpochLoader, LineRenderer, SelectiveDecayAdamW, WarmupCosine};
+use wegeft::train::{last_checkpoint, EpochLoader, LineRenderer, SelectiveDecayAdamW, Session, WarmupCosine};
 
 use crate::error::{LlmError, Result};
 use crate::load::load;
@@ -21,6 +21,7 @@ use crate::prompt::PromptFormat;
 use crate::train::data::{read_jsonl, tokenize};
 use crate::train::eval::{evaluate, LmEvaluation};
 use crate::train::step::{CausalLm, LmBatcher, IGNORED};
+use crate::train::throughput::TokensPerSecondMetric;
 use crate::train::LlmTrainConfig;
 
 /// `results.json` of a run.
@@ -53,11 +54,12 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     Ok(())
 }
 
-/// Trains `config` into `run_dir`.
-pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, resume_epoch: Option<usize>, device: &B::Device) -> Result<LlmResults> {
+/// Trains `config` into `run_dir`; `None` when the session stops before the last epoch.
+pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, session: Session, device: &B::Device) -> Result<Option<LlmResults>> {
     std::fs::create_dir_all(run_dir).map_err(|source| LlmError::Io { path: run_dir.into(), source })?;
     wegeft::io::write_atomic(&run_dir.join("config.json"), config.to_string().as_bytes())?;
     B::seed(device, config.seed);
+    let finished_epochs = if session.resume { last_checkpoint(run_dir)? } else { 0 };
     let loaded = load::<B>(&config.model, Some(config.injector()?), device)?;
     let tokenizer = loaded.tokenizer;
     let format = PromptFormat::new(config.template, &tokenizer)?;
@@ -82,33 +84,39 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, re
     let batcher = LmBatcher { pad: tokenizer.eos.unwrap_or(0) };
     // Epoch e's order depends on (seed, e) only, so a resumed run sees the data it would have.
     let train_loader = EpochLoader::<B, _, _>::sequential(Arc::new(InMemDataset::new(tokenized.clone())), batcher.clone(), config.batch_size, device.clone())
-        .shuffled(config.seed, resume_epoch.unwrap_or(0));
+        .shuffled(config.seed, finished_epochs);
     let valid_loader = EpochLoader::<B::InnerBackend, _, _>::sequential(Arc::new(InMemDataset::new(held_out)), batcher, config.batch_size, device.clone());
     let steps = tokenized.len().div_ceil(config.batch_size) * config.epochs;
     let schedule = WarmupCosine::new(config.lr, (config.warmup_ratio * steps as f64) as usize, steps);
+    let epochs = session.stop_after.map_or(config.epochs, |stop| stop.min(config.epochs));
     let learner = Learner::new(CausalLm { model: loaded.model }, SelectiveDecayAdamW::new(config.weight_decay), schedule);
     let mut training = SupervisedTraining::new(run_dir, Arc::new(train_loader), Arc::new(valid_loader))
         .metrics((LossMetric::new(), PerplexityMetric::new().with_pad_token(IGNORED as usize)))
         .metric_train_numeric(LearningRateMetric::new())
-        .metric_train_numeric(IterationSpeedMetric::new())
+        .metric_train_numeric(TokensPerSecondMetric::default())
         .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
-        .num_epochs(config.epochs);
+        .num_epochs(epochs);
     if !std::io::stdout().is_terminal() {
         training = training.renderer(LineRenderer::default());
     }
-    if let Some(epoch) = resume_epoch {
-        training = training.checkpoint(epoch);
+    if finished_epochs > 0 {
+        println!("resuming after epoch {finished_epochs}");
+        training = training.checkpoint(finished_epochs);
     }
     let start = Instant::now();
     let result = training.launch(learner);
     let train_seconds = start.elapsed().as_secs_f64();
     drop(result.renderer);
+    if epochs < config.epochs {
+        println!("stopped after epoch {epochs} of {}; `--resume` continues", config.epochs);
+        return Ok(None);
+    }
     let model = result.model.model;
     let after = eval(&model, "after")?;
     if let Some(bank) = &model.adapters {
         wegeft::save_adapter(bank, run_dir.join("adapter"))?;
     }
-    let trained_epochs = config.epochs - resume_epoch.unwrap_or(0);
+    let trained_epochs = epochs - finished_epochs;
     let results = LlmResults {
         before_accuracy: before.accuracy,
         after_accuracy: after.accuracy,
@@ -122,5 +130,5 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, re
         peak_memory_mib: peak_memory_mib(),
     };
     write_json(&run_dir.join("results.json"), &results)?;
-    Ok(results)
+    Ok(Some(results))
 }

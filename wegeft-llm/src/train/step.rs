@@ -12,6 +12,7 @@ use burn::train::{InferenceStep, SequenceOutput, TrainOutput, TrainStep};
 
 use crate::model::Llama;
 use crate::train::data::Tokenized;
+use crate::train::throughput::LmOutput;
 
 /// Target id of positions without loss (prompt, padding); metrics skip it as their pad token.
 pub const IGNORED: u32 = 0;
@@ -67,31 +68,35 @@ pub struct CausalLm<B: Backend> {
 
 impl<B: Backend> CausalLm<B> {
     /// Logits and the mean cross-entropy over the masked-in targets.
-    pub fn loss(&self, batch: LmBatch<B>) -> SequenceOutput<B> {
+    pub fn loss(&self, batch: LmBatch<B>) -> LmOutput<SequenceOutput<B>> {
+        let tokens = batch.padding.iter().flatten().filter(|&&real| real == 1).count();
         let logits = self.model.forward(batch.tokens, None, Some(&batch.padding));
         let [b, t, _] = logits.dims();
         let picked = log_softmax(logits.clone(), 2).gather(2, batch.targets.clone().reshape([b, t, 1])).reshape([b, t]);
         let count = batch.loss_mask.clone().sum().clamp_min(1.0);
         let loss = (picked * batch.loss_mask).sum().neg() / count;
-        SequenceOutput::new(loss, logits, None, batch.targets)
+        LmOutput {
+            sequence: SequenceOutput::new(loss, logits, None, batch.targets),
+            tokens,
+        }
     }
 }
 
 impl<B: AutodiffBackend> TrainStep for CausalLm<B> {
     type Input = LmBatch<B>;
-    type Output = SequenceOutput<B>;
+    type Output = LmOutput<SequenceOutput<B>>;
 
-    fn step(&self, batch: LmBatch<B>) -> TrainOutput<SequenceOutput<B>> {
+    fn step(&self, batch: LmBatch<B>) -> TrainOutput<Self::Output> {
         let item = self.loss(batch);
-        TrainOutput::new(self, item.loss.backward(), item)
+        TrainOutput::new(self, item.sequence.loss.backward(), item)
     }
 }
 
 impl<B: Backend> InferenceStep for CausalLm<B> {
     type Input = LmBatch<B>;
-    type Output = SequenceOutput<B>;
+    type Output = LmOutput<SequenceOutput<B>>;
 
-    fn step(&self, batch: LmBatch<B>) -> SequenceOutput<B> {
+    fn step(&self, batch: LmBatch<B>) -> Self::Output {
         self.loss(batch)
     }
 }

@@ -18,18 +18,8 @@ use crate::error::{Result, VisionError};
 use crate::model::VisionTransformer;
 use crate::train::artifacts::{self, RunResults};
 use crate::train::{evaluate, unfreeze, SelectiveDecayAdamW, TrainConfig, WarmupCosine};
-use wegeft::train::{EpochLoader, LineRenderer};
 use crate::weights::WeightSource;
-
-/// How far this invocation goes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Session {
-    /// Continue from the run directory's last checkpoint.
-    pub resume: bool,
-    /// Stop after this many epochs in total (the schedule still spans `config.epochs`); a later
-    /// `resume` finishes the run.
-    pub stop_after: Option<usize>,
-}
+use wegeft::train::{last_checkpoint, EpochLoader, LineRenderer, Session};
 
 /// The split of `config`'s task, decoded at the run's image size.
 pub fn load_split(config: &TrainConfig, task: &TaskInfo, split: Split) -> Result<Arc<ImageDataset>> {
@@ -111,22 +101,6 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
     let results = RunResults::new(config, &task, params, evaluation, merged, trained_images, train_seconds);
     artifacts::save_run(&model, &results, run_dir)?;
     Ok(Some(results))
-}
-
-/// The last epoch with a complete checkpoint (model, optimizer and scheduler) in `run_dir`.
-pub fn last_checkpoint(run_dir: &Path) -> Result<usize> {
-    let dir = run_dir.join("checkpoint");
-    let complete = |epoch: usize| ["model", "optim", "scheduler"].iter().all(|kind| dir.join(format!("{kind}-{epoch}.mpk")).is_file());
-    let entries = std::fs::read_dir(&dir).map_err(|source| VisionError::Io { path: dir.clone(), source })?;
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_prefix("model-")?.strip_suffix(".mpk")?.parse().ok())
-        .filter(|&epoch| complete(epoch))
-        .max()
-        .ok_or_else(|| VisionError::Data {
-            path: dir,
-            line: None,
-            reason: "no complete checkpoint to resume from".into(),
-        })
 }
 
 /// The default run directory: `runs/<task>/<method>`.

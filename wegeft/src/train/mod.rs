@@ -6,8 +6,10 @@ mod loader;
 mod optim;
 mod progress;
 mod schedule;
+mod session;
 
 pub use loader::EpochLoader;
 pub use optim::SelectiveDecayAdamW;
 pub use progress::LineRenderer;
 pub use schedule::WarmupCosine;
+pub use session::{last_checkpoint, Session};
