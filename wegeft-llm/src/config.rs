@@ -39,11 +39,11 @@ impl LlamaConfig {
 
     /// Checks sizes that the model relies on.
     pub fn validate(&self, path: &Path) -> crate::Result<()> {
-        let problem = if self.num_heads == 0 || self.hidden_size % self.num_heads != 0 {
+        let problem = if self.num_heads == 0 || !self.hidden_size.is_multiple_of(self.num_heads) {
             Some(format!("{} heads do not divide hidden size {}", self.num_heads, self.hidden_size))
-        } else if self.num_kv_heads == 0 || self.num_heads % self.num_kv_heads != 0 {
+        } else if self.num_kv_heads == 0 || !self.num_heads.is_multiple_of(self.num_kv_heads) {
             Some(format!("{} key/value heads do not divide {} heads", self.num_kv_heads, self.num_heads))
-        } else if self.head_dim() % 2 != 0 {
+        } else if !self.head_dim().is_multiple_of(2) {
             Some("the head width must be even for rotary embeddings".to_string())
         } else {
             None

@@ -91,7 +91,7 @@ impl VitConfig {
     pub fn validate(&self) -> crate::error::Result<()> {
         let problem = if self.patch_size == 0 || self.image_size < self.patch_size {
             Some(format!("patch size {} does not fit image size {}", self.patch_size, self.image_size))
-        } else if self.num_heads == 0 || self.embed_dim % self.num_heads != 0 {
+        } else if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             Some(format!("{} heads do not divide embed_dim {}", self.num_heads, self.embed_dim))
         } else if !(0.0..1.0).contains(&self.drop_path) {
             Some(format!("drop_path must be in [0, 1), got {}", self.drop_path))

@@ -87,7 +87,7 @@ impl<B: Backend> VisionTransformer<B> {
 
     /// Fails unless both image sides are multiples of the patch size.
     pub fn check_image_size(&self, height: usize, width: usize) -> Result<()> {
-        if height % self.patch_size == 0 && width % self.patch_size == 0 {
+        if height.is_multiple_of(self.patch_size) && width.is_multiple_of(self.patch_size) {
             Ok(())
         } else {
             Err(VisionError::ImageSize {

@@ -32,7 +32,7 @@ impl GgmlType {
 
     /// Bytes that `count` values take, if `count` fills whole blocks.
     pub fn byte_size(self, count: usize) -> Option<usize> {
-        let per_block = |bytes: usize| (count % BLOCK == 0).then_some(count / BLOCK * bytes);
+        let per_block = |bytes: usize| count.is_multiple_of(BLOCK).then_some(count / BLOCK * bytes);
         match self {
             Self::F32 => Some(4 * count),
             Self::F16 | Self::BF16 => Some(2 * count),

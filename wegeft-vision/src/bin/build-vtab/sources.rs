@@ -137,7 +137,7 @@ pub fn mnist(dir: &Path) -> Result<Vec<Labelled>, String> {
     for digit in 0..10 {
         let path = dir.join(format!("{digit}.json"));
         let digits: Digits = serde_json::from_slice(&read(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-        if digits.data.len() % 784 != 0 {
+        if !digits.data.len().is_multiple_of(784) {
             return Err(format!("{}: {} values is not a whole number of 28x28 images", path.display(), digits.data.len()));
         }
         for image in digits.data.chunks_exact(784) {
