@@ -1,7 +1,6 @@
 //! One LLM fine-tuning run: evaluate the base model, train the adapter through burn's `Learner`,
 //! evaluate again, write the adapter, predictions and results.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +12,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{LearningRateMetric, LossMetric, PerplexityMetric};
 use burn::train::{Learner, SupervisedTraining};
 use serde::{Deserialize, Serialize};
-use wegeft::train::{last_checkpoint, EpochLoader, LineRenderer, SelectiveDecayAdamW, Session, WarmupCosine};
+use wegeft::train::{last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
 
 use crate::error::{LlmError, Result};
 use crate::load::load;
@@ -88,21 +87,14 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     let valid_loader = EpochLoader::<B::InnerBackend, _, _>::sequential(Arc::new(InMemDataset::new(held_out)), batcher, config.batch_size, device.clone());
     let steps = tokenized.len().div_ceil(config.batch_size) * config.epochs;
     let schedule = WarmupCosine::new(config.lr, (config.warmup_ratio * steps as f64) as usize, steps);
-    let epochs = session.stop_after.map_or(config.epochs, |stop| stop.min(config.epochs));
+    let epochs = session.last_epoch(config.epochs);
     let learner = Learner::new(CausalLm { model: loaded.model }, SelectiveDecayAdamW::new(config.weight_decay), schedule);
-    let mut training = SupervisedTraining::new(run_dir, Arc::new(train_loader), Arc::new(valid_loader))
+    let training = SupervisedTraining::new(run_dir, Arc::new(train_loader), Arc::new(valid_loader))
         .metrics((LossMetric::new(), PerplexityMetric::new().with_pad_token(IGNORED as usize)))
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train_numeric(TokensPerSecondMetric::default())
-        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
-        .num_epochs(epochs);
-    if !std::io::stdout().is_terminal() {
-        training = training.renderer(LineRenderer::default());
-    }
-    if finished_epochs > 0 {
-        println!("resuming after epoch {finished_epochs}");
-        training = training.checkpoint(finished_epochs);
-    }
+        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new());
+    let training = session.configure(training, config.epochs, finished_epochs);
     let start = Instant::now();
     let result = training.launch(learner);
     let train_seconds = start.elapsed().as_secs_f64();

@@ -1,7 +1,6 @@
 //! One training run through burn's `Learner`: data, model, optimizer, schedule, checkpoints,
 //! then the evaluation and the run directory's files.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +18,7 @@ use crate::model::VisionTransformer;
 use crate::train::artifacts::{self, RunResults};
 use crate::train::{evaluate, unfreeze, SelectiveDecayAdamW, TrainConfig, WarmupCosine};
 use crate::weights::WeightSource;
-use wegeft::train::{last_checkpoint, EpochLoader, LineRenderer, Session};
+use wegeft::train::{last_checkpoint, EpochLoader, Session};
 
 /// The split of `config`'s task, decoded at the run's image size.
 pub fn load_split(config: &TrainConfig, task: &TaskInfo, split: Split) -> Result<Arc<ImageDataset>> {
@@ -63,20 +62,13 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
     let steps_per_epoch = train_set.len().div_ceil(config.batch_size);
     let schedule = WarmupCosine::new(config.lr, config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch);
     let learner = Learner::new(model, SelectiveDecayAdamW::new(config.weight_decay), schedule);
-    let epochs = session.stop_after.map_or(config.epochs, |stop| stop.min(config.epochs));
-    let mut training = SupervisedTraining::new(run_dir, Arc::new(train_loader), Arc::new(valid_loader))
+    let epochs = session.last_epoch(config.epochs);
+    let training = SupervisedTraining::new(run_dir, Arc::new(train_loader), Arc::new(valid_loader))
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train_numeric(IterationSpeedMetric::new())
-        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
-        .num_epochs(epochs);
-    if !std::io::stdout().is_terminal() {
-        training = training.renderer(LineRenderer::default());
-    }
-    if finished_epochs > 0 {
-        println!("resuming after epoch {finished_epochs}");
-        training = training.checkpoint(finished_epochs);
-    }
+        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new());
+    let training = session.configure(training, config.epochs, finished_epochs);
     let start = Instant::now();
     let result = training.launch(learner);
     let train_seconds = start.elapsed().as_secs_f64();

@@ -1,9 +1,13 @@
 //! How far one invocation of a training run goes, and where a resumed one picks up: the last
 //! epoch whose model, optimizer and scheduler checkpoints were all written.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
+use burn::train::{LearningComponentsTypes, SupervisedTraining};
+
 use crate::error::PeftError;
+use crate::train::LineRenderer;
 
 /// How far this invocation goes.
 #[derive(Clone, Copy, Debug, Default)]
@@ -13,6 +17,28 @@ pub struct Session {
     /// Stop after this many epochs in total (the schedule still spans all of them); a later
     /// `resume` finishes the run.
     pub stop_after: Option<usize>,
+}
+
+impl Session {
+    /// The epoch this invocation stops after: the last, or `stop_after`.
+    pub fn last_epoch(&self, total_epochs: usize) -> usize {
+        self.stop_after.map_or(total_epochs, |stop| stop.min(total_epochs))
+    }
+
+    /// Points `training` at this session: trains to [`Self::last_epoch`], resumes after
+    /// `finished_epochs` (0: a fresh run), and prints progress lines when stdout is not a
+    /// terminal (burn's TUI needs one).
+    pub fn configure<LC: LearningComponentsTypes>(&self, training: SupervisedTraining<LC>, total_epochs: usize, finished_epochs: usize) -> SupervisedTraining<LC> {
+        let mut training = training.num_epochs(self.last_epoch(total_epochs));
+        if !std::io::stdout().is_terminal() {
+            training = training.renderer(LineRenderer::default());
+        }
+        if finished_epochs > 0 {
+            println!("resuming after epoch {finished_epochs}");
+            training = training.checkpoint(finished_epochs);
+        }
+        training
+    }
 }
 
 /// The last epoch with a complete checkpoint (model, optimizer, scheduler) under `run_dir`.
