@@ -70,6 +70,10 @@ fn answers_are_extracted_in_the_papers_style() {
     assert_eq!(Extract::LastNumber.answer("no digits"), None);
     assert_eq!(Extract::Choice.answer("The answer is (B) because A is wrong"), Some("B".into()));
     assert_eq!(Extract::FirstLine.answer(" yes \nbecause"), Some("yes".into()));
+    assert_eq!(Extract::AnswerWord.answer("the correct answer is Solution2."), Some("solution2".into()));
+    assert_eq!(Extract::AnswerWord.answer("answer is: False"), Some("false".into()));
+    assert_eq!(Extract::AnswerWord.answer("option10 or answers"), None);
+    assert_eq!("answer-word".parse::<Extract>(), Ok(Extract::AnswerWord));
 }
 
 /// ndarray's random generator is one global: runs that seed it and draw from it (adapter

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::assets::{asset_dir, smollm2_gguf};
+use wegeft_llm::train::eval::Extract;
 use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
 use wegeft::train::Session;
 use wegeft_llm::PromptStyle;
@@ -53,6 +54,13 @@ struct Args {
     /// Held-out examples to evaluate.
     #[arg(long, default_value_t = 100)]
     eval_limit: usize,
+    /// How answers are read: last-number, choice (A–E), answer-word (true/false, solution1, …)
+    /// or first-line.
+    #[arg(long, default_value = "last-number")]
+    extract: Extract,
+    /// Tokens generated per held-out question.
+    #[arg(long, default_value_t = 12)]
+    max_new_tokens: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Run directory.
@@ -98,6 +106,8 @@ impl BackendJob for Job {
         .with_template(args.template)
         .with_train_limit(args.train_limit)
         .with_eval_limit(args.eval_limit)
+        .with_extract(args.extract)
+        .with_max_new_tokens(args.max_new_tokens)
         .with_seed(args.seed);
         if !args.targets.is_empty() {
             config = config.with_targets(args.targets.clone());

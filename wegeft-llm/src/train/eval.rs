@@ -15,13 +15,42 @@ use crate::train::data::Example;
 
 /// How an answer is read out of a generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Extract {
     /// The last number (arithmetic, GSM8K).
     LastNumber,
     /// The first standalone option letter A–E (multiple choice).
     Choice,
+    /// The first answer word of the commonsense suites as LLM-Adapters words them: `true`/`false`,
+    /// `solution1`, `answer3`, `ending2`, `option1`, …
+    AnswerWord,
     /// The first line, trimmed.
     FirstLine,
+}
+
+impl std::str::FromStr for Extract {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        match name {
+            "last-number" => Ok(Self::LastNumber),
+            "choice" => Ok(Self::Choice),
+            "answer-word" => Ok(Self::AnswerWord),
+            "first-line" => Ok(Self::FirstLine),
+            _ => Err(format!("unknown extraction `{name}`: expected last-number, choice, answer-word or first-line")),
+        }
+    }
+}
+
+/// Whether `word` is one of the commonsense suites' answer words.
+fn is_answer_word(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    if lower == "true" || lower == "false" {
+        return true;
+    }
+    ["solution", "answer", "ending", "option"].iter().any(|stem| {
+        lower.strip_prefix(stem).is_some_and(|digit| digit.len() == 1 && digit.chars().all(|c| c.is_ascii_digit()))
+    })
 }
 
 impl Extract {
@@ -49,6 +78,10 @@ impl Extract {
                 .split(|c: char| !c.is_ascii_alphanumeric())
                 .find(|word| word.len() == 1 && ("A"..="E").contains(word))
                 .map(String::from),
+            Self::AnswerWord => text
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .find(|word| is_answer_word(word))
+                .map(str::to_ascii_lowercase),
             Self::FirstLine => text.lines().next().map(|l| l.trim().to_string()),
         }
     }
