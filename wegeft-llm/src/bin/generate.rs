@@ -74,7 +74,8 @@ impl BackendJob for Job {
         let seconds = start.elapsed().as_secs_f64();
         let tokens: usize = outputs.iter().map(Vec::len).sum();
         for (prompt, output) in args.prompt.iter().zip(&outputs) {
-            println!("{prompt}|{}", tokenizer.decode(output)?);
+            let text: Vec<u32> = output.iter().copied().filter(|id| !stop_ids.contains(id)).collect();
+            println!("{prompt}|{}", tokenizer.decode(&text)?);
         }
         println!("{tokens} tokens in {seconds:.2} s ({:.1} tokens/s, prompt included)", tokens as f64 / seconds);
         Ok(())
