@@ -10,7 +10,7 @@ use burn::tensor::{DType, FloatDType, Tensor};
 use crate::error::{LlmError, Result};
 
 /// Weight precision, as named on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     F32,
@@ -38,19 +38,6 @@ impl Precision {
                 precision: format!("{self:?}").to_lowercase(),
                 backend: B::name(device),
             })
-        }
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = String;
-
-    fn from_str(name: &str) -> std::result::Result<Self, String> {
-        match name {
-            "f32" => Ok(Self::F32),
-            "f16" => Ok(Self::F16),
-            "bf16" => Ok(Self::Bf16),
-            _ => Err(format!("unknown precision `{name}`: expected f32, f16 or bf16")),
         }
     }
 }

@@ -8,27 +8,15 @@ use crate::error::{LlmError, Result};
 use crate::tokenizer::LlmTokenizer;
 
 /// Which format to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum PromptStyle {
     /// The chat template when the checkpoint has one, Alpaca otherwise.
     Auto,
     /// The checkpoint's chat template (an error when it has none).
     Chat,
+    /// Stanford Alpaca's instruction template.
     Alpaca,
-}
-
-impl std::str::FromStr for PromptStyle {
-    type Err = String;
-
-    fn from_str(name: &str) -> std::result::Result<Self, String> {
-        match name {
-            "auto" => Ok(Self::Auto),
-            "chat" => Ok(Self::Chat),
-            "alpaca" => Ok(Self::Alpaca),
-            _ => Err(format!("unknown template `{name}`: expected auto, chat or alpaca")),
-        }
-    }
 }
 
 const ALPACA_PREAMBLE: &str = "Below is an instruction that describes a task. Write a response that appropriately completes the request.";

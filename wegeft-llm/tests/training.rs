@@ -73,7 +73,7 @@ fn answers_are_extracted_in_the_papers_style() {
     assert_eq!(Extract::AnswerWord.answer("the correct answer is Solution2."), Some("solution2".into()));
     assert_eq!(Extract::AnswerWord.answer("answer is: False"), Some("false".into()));
     assert_eq!(Extract::AnswerWord.answer("option10 or answers"), None);
-    assert_eq!("answer-word".parse::<Extract>(), Ok(Extract::AnswerWord));
+    assert_eq!(<Extract as clap::ValueEnum>::from_str("answer-word", false), Ok(Extract::AnswerWord));
 }
 
 /// ndarray's random generator is one global: runs that seed it and draw from it (adapter

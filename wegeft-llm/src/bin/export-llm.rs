@@ -35,11 +35,6 @@ fn export(args: Args) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    match export(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("export-llm: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    // No backend choice here: the job's own result is the whole outcome.
+    wegeft_backend::exit_code("export-llm", Ok(export(Args::parse())))
 }

@@ -24,7 +24,7 @@ struct Args {
     chat: bool,
     #[arg(long, default_value_t = 32)]
     max_new_tokens: usize,
-    /// Weight precision: f32, or f16/bf16 on a backend that has them (CUDA; WGPU f16).
+    /// Weight precision; f16 and bf16 need a backend that has them (CUDA; WGPU: f16).
     #[arg(long, default_value = "f32")]
     precision: Precision,
     /// 0 for greedy decoding.

@@ -25,7 +25,7 @@ struct Args {
     /// Held-out JSONL [default: the arithmetic set's test.jsonl].
     #[arg(long)]
     test: Option<PathBuf>,
-    /// wegeft, wegeft-layer or lora.
+    /// The adapter to train.
     #[arg(long, default_value = "wegeft")]
     method: LlmMethod,
     #[arg(long)]
@@ -45,7 +45,7 @@ struct Args {
     batch_size: usize,
     #[arg(long, default_value_t = 128)]
     max_len: usize,
-    /// auto (the checkpoint's chat template if it has one), chat or alpaca.
+    /// How examples are rendered.
     #[arg(long, default_value = "auto")]
     template: PromptStyle,
     /// Use only the first N training examples.
@@ -54,8 +54,7 @@ struct Args {
     /// Held-out examples to evaluate.
     #[arg(long, default_value_t = 100)]
     eval_limit: usize,
-    /// How answers are read: last-number, choice (A–E), answer-word (true/false, solution1, …)
-    /// or first-line.
+    /// How answers are read out of a generation.
     #[arg(long, default_value = "last-number")]
     extract: Extract,
     /// Tokens generated per held-out question.

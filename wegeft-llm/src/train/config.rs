@@ -10,7 +10,7 @@ use crate::prompt::PromptStyle;
 use crate::train::eval::Extract;
 
 /// The adapter a run trains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum LlmMethod {
     /// WeGeFT, one pair per module type (paper: r 64, α 128, dropout 0.1 on W, `Llm` init).
@@ -19,19 +19,6 @@ pub enum LlmMethod {
     WegeftLayer,
     /// LoRA (paper's baseline: r 16, α 32, dropout 0.05).
     Lora,
-}
-
-impl std::str::FromStr for LlmMethod {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "wegeft" => Ok(Self::Wegeft),
-            "wegeft-layer" => Ok(Self::WegeftLayer),
-            "lora" => Ok(Self::Lora),
-            _ => Err(format!("unknown method `{name}`: expected wegeft, wegeft-layer or lora")),
-        }
-    }
 }
 
 /// A fine-tuning run of a decoder on instruction data.

@@ -14,7 +14,7 @@ use crate::prompt::PromptFormat;
 use crate::train::data::Example;
 
 /// How an answer is read out of a generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Extract {
     /// The last number (arithmetic, GSM8K).
@@ -26,20 +26,6 @@ pub enum Extract {
     AnswerWord,
     /// The first line, trimmed.
     FirstLine,
-}
-
-impl std::str::FromStr for Extract {
-    type Err = String;
-
-    fn from_str(name: &str) -> std::result::Result<Self, String> {
-        match name {
-            "last-number" => Ok(Self::LastNumber),
-            "choice" => Ok(Self::Choice),
-            "answer-word" => Ok(Self::AnswerWord),
-            "first-line" => Ok(Self::FirstLine),
-            _ => Err(format!("unknown extraction `{name}`: expected last-number, choice, answer-word or first-line")),
-        }
-    }
 }
 
 /// Whether `word` is one of the commonsense suites' answer words.

@@ -40,13 +40,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match build(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("build-vtab: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    // No backend choice here: the job's own result is the whole outcome.
+    wegeft_backend::exit_code("build-vtab", Ok(build(Args::parse())))
 }
 
 fn build(args: Args) -> Result<(), String> {
