@@ -1,18 +1,31 @@
 //! Run-time backend selection for the project's binaries.
 //!
-//! A binary is compiled with any set of the cargo features `ndarray` (default), `wgpu` and `cuda`,
-//! and picks one at run time with `--backend`. Its work is written once, generic over the
+//! A binary is compiled with any set of the cargo features `flex` and `ndarray` (both default),
+//! `wgpu` and `cuda`, and picks one at run time with `--backend` (Flex, the fastest CPU backend,
+//! unless told otherwise). Its work is written once, generic over the
 //! backend, as a [`BackendJob`].
 
 use std::fmt;
 use std::str::FromStr;
+
+pub mod bench;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod cpu_gelu;
+
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+pub use cpu_gelu::gelu;
+/// burn's GELU: no CPU backend is compiled in to specialise it for.
+#[cfg(not(any(feature = "flex", feature = "ndarray")))]
+pub use burn::tensor::activation::gelu;
 
 use burn::tensor::backend::AutodiffBackend;
 
 /// The backends a binary can be asked to run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
-    /// CPU, through ndarray.
+    /// CPU, through burn-flex: gemm matmuls, SIMD kernels, rayon threads, fused attention.
+    Flex,
+    /// CPU, through ndarray (matrixmultiply, rayon threads, SIMD).
     Ndarray,
     /// Any WebGPU device: Vulkan, Metal, DirectX 12 or OpenGL.
     Wgpu,
@@ -24,6 +37,7 @@ impl BackendKind {
     /// The cargo feature that compiles this backend in.
     pub fn feature(self) -> &'static str {
         match self {
+            Self::Flex => "flex",
             Self::Ndarray => "ndarray",
             Self::Wgpu => "wgpu",
             Self::Cuda => "cuda",
@@ -42,7 +56,8 @@ impl FromStr for BackendKind {
 
     fn from_str(name: &str) -> Result<Self, BackendError> {
         match name.to_ascii_lowercase().as_str() {
-            "ndarray" | "cpu" => Ok(Self::Ndarray),
+            "flex" | "cpu" => Ok(Self::Flex),
+            "ndarray" => Ok(Self::Ndarray),
             "wgpu" | "webgpu" => Ok(Self::Wgpu),
             "cuda" => Ok(Self::Cuda),
             _ => Err(BackendError::Unknown(name.to_string())),
@@ -59,8 +74,11 @@ pub enum BackendError {
         /// The backend asked for.
         backend: BackendKind,
     },
+    /// The CPU thread pool could not be set up.
+    #[error("could not set the CPU thread count: {0}")]
+    Threads(String),
     /// Not a backend name.
-    #[error("unknown backend `{0}`: expected ndarray, wgpu or cuda")]
+    #[error("unknown backend `{0}`: expected flex, ndarray, wgpu or cuda")]
     Unknown(String),
 }
 
@@ -91,10 +109,14 @@ fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::Che
     job: J,
 ) -> Result<J::Output, BackendError> {
     match kind {
+        #[cfg(feature = "flex")]
+        BackendKind::Flex => {
+            let description = format!("flex (CPU, {})", cpu_threads());
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Flex, C>>(Default::default(), description))
+        }
         #[cfg(feature = "ndarray")]
         BackendKind::Ndarray => {
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let description = format!("ndarray (CPU, {threads} threads)");
+            let description = format!("ndarray (CPU, {})", cpu_threads());
             Ok(job.run::<burn::backend::Autodiff<burn::backend::NdArray, C>>(Default::default(), description))
         }
         #[cfg(feature = "wgpu")]
@@ -123,26 +145,61 @@ fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::Che
     }
 }
 
-/// The `--backend` and `--device` flags of the project's binaries.
+/// What the CPU backends really run with: the rayon pool both use for matmuls and element-wise
+/// kernels (sized by `--threads` or `RAYON_NUM_THREADS`, else one per core), and whether their
+/// SIMD kernels are compiled in.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+pub fn cpu_threads() -> String {
+    let threads = rayon::current_num_threads();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{threads} of {cores} cores, SIMD")
+}
+
+/// Sizes the global rayon pool that the CPU backends share; the first call wins.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+fn set_cpu_threads(threads: usize) -> Result<(), BackendError> {
+    // ndarray's matrixmultiply sizes its own pool from this variable when it first multiplies.
+    std::env::set_var("MATMUL_NUM_THREADS", threads.to_string());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|error| BackendError::Threads(error.to_string()))
+}
+
+/// The `--backend`, `--device` and `--threads` flags of the project's binaries.
 #[derive(clap::Args, Clone, Debug)]
 pub struct BackendArgs {
-    /// ndarray (CPU), wgpu (any WebGPU device) or cuda; each is compiled in with the cargo
-    /// feature of the same name.
-    #[arg(long, default_value = "ndarray")]
+    /// flex (CPU, the fastest), ndarray (CPU), wgpu (any WebGPU device) or cuda; each is
+    /// compiled in with the cargo feature of the same name.
+    #[arg(long, default_value = "flex")]
     pub backend: BackendKind,
     /// Device index (the first device by default).
     #[arg(long)]
     pub device: Option<usize>,
+    /// CPU threads for the flex and ndarray backends (one per core by default).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Option<u32>,
 }
 
 impl BackendArgs {
+    /// Applies `--threads` (before any CPU work, so the backends' pools take it).
+    fn configure(&self) -> Result<(), BackendError> {
+        match self.threads {
+            #[cfg(any(feature = "flex", feature = "ndarray"))]
+            Some(threads) => set_cpu_threads(threads as usize),
+            #[cfg(not(any(feature = "flex", feature = "ndarray")))]
+            Some(_) => Ok(()),
+            None => Ok(()),
+        }
+    }
+
     /// Runs `job` on the chosen backend; the exit code says how it went (see [`exit_code`]).
     pub fn run<J, T, E>(&self, name: &str, job: J) -> std::process::ExitCode
     where
         J: BackendJob<Output = Result<T, E>>,
         E: fmt::Display,
     {
-        exit_code(name, run(self.backend, self.device, job))
+        exit_code(name, self.configure().and_then(|()| run(self.backend, self.device, job)))
     }
 
     /// [`Self::run`] with gradient checkpointing ([`run_checkpointed`]).
@@ -151,7 +208,7 @@ impl BackendArgs {
         J: BackendJob<Output = Result<T, E>>,
         E: fmt::Display,
     {
-        exit_code(name, run_checkpointed(self.backend, self.device, job))
+        exit_code(name, self.configure().and_then(|()| run_checkpointed(self.backend, self.device, job)))
     }
 }
 
@@ -168,11 +225,14 @@ pub fn exit_code<T, E: fmt::Display>(name: &str, outcome: Result<Result<T, E>, B
 }
 
 /// Instantiates generic test functions `fn name<B: AutodiffBackend>()` once per backend, in
-/// modules `ndarray`, `wgpu` and `cuda`: ndarray always, the others when the *calling* crate
-/// has the `wgpu` / `cuda` feature. One test suite, every backend.
+/// modules `flex`, `ndarray`, `wgpu` and `cuda`: both CPU backends always, the others when the
+/// *calling* crate has the `wgpu` / `cuda` feature. One test suite, every backend.
 #[macro_export]
 macro_rules! backend_tests {
     ($($test:ident),* $(,)?) => {
+        mod flex {
+            $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::Flex>>() })*
+        }
         mod ndarray {
             $(#[test] fn $test() { super::$test::<burn::backend::Autodiff<burn::backend::NdArray>>() })*
         }

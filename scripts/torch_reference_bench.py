@@ -1,0 +1,237 @@
+"""PyTorch side of `cargo xtask bench --reference`: times one training step of one configuration
+per process (so the peak RSS is that configuration's), as `wegeft-vision/benches/vit_step.rs` and
+`wegeft-llm/benches/llm_step.rs` time ours, and prints one JSON line last on stdout.
+
+    vit-step  timm `vit_small_patch16_224` (random init, no dropout or stochastic depth) at
+              `--size`, random images and labels; frozen (head only), HF PEFT LoRA r 8 (alpha 8)
+              on attn.proj, WeGeFT r 16 on attn.proj (one pair shared by the 12 blocks, or one per
+              block), or full fine-tuning. AdamW lr 1e-3, weight decay 1e-4 on matrices only (as
+              `SelectiveDecayAdamW`).
+    llm-step  SmolLM2-135M-Instruct dequantised to f32 from a local GGUF, random token ids, next-token
+              cross-entropy on every position; HF PEFT LoRA r 16 (alpha 32, dropout 0.05 on x) or
+              WeGeFT r 64 (alpha 128, dropout 0.1 on W; one pair per module type or per layer) on
+              q,k,v,up,down_proj. AdamW lr 1e-3, no weight decay (`train-llm`'s defaults).
+
+A step is forward, loss, backward, optimizer step and zero_grad; `--warmup` untimed steps come
+first, then `--steps` are timed with `time.perf_counter` and the median is reported.
+
+WeGeFT is computed exactly as the Rust `WegeftPair::delta_forward`, on the activation path and
+without ever forming the d_in x d_out update. burn stores W as d_in x d_out and computes
+`y = xW + b + s·(xψᵀ)(φᵀW)`; PyTorch stores W as d_out x d_in, and with Φ = φᵀ (`phi.weight`,
+r x d_in) and Ψ = ψ (`psi.weight`, r x d_in), the layout of the official code and of our adapter
+files, the same numbers are `y = xWᵀ + b + s·(xΨᵀ)(ΦWᵀ)`: the generated r x d_out matrix
+s·ΦWᵀ (from dropout(W) while training) is the same, and so is the batch-dependent part.
+
+    python scripts/torch_reference_bench.py vit-step --size 112 --method wegeft --threads 2
+    python scripts/torch_reference_bench.py llm-step --method lora --threads 2
+
+Needs torch, timm, peft, transformers and gguf.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import sys
+import time
+
+SMOLLM2_GGUF = os.path.expanduser("~/.cache/wegeft/assets/SmolLM2-135M-Instruct.Q4_1.gguf")
+LLM_TARGETS = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    benches = parser.add_subparsers(dest="bench", required=True)
+
+    def bench(name, summary, batch):
+        sub = benches.add_parser(name, help=summary)
+        sub.add_argument("--batch", type=int, default=batch)
+        sub.add_argument("--steps", type=int, default=3, help="timed steps (the median is reported)")
+        sub.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+        sub.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op CPU threads")
+        return sub
+
+    vit = bench("vit-step", "ViT-S/16 fine-tuning step", 32)
+    vit.add_argument("--size", type=int, default=112, help="square image side, a multiple of 16")
+    vit.add_argument("--method", default="wegeft",
+                     choices=["frozen", "linear", "lora", "wegeft", "wegeft-layer", "full"],
+                     help="what trains besides the head (`linear` is the Rust name of `frozen`)")
+    vit.add_argument("--classes", type=int, default=10)
+    llm = bench("llm-step", "SmolLM2-135M fine-tuning step", 8)
+    llm.add_argument("--gguf", default=SMOLLM2_GGUF, help="the model, dequantised to f32 on load")
+    llm.add_argument("--method", default="wegeft", choices=["lora", "wegeft", "wegeft-layer"])
+    llm.add_argument("--seq", type=int, default=64, help="tokens per sequence")
+    return parser.parse_args()
+
+
+def matches(name, suffixes):
+    """Whether a module name ends with one of `suffixes` at a component boundary (PEFT's rule)."""
+    return any(name == suffix or name.endswith("." + suffix) for suffix in suffixes)
+
+
+def inject_wegeft(model, suffixes, rank, vision_init, scale, dropout, per_layer):
+    """Wraps every `nn.Linear` named `*suffix` with WeGeFT: one (φ, ψ) pair per module type (the
+    layer name with its numeric components wildcarded), whose gradient sums over its layers, or
+    one per layer."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class WegeftLinear(nn.Module):
+        """A frozen linear layer plus `s·(xΨᵀ)(Φ·dropout(W)ᵀ)`."""
+
+        def __init__(self, base, pair):
+            super().__init__()
+            self.base, self.pair = base, pair
+
+        def forward(self, x):
+            weight = F.dropout(self.base.weight, dropout, self.training)
+            generated = scale * self.pair["phi"](weight)  # W·Φᵀ: d_out x r
+            return self.base(x) + F.linear(self.pair["psi"](x), generated)
+
+    pairs = {}
+    targets = [(name, module) for name, module in model.named_modules()
+               if isinstance(module, nn.Linear) and matches(name, suffixes)]
+    for name, base in targets:
+        key = name if per_layer else re.sub(r"(^|\.)\d+(?=\.|$)", r"\1*", name)
+        if key not in pairs:
+            # nn.Linear's default init is the official U(±1/√d_in); the other generator starts at 0.
+            pair = nn.ModuleDict({"phi": nn.Linear(base.in_features, rank, bias=False),
+                                  "psi": nn.Linear(base.in_features, rank, bias=False)})
+            with torch.no_grad():
+                pair["psi" if vision_init else "phi"].weight.zero_()
+            pairs[key] = pair
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, WegeftLinear(base, pairs[key]))
+
+
+def inject_lora(model, suffixes, rank, alpha, dropout):
+    """HF PEFT LoRA on every linear layer named `*suffix`."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=suffixes)
+    inject_adapter_in_model(config, model)
+
+
+def adamw(params, lr, weight_decay):
+    """PyTorch AdamW with `weight_decay` on matrices only, as the Rust `SelectiveDecayAdamW`."""
+    import torch
+
+    matrix = [p for p in params if sum(d > 1 for d in p.shape) > 1]
+    vector = [p for p in params if sum(d > 1 for d in p.shape) <= 1]
+    groups = [{"params": matrix, "weight_decay": weight_decay}, {"params": vector, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, eps=1e-8)
+
+
+def trainable(model):
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def time_steps(loss_fn, optimizer, warmup, steps):
+    """Median and every timed step (the upper median, as the Rust `time_steps`)."""
+    def step():
+        loss_fn().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(max(steps, 1)):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2], times
+
+
+def peak_memory():
+    """Peak resident memory in MB: VmHWM, and `ru_maxrss` (KiB on Linux) for comparison."""
+    with open("/proc/self/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return {"peak_rss_mb": kib / 1024, "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def vit_step(args):
+    import timm
+    import torch
+    from torch.nn import functional as F
+
+    model = timm.create_model("vit_small_patch16_224", pretrained=False, img_size=args.size,
+                              num_classes=args.classes, drop_path_rate=0.0)
+    if args.method == "lora":
+        inject_lora(model, ["attn.proj"], rank=8, alpha=8, dropout=0.0)
+    for name, param in model.named_parameters():
+        param.requires_grad = args.method == "full" or name.startswith("head.") or "lora_" in name
+    if args.method in ("wegeft", "wegeft-layer"):
+        inject_wegeft(model, ["attn.proj"], rank=16, vision_init=True, scale=1.0, dropout=0.0,
+                      per_layer=args.method == "wegeft-layer")
+    model.train()
+    params = trainable(model)
+    head = sum(p.numel() for p in model.head.parameters())
+    total = sum(p.numel() for p in params)
+    print(f"vit-step: ViT-S/16 {args.size}px x {args.batch}, {args.method}: {total - head:,} trainable "
+          f"besides the head + {head:,} head = {total:,}", file=sys.stderr)
+
+    images = torch.randn(args.batch, 3, args.size, args.size)
+    labels = torch.randint(args.classes, (args.batch,))
+    optimizer = adamw(params, lr=1e-3, weight_decay=1e-4)
+    median, times = time_steps(lambda: F.cross_entropy(model(images), labels), optimizer, args.warmup, args.steps)
+    return {"size": args.size, "batch": args.batch, "method": args.method, "median_s": median, "steps_s": times,
+            "trainable_params": total}
+
+
+def llm_step(args):
+    import torch
+    from torch.nn import functional as F
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(os.path.dirname(os.path.abspath(args.gguf)),
+                                                 gguf_file=os.path.basename(args.gguf), dtype=torch.float32,
+                                                 attn_implementation="sdpa")
+    model.requires_grad_(False)
+    if args.method == "lora":
+        inject_lora(model, LLM_TARGETS, rank=16, alpha=32, dropout=0.05)
+        for name, param in model.named_parameters():
+            param.requires_grad = "lora_" in name
+    else:
+        inject_wegeft(model, LLM_TARGETS, rank=64, vision_init=False, scale=128 / 64, dropout=0.1,
+                      per_layer=args.method == "wegeft-layer")
+    model.train()
+    params = trainable(model)
+    total = sum(p.numel() for p in params)
+    print(f"llm-step: SmolLM2-135M {args.batch} x {args.seq} tokens, {args.method}: {total:,} trainable",
+          file=sys.stderr)
+
+    # seq + 1 ids per row: position p predicts p + 1, so every one of the seq positions has a loss.
+    vocab = model.config.vocab_size
+    ids = torch.randint(vocab, (args.batch, args.seq + 1))
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+
+    def loss():
+        logits = model(input_ids=inputs, use_cache=False).logits
+        return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
+
+    optimizer = adamw(params, lr=1e-3, weight_decay=0.0)
+    median, times = time_steps(loss, optimizer, args.warmup, args.steps)
+    return {"method": args.method, "batch": args.batch, "seq": args.seq, "median_s": median, "steps_s": times,
+            "tokens_per_s": args.batch * args.seq / median, "trainable_params": total}
+
+
+def main():
+    args = parse_args()
+    # OpenMP and MKL read these once, when torch loads them. The model comes from a local file, and
+    # stderr, the driver's log, gets no progress bars.
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
+    os.environ["HF_HUB_OFFLINE"] = os.environ["TQDM_DISABLE"] = "1"
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    report = (vit_step if args.bench == "vit-step" else llm_step)(args)
+    print(json.dumps({"bench": args.bench, "framework": "pytorch", "torch": torch.__version__,
+                      "threads": args.threads, **report, **peak_memory()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+//! One LLM fine-tuning step, timed as `scripts/torch_reference_bench.py llm-step` times PyTorch's:
+//! forward, next-token cross-entropy on every position, backward and the optimizer step of
+//! `train-llm`, on random token ids. Prints one JSON line last, with tokens per second.
+//!
+//! `cargo bench -p wegeft-llm --bench llm_step -- [--backend B] [--threads T] --method wegeft`
+
+use std::path::PathBuf;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use clap::Parser;
+use wegeft::train::SelectiveDecayAdamW;
+use wegeft::SplitMix64;
+use wegeft_backend::bench::{peak_rss_mb, time_steps};
+use wegeft_backend::{BackendArgs, BackendJob};
+use wegeft_llm::train::data::Tokenized;
+use wegeft_llm::train::step::{CausalLm, LmBatcher};
+use wegeft_llm::train::{LlmMethod, LlmTrainConfig};
+
+#[derive(Parser, Clone)]
+struct Args {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// A .gguf file or an HF directory [default: SmolLM2-135M-Instruct from `cargo xtask assets llm`].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The adapter, with `train-llm`'s defaults for it (WeGeFT r 64, LoRA r 16; q,k,v,up,down).
+    #[arg(long, value_enum, default_value = "wegeft")]
+    method: LlmMethod,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 64)]
+    seq: usize,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Set by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+impl BackendJob for Args {
+    type Output = wegeft_llm::Result<()>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> Self::Output {
+        let path = self.model.clone().unwrap_or_else(wegeft_llm::assets::smollm2_gguf);
+        let config = LlmTrainConfig::new(path.clone(), "unused".into(), "unused".into()).with_method(self.method);
+        let loaded = wegeft_llm::load::<B>(&path, Some(config.injector()?), &device)?;
+        let vocab = loaded.config.vocab_size as u64;
+        let mut model = Some(CausalLm { model: loaded.model });
+        eprintln!("llm-step: {} x {} tokens, {:?}; backend: {description}", self.batch, self.seq, self.method);
+
+        // seq + 1 ids per row: position p predicts p + 1, every position carries loss.
+        let mut rng = SplitMix64::new(0);
+        let items: Vec<Tokenized> = (0..self.batch)
+            .map(|_| Tokenized { ids: (0..=self.seq).map(|_| (rng.next_u64() % vocab) as u32).collect(), prompt_len: 0 })
+            .collect();
+        let batch = LmBatcher { pad: 0 }.batch(items, &device);
+        let mut optimizer = SelectiveDecayAdamW::new(config.weight_decay);
+        let (median, times) = time_steps(self.warmup, self.steps, || {
+            let current = model.take().expect("the model is put back after each step");
+            let output = current.loss(batch.clone());
+            let grads = GradientsParams::from_grads(output.sequence.loss.backward(), &current);
+            let next = optimizer.step(config.lr, current, grads);
+            // Asynchronous backends are timed to completion.
+            B::sync(&device).expect("device sync");
+            model = Some(next);
+        });
+        let report = serde_json::json!({
+            "bench": "llm-step", "framework": "burn", "backend": description, "method": format!("{:?}", self.method).to_lowercase(),
+            "batch": self.batch, "seq": self.seq, "median_s": median, "steps_s": times,
+            "tokens_per_s": (self.batch * self.seq) as f64 / median, "peak_rss_mb": peak_rss_mb(),
+        });
+        println!("{report}");
+        Ok(())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    args.backend.clone().run("llm-step", args)
+}

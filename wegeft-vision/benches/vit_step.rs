@@ -1,0 +1,84 @@
+//! One ViT training step, timed as `scripts/torch_reference_bench.py vit-step` times PyTorch's:
+//! forward, cross-entropy, backward and the optimizer step of `train-vit` (selective-decay AdamW),
+//! on random images (a step's cost does not depend on the values). Prints one JSON line last.
+//!
+//! `cargo bench -p wegeft-vision --bench vit_step -- [--backend B] [--threads T] --size 112 --method wegeft`
+
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use clap::Parser;
+use wegeft_backend::bench::{peak_rss_mb, time_steps};
+use wegeft_backend::{BackendArgs, BackendJob};
+use wegeft_vision::data::{ImageBatch, TaskGroup, TaskInfo};
+use wegeft_vision::train::{build_model, Method, ParamCounts, SelectiveDecayAdamW, TrainConfig};
+use wegeft_vision::VitConfig;
+
+#[derive(Parser, Clone)]
+struct Args {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Square image side.
+    #[arg(long, default_value_t = 112)]
+    size: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// linear (head only), lora, wegeft, wegeft-layer or full.
+    #[arg(long, default_value = "wegeft")]
+    method: Method,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Classes of the head.
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
+    /// Set by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+impl BackendJob for Args {
+    type Output = wegeft_vision::Result<()>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> Self::Output {
+        // ViT-S/16 as timm's `vit_small_patch16_224`, random weights, no stochastic depth.
+        let config = TrainConfig::new("unused".into(), VitConfig::small(self.classes))
+            .with_method(self.method)
+            .with_image_size(self.size)
+            .with_drop_path(0.0);
+        let task = TaskInfo { name: "bench".into(), group: TaskGroup::Natural, classes: self.classes };
+        let mut model = Some(build_model::<B>(&config, &task, &device)?);
+        let params = ParamCounts::of(model.as_ref().expect("built"));
+        eprintln!("vit-step: ViT-S/16 {}px x {}, {}: {params}; backend: {description}", self.size, self.batch, self.method);
+
+        let images = Tensor::<B, 4>::random([self.batch, 3, self.size, self.size], Distribution::Normal(0.0, 1.0), &device);
+        let labels: Vec<i64> = (0..self.batch).map(|i| (i % self.classes) as i64).collect();
+        let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [self.batch]), &device);
+        let mut optimizer = SelectiveDecayAdamW::new(1e-4);
+        let (median, times) = time_steps(self.warmup, self.steps, || {
+            let current = model.take().expect("the model is put back after each step");
+            let output = current.classify(ImageBatch { images: images.clone(), targets: targets.clone() });
+            let grads = GradientsParams::from_grads(output.loss.backward(), &current);
+            let next = optimizer.step(1e-3, current, grads);
+            // Asynchronous backends are timed to completion.
+            B::sync(&device).expect("device sync");
+            model = Some(next);
+        });
+        let report = serde_json::json!({
+            "bench": "vit-step", "framework": "burn", "backend": description, "size": self.size,
+            "batch": self.batch, "method": self.method.to_string(), "median_s": median, "steps_s": times,
+            "trainable_params": params.trainable_excluding_head + params.head, "peak_rss_mb": peak_rss_mb(),
+        });
+        println!("{report}");
+        Ok(())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    args.backend.clone().run("vit-step", args)
+}

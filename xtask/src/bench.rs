@@ -1,0 +1,200 @@
+//! `cargo xtask bench`: our training steps beside PyTorch's, measured in one invocation.
+//!
+//! Every configuration runs in its own process (ours, then the reference's, then the next
+//! configuration), so each process's peak memory is its own and machine noise hits both sides
+//! alike. The bench binaries and `scripts/torch_reference_bench.py` each print one JSON line.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// What `cargo xtask bench` measures.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// `vit-step`, `llm-step`, `all` (both), or `layers` (the adapter layer stack alone).
+    #[arg(default_value = "all", value_parser = ["vit-step", "llm-step", "all", "layers"])]
+    suite: String,
+    /// Also run the PyTorch reference script, interleaved, and report our time / PyTorch's.
+    #[arg(long)]
+    reference: bool,
+    /// CPU threads on both sides [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Image sides of `vit-step`.
+    #[arg(long, value_delimiter = ',', default_value = "112,224")]
+    sizes: Vec<usize>,
+    /// Methods of `vit-step`.
+    #[arg(long, value_delimiter = ',', default_value = "linear,lora,wegeft,wegeft-layer,full")]
+    methods: Vec<String>,
+    /// Methods of `llm-step`.
+    #[arg(long, value_delimiter = ',', default_value = "lora,wegeft")]
+    llm_methods: Vec<String>,
+    /// Timed steps per configuration (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+}
+
+/// One configuration's two sides.
+struct Row {
+    label: String,
+    method: String,
+    ours: Value,
+    reference: Option<Value>,
+}
+
+pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<bool> {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let python = match args.reference {
+        true => match crate::venv(&crate::cache_dir().join("bench-venv"), crate::BENCH_PACKAGES)? {
+            Some(python) => Some(python),
+            None => return Ok(false),
+        },
+        false => None,
+    };
+    let mut common = vec!["--backend".to_string(), backend.backend.clone(), "--threads".into(), threads.to_string()];
+    if let Some(device) = backend.device {
+        common.extend(["--device".into(), device.to_string()]);
+    }
+    let steps = ["--steps".to_string(), args.steps.to_string(), "--warmup".into(), args.warmup.to_string()];
+    let torch_common = ["--threads".to_string(), threads.to_string()];
+    let mut report = format!(
+        "# cargo xtask bench {} --backend {}{} --threads {threads}\n\n",
+        args.suite,
+        backend.backend,
+        if args.reference { " --reference" } else { "" }
+    );
+    let suites: &[&str] = match args.suite.as_str() {
+        "all" => &["vit-step", "llm-step"],
+        "layers" => return layers(backend),
+        other => std::slice::from_ref(&other),
+    };
+    for &suite in suites {
+        let package = if suite == "vit-step" { "wegeft-vision" } else { "wegeft-llm" };
+        let Some(binary) = bench_binary(package, &suite.replace('-', "_"), &backend.backend)? else {
+            return Ok(false);
+        };
+        if suite == "llm-step" && !crate::assets_llm()? {
+            return Ok(false);
+        }
+        let configurations: Vec<(String, String, Vec<String>)> = match suite {
+            "vit-step" => args
+                .sizes
+                .iter()
+                .flat_map(|size| args.methods.iter().map(move |method| (*size, method)))
+                .map(|(size, method)| {
+                    (format!("{size} px × 32"), method.clone(), vec!["--size".into(), size.to_string(), "--method".into(), method.clone()])
+                })
+                .collect(),
+            _ => args
+                .llm_methods
+                .iter()
+                .map(|method| ("8 × 64 tokens".into(), method.clone(), vec!["--method".into(), method.clone()]))
+                .collect(),
+        };
+        let mut rows = Vec::new();
+        for (label, method, config) in configurations {
+            println!("--- {suite} {label} {method}");
+            let ours = run_json(Command::new(&binary).args(&common).args(&config).args(&steps))?;
+            let reference = match &python {
+                Some(python) => {
+                    let mut command = Command::new(python);
+                    command.arg("scripts/torch_reference_bench.py").arg(suite).args(&torch_common).args(&steps).args(&config);
+                    if suite == "llm-step" {
+                        command.arg("--gguf").arg(crate::asset_dir().join(crate::SMOLLM2_GGUF));
+                    }
+                    Some(run_json(&mut command)?)
+                }
+                None => None,
+            };
+            match ours {
+                Some(ours) => rows.push(Row { label, method, ours, reference: reference.flatten() }),
+                None => return Ok(false),
+            }
+        }
+        report.push_str(&table(suite, &rows));
+    }
+    println!("\n{report}");
+    let out = Path::new("runs/bench");
+    std::fs::create_dir_all(out)?;
+    let file = out.join(format!("{}-{}.md", args.suite, backend.backend));
+    std::fs::write(&file, &report)?;
+    println!("written to {}", file.display());
+    Ok(true)
+}
+
+/// The markdown table of one suite: times, ratios to PyTorch and to our LoRA, peak memory.
+fn table(suite: &str, rows: &[Row]) -> String {
+    let seconds = |v: &Value| v["median_s"].as_f64();
+    let memory = |v: &Value| v["peak_rss_mb"].as_f64().map_or("–".into(), |mb| format!("{mb:.0} MB"));
+    let backend = rows.first().and_then(|r| r.ours["backend"].as_str()).unwrap_or("?");
+    let torch = rows.iter().find_map(|r| r.reference.as_ref()).map_or(String::new(), |r| {
+        format!(", PyTorch {} ({} threads)", r["torch"].as_str().unwrap_or("?"), r["threads"])
+    });
+    let mut text = format!("## {suite}: ours on {backend}{torch}\n\n");
+    text.push_str("| shape | method | ours | PyTorch | ours / PyTorch | ours / our LoRA | peak RSS ours | peak RSS PyTorch |\n");
+    text.push_str("|---|---|---|---|---|---|---|---|\n");
+    for row in rows {
+        let ours = seconds(&row.ours);
+        let theirs = row.reference.as_ref().and_then(seconds);
+        let lora = rows.iter().find(|r| r.label == row.label && r.method == "lora").and_then(|r| seconds(&r.ours));
+        let fmt = |s: Option<f64>| match (suite, s) {
+            ("llm-step", Some(s)) => format!("{s:.3} s ({:.0} tok/s)", 512.0 / s),
+            (_, Some(s)) => format!("{s:.3} s"),
+            (_, None) => "–".into(),
+        };
+        let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or("–".into(), |(a, b)| format!("{:.2}×", a / b));
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            row.label,
+            row.method,
+            fmt(ours),
+            fmt(theirs),
+            ratio(ours, theirs),
+            ratio(ours, lora),
+            memory(&row.ours),
+            row.reference.as_ref().map_or("–".into(), memory),
+        ));
+    }
+    text.push('\n');
+    text
+}
+
+/// Runs `command`, echoing its stderr, and parses the last line of its stdout as JSON; `None`
+/// (with the reason printed) when it failed.
+fn run_json(command: &mut Command) -> std::io::Result<Option<Value>> {
+    let output = command.stderr(std::process::Stdio::inherit()).output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let parsed = stdout.lines().rev().find_map(|line| serde_json::from_str::<Value>(line).ok());
+    if !output.status.success() || parsed.is_none() {
+        eprintln!("xtask: {:?} failed ({}): {}", command.get_program(), output.status, stdout.trim());
+        return Ok(None);
+    }
+    println!("{}", stdout.lines().last().unwrap_or_default());
+    Ok(parsed)
+}
+
+/// Builds `package`'s bench target `name` (cargo's bench profile) with `backend`'s feature and
+/// returns its executable.
+fn bench_binary(package: &str, name: &str, backend: &str) -> std::io::Result<Option<PathBuf>> {
+    let args = ["bench", "-p", package, "--bench", name, "--no-run", "--features", backend];
+    Ok(crate::built_executables(&args, &[])?.and_then(|built| built.into_iter().find(|(_, target, _)| target == name).map(|(_, _, path)| path)))
+}
+
+/// The adapter layer stack alone (the core crate's `layer_stack` bench). Both CPU backends are
+/// always in the core crate's benches; the GPU backends are features.
+fn layers(backend: &crate::BackendArgs) -> std::io::Result<bool> {
+    let mut command = vec!["bench", "-p", "wegeft", "--bench", "layer_stack"];
+    if matches!(backend.backend.as_str(), "wgpu" | "cuda") {
+        command.extend(["--features", &backend.backend]);
+    }
+    command.extend(["--", "--backend", &backend.backend]);
+    let device = backend.device.map(|d| d.to_string());
+    if let Some(device) = &device {
+        command.extend(["--device", device]);
+    }
+    crate::cargo(&command)
+}
