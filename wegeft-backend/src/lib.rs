@@ -9,14 +9,6 @@ use std::fmt;
 use std::str::FromStr;
 
 pub mod bench;
-#[cfg(any(feature = "flex", feature = "ndarray"))]
-mod cpu_gelu;
-
-#[cfg(any(feature = "flex", feature = "ndarray"))]
-pub use cpu_gelu::gelu;
-/// burn's GELU: no CPU backend is compiled in to specialise it for.
-#[cfg(not(any(feature = "flex", feature = "ndarray")))]
-pub use burn::tensor::activation::gelu;
 
 use burn::tensor::backend::AutodiffBackend;
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::optim::{GradientsParams, Optimizer};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use wegeft::train::SelectiveDecayAdamW;
 use wegeft::SplitMix64;

@@ -23,9 +23,10 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
+    /// `[B, T, heads·d]` → `[B, T, heads, d]`, a free reshape.
     fn split_heads(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
         let [batch, len, width] = x.dims();
-        x.reshape([batch, len, heads, width / heads]).swap_dims(1, 2)
+        x.reshape([batch, len, heads, width / heads])
     }
 
     /// `x` `[B, T, D]` at positions `offset..`, `mask` additive `[B, 1, T, S]`; `cache` is the
@@ -40,9 +41,10 @@ impl<B: Backend> Attention<B> {
         adapters: Option<&AdapterBank<B>>,
     ) -> Tensor<B, 3> {
         let [batch, len, width] = x.dims();
-        let q = rope.apply(Self::split_heads(self.q_proj.forward_opt(x.clone(), adapters), self.heads), offset);
-        let k = rope.apply(Self::split_heads(self.k_proj.forward_opt(x.clone(), adapters), self.kv_heads), offset);
-        let v = Self::split_heads(self.v_proj.forward_opt(x, adapters), self.kv_heads);
+        // Heads become dim 1 after RoPE: `[B, heads, T, d]`.
+        let q = rope.apply(Self::split_heads(self.q_proj.forward_opt(x.clone(), adapters), self.heads), offset).swap_dims(1, 2);
+        let k = rope.apply(Self::split_heads(self.k_proj.forward_opt(x.clone(), adapters), self.kv_heads), offset).swap_dims(1, 2);
+        let v = Self::split_heads(self.v_proj.forward_opt(x, adapters), self.kv_heads).swap_dims(1, 2);
         let (k, v) = match cache {
             Some((cache, layer)) => cache.extend(layer, k, v),
             None => (k, v),

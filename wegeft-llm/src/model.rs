@@ -137,11 +137,16 @@ impl<B: Backend> Llama<B> {
 
     /// Vocabulary logits (f32) of hidden states (the output head, or the tied embedding).
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        // One 2-D product over every position; the tied embedding is read transposed in place
+        // (a batched product would copy the vocab×D matrix into a contiguous transpose).
+        let [batch, len, width] = hidden.dims();
+        let rows = hidden.reshape([batch * len, width]);
         let logits = match &self.lm_head {
-            Some(head) => head.forward(hidden),
-            None => hidden.matmul(self.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
+            Some(head) => head.forward(rows),
+            None => rows.matmul(self.embed_tokens.weight.val().transpose()),
         };
-        logits.cast(FloatDType::F32)
+        let vocab = logits.dims()[1];
+        logits.reshape([batch, len, vocab]).cast(FloatDType::F32)
     }
 
     /// The model with its embedding, projections, output head and adapters in `precision`

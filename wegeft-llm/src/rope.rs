@@ -39,15 +39,16 @@ impl Rope {
         )
     }
 
-    /// Rotates `x` `[B, heads, T, head_dim]` whose first token sits at position `offset`.
+    /// Rotates `x` `[B, T, heads, head_dim]` (the projection's own layout, so the element-wise
+    /// work runs on contiguous memory) whose first token sits at position `offset`.
     pub fn apply<B: Backend>(&self, x: Tensor<B, 4>, offset: usize) -> Tensor<B, 4> {
-        let [batch, heads, len, dim] = x.dims();
+        let [batch, len, heads, dim] = x.dims();
         let (cos, sin) = self.tables::<B>(offset, len, &x.device());
         let dtype = FloatDType::from(x.dtype());
-        let (cos, sin) = (cos.reshape([1, 1, len, dim]).cast(dtype), sin.reshape([1, 1, len, dim]).cast(dtype));
+        let (cos, sin) = (cos.reshape([1, len, 1, dim]).cast(dtype), sin.reshape([1, len, 1, dim]).cast(dtype));
         let half = dim / 2;
-        let first = x.clone().slice([0..batch, 0..heads, 0..len, 0..half]);
-        let second = x.clone().slice([0..batch, 0..heads, 0..len, half..dim]);
+        let first = x.clone().slice([0..batch, 0..len, 0..heads, 0..half]);
+        let second = x.clone().slice([0..batch, 0..len, 0..heads, half..dim]);
         let rotated = Tensor::cat(vec![second.neg(), first], 3);
         x * cos + rotated * sin
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::data::dataloader::batcher::Batcher;
 use wegeft_llm::train::data::{read_jsonl, Example, Tokenized};
 use wegeft_llm::train::eval::Extract;
@@ -53,8 +53,8 @@ fn batches_learn_only_the_response_tokens() {
         Tokenized { ids: vec![10, 11, 12, 13, 14], prompt_len: 3 },
         Tokenized { ids: vec![20, 21, 22], prompt_len: 2 },
     ];
-    let batch: LmBatch<NdArray> = LmBatcher { pad: 7 }.batch(items, &Default::default());
-    let ints = |t: burn::tensor::Tensor<NdArray, 2, burn::tensor::Int>| t.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+    let batch: LmBatch<Flex> = LmBatcher { pad: 7 }.batch(items, &Default::default());
+    let ints = |t: burn::tensor::Tensor<Flex, 2, burn::tensor::Int>| t.into_data().convert::<i64>().to_vec::<i64>().unwrap();
     let ignored = IGNORED as i64;
     assert_eq!(ints(batch.tokens), [10, 11, 12, 13, 20, 21, 7, 7]);
     // Position p predicts token p + 1; only response tokens (index >= prompt_len) count.
@@ -109,7 +109,7 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     let dir = scratch("resume");
     // WeGeFT with its dropout on W: the resumed epoch must replay the same order and draws.
     let config = tiny_run(&dir).with_rank(Some(2)).with_epochs(2).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2);
-    type A = Autodiff<NdArray>;
+    type A = Autodiff<Flex>;
     let device = Default::default();
     train_llm::<A>(&config, &dir.join("straight"), Session::default(), &device).unwrap().unwrap();
     let interrupted = dir.join("interrupted");
@@ -137,7 +137,7 @@ fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
         .with_eval_limit(4)
         .with_max_new_tokens(3);
     let run = dir.join("run");
-    let results = train_llm::<Autodiff<NdArray>>(&config, &run, Session::default(), &Default::default()).unwrap().unwrap();
+    let results = train_llm::<Autodiff<Flex>>(&config, &run, Session::default(), &Default::default()).unwrap().unwrap();
     assert_eq!(results.train_steps, 6);
     assert_eq!(results.eval_examples, 4);
     // LoRA r=2 on q (64→64), k, v (64→16), up (64→96), down (96→64) of 2 layers.

@@ -3,8 +3,8 @@
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use wegeft::kernels::gelu;
 use wegeft::{AdapterBank, Injector, PeftLinear};
-use wegeft_backend::gelu;
 
 use crate::error::Result;
 use crate::layers::adapted_linear;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::lr_scheduler::LrScheduler;
 use burn::module::AutodiffModule;
 use burn::nn::LinearConfig;
@@ -18,9 +18,9 @@ use wegeft_vision::train::{
 };
 use wegeft_vision::VitConfig;
 
-type B = Autodiff<NdArray>;
+type B = Autodiff<Flex>;
 
-/// ndarray's random generator is one global: every test here that seeds or draws from it (init,
+/// Flex's random generator is one global: every test here that seeds or draws from it (init,
 /// drop_path) holds this lock, or a concurrent test would reseed it in the middle of a run.
 static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -60,7 +60,7 @@ fn a_run_writes_every_output_and_reloads_to_the_same_accuracy() {
     let merged = results.merged_eval.expect("an adapter run evaluates merged too");
     assert_eq!(merged.accuracy, results.eval.accuracy);
 
-    let (_, task_info, model) = load_trained::<NdArray>(&run, &Default::default()).unwrap();
+    let (_, task_info, model) = load_trained::<Flex>(&run, &Default::default()).unwrap();
     let test = wegeft_vision::train::load_split(&config, &task_info, Split::Test).unwrap();
     let batcher = wegeft_vision::data::ImageBatcher::new(config.vit.normalization.clone(), 8);
     let again = wegeft_vision::train::evaluate(&model, test, batcher, 4, &Default::default(), "reloaded");
@@ -124,7 +124,7 @@ fn weight_decay_skips_biases_and_norms() {
     let grads = GradientsParams::from_grads(loss.backward(), &layer);
     let mut optim = SelectiveDecayAdamW::new(0.5);
     let stepped = optim.step(0.1, layer, grads).valid();
-    let ratio = |a: Tensor<NdArray, 1>, b: Tensor<NdArray, 1>| (a / b).mean().into_scalar().elem::<f64>();
+    let ratio = |a: Tensor<Flex, 1>, b: Tensor<Flex, 1>| (a / b).mean().into_scalar().elem::<f64>();
     let decayed = ratio(stepped.weight.val().flatten(0, 1), weight.inner().flatten(0, 1));
     assert!((decayed - 0.95).abs() < 1e-6, "weight scaled by {decayed}");
     let kept = ratio(stepped.bias.unwrap().val(), bias.inner());
@@ -140,7 +140,7 @@ fn schedule_warms_up_linearly_then_decays_along_a_cosine() {
     assert!((lrs[10] - 1e-3).abs() < 1e-12);
     assert!((lrs[60] - (1e-6 + 0.5 * (1e-3 - 1e-6))).abs() < 1e-12);
     assert!(lrs[10..].windows(2).all(|w| w[1] <= w[0]));
-    let restored = WarmupCosine::new(1e-3, 10, 110).load_record::<NdArray>(schedule.to_record::<NdArray>());
+    let restored = WarmupCosine::new(1e-3, 10, 110).load_record::<Flex>(schedule.to_record::<Flex>());
     assert_eq!(restored.at(109), schedule.at(109));
 }
 

@@ -29,6 +29,7 @@
 pub mod assets;
 pub mod error;
 pub mod io;
+pub mod kernels;
 pub mod lora;
 pub mod train;
 pub mod wegeft;

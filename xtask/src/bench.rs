@@ -67,12 +67,12 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
         backend.backend,
         if args.reference { " --reference" } else { "" }
     );
-    let suites: &[&str] = match args.suite.as_str() {
-        "all" => &["vit-step", "llm-step"],
+    let suites = match args.suite.as_str() {
+        "all" => vec!["vit-step", "llm-step"],
         "layers" => return layers(backend),
-        other => std::slice::from_ref(&other),
+        other => vec![other],
     };
-    for &suite in suites {
+    for suite in suites {
         let package = if suite == "vit-step" { "wegeft-vision" } else { "wegeft-llm" };
         let Some(binary) = bench_binary(package, &suite.replace('-', "_"), &backend.backend)? else {
             return Ok(false);

@@ -7,6 +7,7 @@ use burn::tensor::module::linear;
 use burn::tensor::{Distribution, Tensor};
 
 use super::config::LoraConfig;
+use crate::kernels::dropout;
 
 /// LoRA's A and B in burn's layout (`a` = A_ptᵀ, d_in×r; `b` = B_ptᵀ, r×d_out).
 #[derive(Module, Debug)]
@@ -39,7 +40,7 @@ impl<B: Backend> LoraAdapter<B> {
 
     /// The update's contribution to a layer's output, `s·dropout(x)·A·B`.
     pub fn delta_forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let projected = linear(self.dropout.forward(x), self.a.val(), None);
+        let projected = linear(dropout(x, self.dropout.prob), self.a.val(), None);
         linear(projected, self.b.val().mul_scalar(self.scale), None)
     }
 

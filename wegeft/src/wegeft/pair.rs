@@ -7,6 +7,7 @@ use burn::tensor::module::linear;
 use burn::tensor::{Distribution, Tensor};
 
 use super::config::{WegeftConfig, WegeftInit};
+use crate::kernels::dropout;
 
 /// The generator of a weight update from the frozen weight.
 ///
@@ -62,7 +63,7 @@ impl<B: Backend> WegeftPair<B> {
         let generated = self
             .phi
             .val()
-            .matmul(self.weight_dropout.forward(weight))
+            .matmul(dropout(weight, self.weight_dropout.prob))
             .mul_scalar(self.scale);
         let projected = linear(x, self.psi.val().transpose(), None);
         linear(projected, generated, None)

@@ -1,0 +1,45 @@
+//! Element-wise kernels that burn's CPU backends run slowly, as one threaded pass.
+//!
+//! burn-flex evaluates GELU with scalar libm `erff` on one thread, burn-ndarray composes it from
+//! five tensor ops (and differentiates the tanh approximation instead), and both draw dropout
+//! masks one ChaCha sample at a time. In a training step each of these cost more than the
+//! matmuls around it. Tensors of the CPU backends (Flex and NdArray, with or without autodiff)
+//! take the kernels here; every other backend (CUDA, WGPU, fusion) takes burn's own ops.
+//!
+//! The CPU backends are recognised by their concrete types: burn can only add an op to an
+//! existing backend through a backend trait that every model signature would have to carry.
+
+mod dropout;
+mod gelu;
+
+pub use dropout::dropout;
+pub use gelu::gelu;
+
+use std::any::TypeId;
+
+use burn::tensor::backend::Backend;
+
+/// Elements per rayon task: large enough that scheduling is noise, small enough to balance.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+const CHUNK: usize = 1 << 14;
+
+/// Whether `B` is one of the CPU backends compiled in (its tensors live in host memory).
+fn on_cpu<B: Backend>() -> bool {
+    #[allow(unused_mut)]
+    let mut cpu: Vec<TypeId> = Vec::new();
+    #[cfg(feature = "flex")]
+    cpu.extend([TypeId::of::<burn::backend::Flex>(), TypeId::of::<burn::backend::Autodiff<burn::backend::Flex>>()]);
+    #[cfg(feature = "ndarray")]
+    cpu.extend([TypeId::of::<burn::backend::NdArray>(), TypeId::of::<burn::backend::Autodiff<burn::backend::NdArray>>()]);
+    cpu.contains(&TypeId::of::<B>())
+}
+
+/// `value` as a `To` when `From` and `To` are the same type, else `value` back.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+fn cast<From: 'static, To: 'static>(value: From) -> Result<To, From> {
+    let mut slot = Some(value);
+    match (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<To>>() {
+        Some(to) => Ok(to.take().expect("just filled")),
+        None => Err(slot.expect("not taken")),
+    }
+}
