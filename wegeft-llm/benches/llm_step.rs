@@ -28,6 +28,9 @@ struct Args {
     /// The adapter, with `train-llm`'s defaults for it (WeGeFT r 64, LoRA r 16; q,k,v,up,down).
     #[arg(long, value_enum, default_value = "wegeft")]
     method: LlmMethod,
+    /// Dropout [default: the method's, as in `train-llm`].
+    #[arg(long)]
+    dropout: Option<f64>,
     /// Sequences per step.
     #[arg(long, default_value_t = 8)]
     batch: usize,
@@ -50,7 +53,7 @@ impl BackendJob for Args {
 
     fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> Self::Output {
         let path = self.model.clone().unwrap_or_else(wegeft_llm::assets::smollm2_gguf);
-        let config = LlmTrainConfig::new(path.clone(), "unused".into(), "unused".into()).with_method(self.method);
+        let config = LlmTrainConfig::new(path.clone(), "unused".into(), "unused".into()).with_method(self.method).with_dropout(self.dropout);
         let loaded = wegeft_llm::load::<B>(&path, Some(config.injector()?), &device)?;
         let vocab = loaded.config.vocab_size as u64;
         let mut model = Some(CausalLm { model: loaded.model });

@@ -68,8 +68,9 @@ enum Task {
         #[arg(value_parser = ["vit", "vtab", "llm", "llm-data"])]
         what: String,
     },
-    /// Builds the inputs of `scripts/gpu-check.sh` into `.gpu-bundle/`: release test and
-    /// benchmark binaries with `--features cuda,wgpu` (stripped, gzipped), and the fixtures.
+    /// Builds the inputs of `scripts/gpu-check.sh` into `.gpu-bundle/`: the core crate's release
+    /// tests and benchmarks and the ViT training-step benchmark with `--features cuda,wgpu`
+    /// (stripped, gzipped), and the fixtures.
     GpuBundle,
 }
 
@@ -195,13 +196,15 @@ fn gpu_bundle() -> std::io::Result<bool> {
     let bundle = std::path::Path::new(".gpu-bundle");
     let _ = std::fs::remove_dir_all(bundle);
     std::fs::create_dir_all(bundle.join("tests"))?;
-    let args = ["test", "-p", "wegeft", "--release", "--features", "cuda,wgpu", "--tests", "--benches", "--no-run"];
+    let core = ["test", "-p", "wegeft", "--release", "--features", "cuda,wgpu", "--tests", "--benches", "--no-run"];
+    let vit = ["bench", "-p", "wegeft-vision", "--bench", "vit_step", "--features", "cuda,wgpu", "--no-run"];
     // Stripped binaries travel faster (and fit small upload limits).
     let strip = [("CARGO_PROFILE_RELEASE_STRIP", "symbols"), ("CARGO_PROFILE_BENCH_STRIP", "symbols")];
-    let Some(built) = built_executables(&args, &strip)? else {
+    let (Some(core), Some(vit)) = (built_executables(&core, &strip)?, built_executables(&vit, &strip)?) else {
         return Ok(false);
     };
-    for (kind, name, executable) in built {
+    let vit = vit.into_iter().filter(|(kind, _, _)| kind == "bench");
+    for (kind, name, executable) in core.into_iter().chain(vit) {
         let destination = match kind.as_str() {
             "test" => bundle.join("tests").join(name),
             "bench" => bundle.join(name),
