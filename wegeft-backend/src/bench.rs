@@ -3,13 +3,27 @@
 
 use std::time::Instant;
 
-/// Median and every timed run of `step`, after `warmup` untimed runs. `step` must wait for its
-/// result (`Backend::sync`), so asynchronous backends are timed to completion.
-pub fn time_steps(warmup: usize, steps: usize, mut step: impl FnMut()) -> (f64, Vec<f64>) {
-    for _ in 0..warmup {
+/// The timing flags every step benchmark takes, with the reference script's defaults.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StepArgs {
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Set by `cargo bench`.
+    #[arg(long, hide = true)]
+    pub bench: bool,
+}
+
+/// Median and every timed run of `step`, after the untimed warm-up runs. `step` must wait for
+/// its result (`Backend::sync`), so asynchronous backends are timed to completion.
+pub fn time_steps(timing: &StepArgs, mut step: impl FnMut()) -> (f64, Vec<f64>) {
+    for _ in 0..timing.warmup {
         step();
     }
-    let mut times: Vec<f64> = (0..steps.max(1))
+    let mut times: Vec<f64> = (0..timing.steps.max(1))
         .map(|_| {
             let start = Instant::now();
             step();

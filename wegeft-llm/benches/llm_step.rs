@@ -12,7 +12,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use wegeft::train::SelectiveDecayAdamW;
 use wegeft::SplitMix64;
-use wegeft_backend::bench::{peak_rss_mb, time_steps};
+use wegeft_backend::bench::{peak_rss_mb, time_steps, StepArgs};
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::train::data::Tokenized;
 use wegeft_llm::train::step::{CausalLm, LmBatcher};
@@ -37,15 +37,8 @@ struct Args {
     /// Tokens per sequence.
     #[arg(long, default_value_t = 64)]
     seq: usize,
-    /// Timed steps (the median is reported).
-    #[arg(long, default_value_t = 3)]
-    steps: usize,
-    /// Untimed steps first.
-    #[arg(long, default_value_t = 2)]
-    warmup: usize,
-    /// Set by `cargo bench`.
-    #[arg(long, hide = true)]
-    bench: bool,
+    #[command(flatten)]
+    timing: StepArgs,
 }
 
 impl BackendJob for Args {
@@ -66,7 +59,7 @@ impl BackendJob for Args {
             .collect();
         let batch = LmBatcher { pad: 0 }.batch(items, &device);
         let mut optimizer = SelectiveDecayAdamW::new(config.weight_decay);
-        let (median, times) = time_steps(self.warmup, self.steps, || {
+        let (median, times) = time_steps(&self.timing, || {
             let current = model.take().expect("the model is put back after each step");
             let output = current.loss(batch.clone());
             let grads = GradientsParams::from_grads(output.sequence.loss.backward(), &current);

@@ -8,7 +8,7 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use clap::Parser;
-use wegeft_backend::bench::{peak_rss_mb, time_steps};
+use wegeft_backend::bench::{peak_rss_mb, time_steps, StepArgs};
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_vision::data::{ImageBatch, TaskGroup, TaskInfo};
 use wegeft_vision::train::{build_model, Method, ParamCounts, SelectiveDecayAdamW, TrainConfig};
@@ -27,18 +27,11 @@ struct Args {
     /// linear (head only), lora, wegeft, wegeft-layer or full.
     #[arg(long, default_value = "wegeft")]
     method: Method,
-    /// Timed steps (the median is reported).
-    #[arg(long, default_value_t = 3)]
-    steps: usize,
-    /// Untimed steps first.
-    #[arg(long, default_value_t = 2)]
-    warmup: usize,
+    #[command(flatten)]
+    timing: StepArgs,
     /// Classes of the head.
     #[arg(long, default_value_t = 10)]
     classes: usize,
-    /// Set by `cargo bench`.
-    #[arg(long, hide = true)]
-    bench: bool,
 }
 
 impl BackendJob for Args {
@@ -59,7 +52,7 @@ impl BackendJob for Args {
         let labels: Vec<i64> = (0..self.batch).map(|i| (i % self.classes) as i64).collect();
         let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [self.batch]), &device);
         let mut optimizer = SelectiveDecayAdamW::new(1e-4);
-        let (median, times) = time_steps(self.warmup, self.steps, || {
+        let (median, times) = time_steps(&self.timing, || {
             let current = model.take().expect("the model is put back after each step");
             let output = current.classify(ImageBatch { images: images.clone(), targets: targets.clone() });
             let grads = GradientsParams::from_grads(output.loss.backward(), &current);

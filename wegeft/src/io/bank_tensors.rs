@@ -66,8 +66,11 @@ pub(crate) fn bank_with_tensors<B: Backend>(
     let plan = bank.plan().clone();
     let load = |param: Param<Tensor<B, 2>>, key: &str, transpose: bool| {
         param.map(|old| {
-            let loaded = tensors[key].to_tensor::<B>(&old.device());
-            let loaded = if transpose { loaded.transpose() } else { loaded };
+            let device = old.device();
+            let loaded = tensors[key].to_tensor::<B>(&device);
+            // Materialised in burn's layout, as a freshly initialised parameter is: a transposed
+            // view is read through other strides, which can change a matmul's rounding.
+            let loaded = if transpose { Tensor::from_data(loaded.transpose().into_data(), &device) } else { loaded };
             loaded.set_require_grad(old.is_require_grad())
         })
     };
