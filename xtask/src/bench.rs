@@ -141,18 +141,19 @@ fn table(suite: &str, rows: &[Row]) -> String {
         let ours = seconds(&row.ours);
         let theirs = row.reference.as_ref().and_then(seconds);
         let lora = rows.iter().find(|r| r.label == row.label && r.method == "lora").and_then(|r| seconds(&r.ours));
-        let fmt = |s: Option<f64>| match (suite, s) {
-            ("llm-step", Some(s)) => format!("{s:.3} s ({:.0} tok/s)", 512.0 / s),
-            (_, Some(s)) => format!("{s:.3} s"),
-            (_, None) => "–".into(),
+        // Each side reports its own tokens/s (batch × sequence over the median step).
+        let fmt = |side: Option<&Value>| match side.and_then(|v| seconds(v).map(|s| (s, v["tokens_per_s"].as_f64()))) {
+            Some((s, Some(tokens))) => format!("{s:.3} s ({tokens:.0} tok/s)"),
+            Some((s, None)) => format!("{s:.3} s"),
+            None => "–".into(),
         };
         let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or("–".into(), |(a, b)| format!("{:.2}×", a / b));
         text.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.label,
             row.method,
-            fmt(ours),
-            fmt(theirs),
+            fmt(Some(&row.ours)),
+            fmt(row.reference.as_ref()),
             ratio(ours, theirs),
             ratio(ours, lora),
             memory(&row.ours),
