@@ -2,80 +2,57 @@
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 
-use crate::lora::LoraAdapter;
-use crate::method::AdapterMethod;
+use crate::adapter::Adapter;
 use crate::plan::AdapterPlan;
-use crate::wegeft::WegeftPair;
 
-/// Owns the adapter's parameters, one entry per plan group, and hands them to
-/// [`crate::PeftLinear`] layers at forward time. A model holds one bank as a field, so a shared
-/// (φ, ψ) pair is a single tensor: records, optimizers and parameter counts see it once, and its
-/// gradient is the sum of every layer's contribution.
+/// Owns the adapter's parameters, one [`Adapter`] per plan group, and hands them to
+/// [`crate::PeftLinear`] layers at forward time. A model holds one bank as a field (an empty one
+/// when nothing is adapted), so a shared (φ, ψ) pair is a single tensor: records, optimizers and
+/// parameter counts see it once, and its gradient is the sum of every layer's contribution.
 #[derive(Module, Debug)]
 pub struct AdapterBank<B: Backend> {
-    /// WeGeFT pairs, one per group (empty for LoRA).
-    pub wegeft: Vec<WegeftPair<B>>,
-    /// LoRA adapters, one per layer (empty for WeGeFT).
-    pub lora: Vec<LoraAdapter<B>>,
+    /// One adapter per group of the plan, in the plan's group order.
+    pub adapters: Vec<Adapter<B>>,
     #[module(skip)]
-    plan: AdapterPlan,
+    plan: Option<AdapterPlan>,
 }
 
 impl<B: Backend> AdapterBank<B> {
     pub(crate) fn init(plan: AdapterPlan, device: &B::Device) -> Self {
-        let (wegeft, lora) = match &plan.method {
-            AdapterMethod::Wegeft(config) => (
-                plan.groups
-                    .iter()
-                    .map(|group| WegeftPair::init(group.d_in, config, device))
-                    .collect(),
-                Vec::new(),
-            ),
-            AdapterMethod::Lora(config) => (
-                Vec::new(),
-                plan.layers
-                    .iter()
-                    .map(|layer| LoraAdapter::init(layer.d_in, layer.d_out, config, device))
-                    .collect(),
-            ),
-        };
-        Self { wegeft, lora, plan }
+        let adapters = (0..plan.groups.len())
+            .map(|group| Adapter::init(&plan.method, plan.owner(group), device))
+            .collect();
+        Self { adapters, plan: Some(plan) }
     }
 
-    /// What this bank adapts.
-    pub fn plan(&self) -> &AdapterPlan {
-        &self.plan
+    /// A bank that adapts nothing: the model's layers run frozen (a linear probe, full
+    /// fine-tuning, or a model whose adapter was merged into its weights).
+    pub fn empty() -> Self {
+        Self { adapters: Vec::new(), plan: None }
     }
 
-    /// The group of the layer in `slot`, checking that the layer belongs to this bank's plan.
-    fn group_of(&self, slot: usize, name: &str) -> usize {
-        match self.plan.layers.get(slot) {
-            Some(layer) if layer.name == name => layer.group,
+    /// What this bank adapts; `None` for an empty bank.
+    pub fn plan(&self) -> Option<&AdapterPlan> {
+        self.plan.as_ref()
+    }
+
+    /// The adapter of the layer in `slot`, checking that the layer belongs to this bank's plan;
+    /// `None` when the bank is empty.
+    ///
+    /// # Panics
+    /// If the bank was built from another plan (a programming error, not a data error).
+    pub(crate) fn adapter_of(&self, slot: usize, name: &str) -> Option<&Adapter<B>> {
+        let plan = self.plan.as_ref()?;
+        match plan.layers.get(slot) {
+            Some(layer) if layer.name == name => Some(&self.adapters[layer.group]),
             _ => panic!("layer `{name}` is used with an adapter bank built from another plan"),
         }
     }
+}
 
-    pub(crate) fn delta_forward<const D: usize>(
-        &self,
-        slot: usize,
-        name: &str,
-        x: Tensor<B, D>,
-        weight: Tensor<B, 2>,
-    ) -> Tensor<B, D> {
-        let group = self.group_of(slot, name);
-        match self.plan.method {
-            AdapterMethod::Wegeft(_) => self.wegeft[group].delta_forward(x, weight),
-            AdapterMethod::Lora(_) => self.lora[group].delta_forward(x),
-        }
-    }
-
-    pub(crate) fn delta_weight(&self, slot: usize, name: &str, weight: Tensor<B, 2>) -> Tensor<B, 2> {
-        let group = self.group_of(slot, name);
-        match self.plan.method {
-            AdapterMethod::Wegeft(_) => self.wegeft[group].delta_weight(weight),
-            AdapterMethod::Lora(_) => self.lora[group].delta_weight(),
-        }
+impl<B: Backend> Default for AdapterBank<B> {
+    fn default() -> Self {
+        Self::empty()
     }
 }

@@ -39,13 +39,13 @@ pub enum PeftError {
         d_in: usize,
     },
 
-    /// A layer was handed to an adapter bank that has no slot for it.
-    #[error("layer `{0}` is not part of this adapter's plan")]
-    UnknownLayer(String),
-
-    /// A planned layer is missing from what was handed over (e.g. on export).
-    #[error("layer `{0}` is in the adapter's plan but was not given")]
+    /// A planned layer is missing from the model it is used with (e.g. on export).
+    #[error("layer `{0}` is in the adapter's plan but the model has no such layer")]
     MissingLayer(String),
+
+    /// Saving or exporting an adapter of a model that has none (an empty bank).
+    #[error("the model has no adapter to save: its bank is empty (nothing targeted, or merged)")]
+    EmptyBank,
 
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]

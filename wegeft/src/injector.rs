@@ -15,6 +15,11 @@ use crate::wegeft::Sharing;
 ///
 /// See the crate documentation for a complete example.
 pub struct Injector {
+    /// `None` for [`Injector::none`].
+    targeting: Option<Targeting>,
+}
+
+struct Targeting {
     matcher: TargetMatcher,
     plan: AdapterPlan,
 }
@@ -24,20 +29,54 @@ impl Injector {
     pub fn new(method: impl Into<AdapterMethod>, targets: Targets) -> Result<Self> {
         let method = method.into();
         method.validate()?;
-        Ok(Self {
-            matcher: targets.compile()?,
-            plan: AdapterPlan {
-                method,
-                targets,
-                layers: Vec::new(),
-                groups: Vec::new(),
-                untouched: Vec::new(),
-            },
-        })
+        let plan = AdapterPlan {
+            method,
+            targets: targets.clone(),
+            layers: Vec::new(),
+            groups: Vec::new(),
+            untouched: Vec::new(),
+        };
+        Ok(Self { targeting: Some(Targeting { matcher: targets.compile()?, plan }) })
+    }
+
+    /// An injector that adapts nothing: the model is built frozen, with an empty bank.
+    pub fn none() -> Self {
+        Self { targeting: None }
     }
 
     /// Offers a layer by name and shape; returns its slot in the plan if the targets match it.
     pub fn offer(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Option<usize>> {
+        match &mut self.targeting {
+            Some(targeting) => targeting.offer(name, d_in, d_out),
+            None => Ok(None),
+        }
+    }
+
+    /// Wraps a pretrained linear layer: its weights are frozen, and it gets an adapter slot if targeted.
+    pub fn linear<B: Backend>(&mut self, name: &str, base: Linear<B>) -> Result<PeftLinear<B>> {
+        let [d_in, d_out] = base.weight.dims();
+        let slot = self.offer(name, d_in, d_out)?;
+        Ok(PeftLinear::new(name, base, slot))
+    }
+
+    /// The plan so far; an error if the targets matched nothing (or for [`Injector::none`]).
+    /// Printing it is the dry run.
+    pub fn into_plan(self) -> Result<AdapterPlan> {
+        self.targeting.ok_or(PeftError::EmptyBank)?.into_plan()
+    }
+
+    /// Creates the adapter's parameters on `device`: an empty bank for [`Injector::none`], an
+    /// error if the targets matched nothing.
+    pub fn finish<B: Backend>(self, device: &B::Device) -> Result<AdapterBank<B>> {
+        match self.targeting {
+            Some(targeting) => Ok(AdapterBank::init(targeting.into_plan()?, device)),
+            None => Ok(AdapterBank::empty()),
+        }
+    }
+}
+
+impl Targeting {
+    fn offer(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Option<usize>> {
         let known = |n: &String| n == name;
         if self.plan.layers.iter().any(|l| known(&l.name)) || self.plan.untouched.iter().any(known) {
             return Err(PeftError::DuplicateLayer(name.to_string()));
@@ -86,15 +125,7 @@ impl Injector {
         Ok(Some(slot))
     }
 
-    /// Wraps a pretrained linear layer: its weights are frozen, and it gets an adapter slot if targeted.
-    pub fn linear<B: Backend>(&mut self, name: &str, base: Linear<B>) -> Result<PeftLinear<B>> {
-        let [d_in, d_out] = base.weight.dims();
-        let slot = self.offer(name, d_in, d_out)?;
-        Ok(PeftLinear::new(name, base, slot))
-    }
-
-    /// The plan so far; an error if the targets matched nothing. Printing it is the dry run.
-    pub fn into_plan(self) -> Result<AdapterPlan> {
+    fn into_plan(self) -> Result<AdapterPlan> {
         if self.plan.layers.is_empty() {
             let untouched = &self.plan.untouched;
             return Err(PeftError::NoTargetMatched {
@@ -107,10 +138,5 @@ impl Injector {
             });
         }
         Ok(self.plan)
-    }
-
-    /// Creates the adapter's parameters on `device`.
-    pub fn finish<B: Backend>(self, device: &B::Device) -> Result<AdapterBank<B>> {
-        Ok(AdapterBank::init(self.into_plan()?, device))
     }
 }

@@ -5,28 +5,41 @@
 //! `W' = (I + s·ψᵀφᵀ) W`, so `y = xW + b + s·(xψᵀ)(φᵀW)`. One (φ, ψ) pair can serve every layer of
 //! a module type, which makes the adapter tiny: 24,576 parameters for ViT-B's twelve `attn.proj`.
 //!
-//! Wrap your model's linear layers with an [`Injector`] while you build it; the targeted ones get
-//! a slot in the [`AdapterBank`] that your model keeps as a field:
+//! The contract for an adapted model, the same for a ViT, a LLaMA or your own model:
+//! - while you build it, an [`Injector`] wraps each linear layer (`injector.linear(name, base)`)
+//!   as a frozen [`PeftLinear`] that gets a slot if the targets match its name;
+//! - the model keeps the [`AdapterBank`] the injector finishes with as a field (an empty one
+//!   from [`Injector::none`]) and passes it to every `PeftLinear::forward`;
+//! - it implements [`Adapted`] (two one-line methods), which gives merging, export as a PEFT LoRA
+//!   adapter and parameter counts by walking the model's modules.
 //!
 //! ```
-//! use burn::{backend::{Autodiff, NdArray}, nn::LinearConfig, tensor::Tensor};
-//! use wegeft::{Injector, Targets, WegeftConfig};
+//! use burn::{backend::{Autodiff, NdArray}, module::Module, nn::LinearConfig, tensor::{backend::Backend, Tensor}};
+//! use wegeft::{Adapted, AdapterBank, Injector, PeftLinear, Targets, WegeftConfig};
 //! type B = Autodiff<NdArray>;
-//! let device = Default::default();
 //!
+//! #[derive(Module, Debug)]
+//! struct Proj<B: Backend> { proj: PeftLinear<B>, adapters: AdapterBank<B> }
+//! impl<B: Backend> Adapted<B> for Proj<B> {
+//!     fn bank(&self) -> &AdapterBank<B> { &self.adapters }
+//!     fn bank_mut(&mut self) -> &mut AdapterBank<B> { &mut self.adapters }
+//! }
+//!
+//! let device = Default::default();
 //! let mut injector = Injector::new(WegeftConfig::new(8), Targets::new().suffix("attn.proj"))?;
 //! let proj = injector.linear("blocks.0.attn.proj", LinearConfig::new(64, 48).init::<B>(&device))?;
-//! let bank = injector.finish::<B>(&device)?;           // the adapter: train it, save it
-//! let y = proj.forward(Tensor::<B, 2>::ones([4, 64], &device), &bank);
-//! let merged = proj.merged(&bank);                     // a plain `Linear` for inference
-//! wegeft::save_adapter(&bank, std::env::temp_dir().join("my-adapter"))?;
+//! let model = Proj { proj, adapters: injector.finish(&device)? };   // the bank: train it, save it
+//! let y = model.proj.forward(Tensor::<B, 2>::ones([4, 64], &device), &model.adapters);
+//! wegeft::save_adapter(&model.adapters, std::env::temp_dir().join("my-adapter"))?;
+//! let merged = model.merged();                                      // plain frozen layers
 //! # assert_eq!(y.dims(), [4, 48]);
+//! # assert!(merged.adapters.plan().is_none());
 //! # Ok::<(), wegeft::PeftError>(())
 //! ```
 //!
 //! The frozen base gets no gradient; the optimizer trains the bank (and whatever else you leave
-//! trainable, such as a head). [`ParamReport`] counts both. Adapter files are described in [`io`].
-pub mod assets;
+//! trainable, such as a head). [`ParamReport`] counts both. Adapter files are described in [`io`];
+//! pretrained weights come from a [`io::WeightStore`]; [`train`] holds the pieces of a run.
 pub mod error;
 pub mod io;
 pub mod kernels;
@@ -34,24 +47,28 @@ pub mod lora;
 pub mod train;
 pub mod wegeft;
 
+mod adapted;
+mod adapter;
 mod bank;
 mod injector;
 mod layer;
+mod layer_name;
 mod method;
 mod params;
 mod plan;
-mod rng;
 mod targets;
 
+pub use adapted::Adapted;
+pub use adapter::Adapter;
 pub use bank::AdapterBank;
 pub use error::{PeftError, Result};
 pub use injector::Injector;
+pub use io::{export_peft_lora, load_adapter, save_adapter, AdapterFile};
 pub use layer::PeftLinear;
+pub use layer_name::LayerName;
 pub use lora::{LoraAdapter, LoraConfig};
 pub use method::AdapterMethod;
 pub use params::ParamReport;
 pub use plan::{AdapterGroup, AdapterPlan, PlannedLayer};
-pub use rng::SplitMix64;
 pub use targets::{layer_index, module_type, TargetPattern, Targets};
 pub use wegeft::{Sharing, WegeftConfig, WegeftInit, WegeftPair};
-pub use io::{export_peft_lora, load_adapter, save_adapter, AdapterFile};

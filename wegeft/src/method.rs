@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PeftError, Result};
+use crate::io::keys;
 use crate::lora::LoraConfig;
+use crate::plan::PlannedLayer;
 use crate::wegeft::WegeftConfig;
 
 /// The fine-tuning method applied to the targeted layers.
@@ -38,6 +40,22 @@ impl AdapterMethod {
         match self {
             Self::Wegeft(_) => "WEGEFT",
             Self::Lora(_) => "LORA",
+        }
+    }
+
+    /// The tensors (key, PyTorch-layout shape) an adapter file holds for the group whose
+    /// parameters `owner` holds.
+    pub(crate) fn file_shapes(&self, owner: &PlannedLayer) -> Vec<(String, Vec<usize>)> {
+        let (rank, name) = (self.rank(), &owner.name);
+        match self {
+            Self::Wegeft(_) => vec![
+                (keys::wegeft_phi(name), vec![rank, owner.d_in]),
+                (keys::wegeft_psi(name), vec![rank, owner.d_in]),
+            ],
+            Self::Lora(_) => vec![
+                (keys::lora_a(name), vec![rank, owner.d_in]),
+                (keys::lora_b(name), vec![owner.d_out, rank]),
+            ],
         }
     }
 

@@ -7,27 +7,29 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use crate::bank::AdapterBank;
+use serde::{Deserialize, Serialize};
 
-/// Parameter counts of a model with an adapter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+use crate::adapted::Adapted;
+
+/// Parameter counts of a model with an adapter: the one counter every crate reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamReport {
     /// Adapter parameters (the bank), each shared tensor once.
     pub adapter: usize,
-    /// Other trainable parameters, e.g. a classifier head.
+    /// Other trainable parameters: a classifier head, or the whole backbone when it trains too.
     pub head: usize,
     /// Frozen parameters.
     pub frozen: usize,
 }
 
 impl ParamReport {
-    /// Counts `model`'s parameters; `bank` may or may not be a field of `model`.
+    /// Counts `model`'s parameters, its bank's as the adapter.
     ///
     /// Trainability is read from the tensors, so call it on the training model (an autodiff backend);
     /// on other backends every parameter outside the bank counts as frozen.
-    pub fn new<B: Backend, M: Module<B>>(model: &M, bank: &AdapterBank<B>) -> Self {
+    pub fn of<B: Backend, M: Adapted<B>>(model: &M) -> Self {
         let mut bank_params = Counter::default();
-        bank.visit(&mut bank_params);
+        model.bank().visit(&mut bank_params);
         let mut model_params = Counter {
             seen: bank_params.seen.clone(),
             ..Counter::default()

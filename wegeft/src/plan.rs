@@ -61,17 +61,13 @@ impl AdapterPlan {
             .find(|(_, layer)| layer.name == name)
     }
 
-    /// Trainable adapter parameters (shared tensors counted once, head excluded).
+    /// Trainable adapter parameters (shared tensors counted once, head excluded): the sizes of
+    /// the tensors the adapter file holds, known before any tensor exists (the dry run).
     pub fn adapter_params(&self) -> usize {
-        let rank = self.method.rank();
-        match self.method {
-            AdapterMethod::Wegeft(_) => self.groups.iter().map(|group| 2 * rank * group.d_in).sum(),
-            AdapterMethod::Lora(_) => self
-                .layers
-                .iter()
-                .map(|layer| rank * (layer.d_in + layer.d_out))
-                .sum(),
-        }
+        (0..self.groups.len())
+            .flat_map(|group| self.method.file_shapes(self.owner(group)))
+            .map(|(_, shape)| shape.iter().product::<usize>())
+            .sum()
     }
 }
 

@@ -6,6 +6,7 @@ mod bank_tensors;
 mod config_file;
 pub mod keys;
 mod peft_export;
+mod store;
 mod tensors;
 
 use std::collections::BTreeMap;
@@ -13,9 +14,11 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
+pub(crate) use bank_tensors::load_param;
+pub use atomic::write_atomic;
 pub use config_file::{FileDescription, FORMAT_VERSION};
 pub use peft_export::export_peft_lora;
-pub use atomic::write_atomic;
+pub use store::{Init, Scope, WeightStore};
 pub use tensors::{read_safetensors, write_safetensors, StoredTensor};
 
 use crate::bank::AdapterBank;
@@ -27,9 +30,11 @@ pub const CONFIG_FILE: &str = "adapter_config.json";
 /// File name of the adapter's tensors.
 pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
 
-/// Writes `bank` to `dir` (created if missing); each file is replaced atomically.
+/// Writes `bank` to `dir` (created if missing); each file is replaced atomically. An empty bank
+/// is an error: there is nothing to save.
 pub fn save_adapter<B: Backend>(bank: &AdapterBank<B>, dir: impl AsRef<Path>) -> Result<()> {
-    write_adapter_dir(dir.as_ref(), bank.plan(), &bank_tensors::bank_tensors(bank))
+    let plan = bank.plan().ok_or(PeftError::EmptyBank)?;
+    write_adapter_dir(dir.as_ref(), plan, &bank_tensors::bank_tensors(bank, plan))
 }
 
 pub(crate) fn write_adapter_dir(
@@ -77,9 +82,10 @@ impl AdapterFile {
     /// Puts the file's tensors into `bank`, strictly: the adapter must be for the bank's plan, and
     /// every tensor must be present, expected and of the right shape.
     pub fn apply<B: Backend>(&self, bank: AdapterBank<B>) -> Result<AdapterBank<B>> {
-        self.check_fits(bank.plan())?;
+        let plan = bank.plan().ok_or(PeftError::EmptyBank)?.clone();
+        self.check_fits(&plan)?;
         let path = self.dir.join(WEIGHTS_FILE);
-        let expected = bank_tensors::expected_shapes(bank.plan());
+        let expected = bank_tensors::expected_shapes(&plan);
         for (key, shape) in &expected {
             match self.tensors.get(key) {
                 None => {
@@ -107,7 +113,7 @@ impl AdapterFile {
                 shape: tensor.shape.clone(),
             });
         }
-        Ok(bank_tensors::bank_with_tensors(bank, &self.tensors))
+        Ok(bank_tensors::bank_with_tensors(bank, &plan, &self.tensors))
     }
 
     fn check_fits(&self, plan: &AdapterPlan) -> Result<()> {
@@ -150,6 +156,15 @@ impl AdapterFile {
         }
         Ok(())
     }
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|error| PeftError::BadConfigFile {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })?;
+    write_atomic(path, text.as_bytes())
 }
 
 /// Reads the adapter in `dir` into `bank` (see [`AdapterFile::apply`]); warnings go to the log.

@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 
 /// What burn's `Dropout::forward` computes: `x` itself outside autodiff or at `prob` 0; else each
 /// element zeroed with probability `prob` and the rest scaled by 1/(1 − prob). On the CPU
-/// backends the mask is [`crate::SplitMix64::at`] of the element's index, hashed in parallel
+/// backends the mask is [`crate::train::SplitMix64::at`] of the element's index, hashed in parallel
 /// from one seed that burn's generator draws, so `B::seed` still makes runs repeatable; other
 /// backends draw it with burn's Bernoulli sampler.
 pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
@@ -35,7 +35,7 @@ mod cpu {
     use rayon::prelude::*;
 
     use crate::kernels::CHUNK;
-    use crate::SplitMix64;
+    use crate::train::SplitMix64;
 
     /// `x` with each element zeroed with probability `prob` and the rest scaled by 1/(1 − prob),
     /// computed on its host data (`x` is not tracked).

@@ -6,7 +6,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
 use burn::tensor::{Distribution, Tensor};
 
+use std::collections::BTreeMap;
+
 use super::config::LoraConfig;
+use crate::io::{keys, load_param, StoredTensor};
 use crate::kernels::dropout;
 
 /// LoRA's A and B in burn's layout (`a` = A_ptᵀ, d_in×r; `b` = B_ptᵀ, r×d_out).
@@ -47,5 +50,20 @@ impl<B: Backend> LoraAdapter<B> {
     /// The update `ΔW = s·A·B` (d_in×d_out): the merge path.
     pub fn delta_weight(&self) -> Tensor<B, 2> {
         self.a.val().matmul(self.b.val()).mul_scalar(self.scale)
+    }
+
+    /// A and B in PEFT's layout (A: r×d_in, B: d_out×r), under the layer's name.
+    pub(crate) fn file_tensors(&self, layer: &str) -> Vec<(String, StoredTensor)> {
+        vec![
+            (keys::lora_a(layer), StoredTensor::from_tensor(self.a.val().transpose())),
+            (keys::lora_b(layer), StoredTensor::from_tensor(self.b.val().transpose())),
+        ]
+    }
+
+    /// The adapter with A and B read from checked adapter-file tensors.
+    pub(crate) fn with_file_tensors(mut self, layer: &str, tensors: &BTreeMap<String, StoredTensor>) -> Self {
+        self.a = load_param(self.a, &tensors[&keys::lora_a(layer)], true);
+        self.b = load_param(self.b, &tensors[&keys::lora_b(layer)], true);
+        self
     }
 }

@@ -11,7 +11,7 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::Dataset;
 use burn::tensor::backend::Backend;
 
-use crate::SplitMix64;
+use crate::train::SplitMix64;
 
 /// Batches of `O` made from a dataset of `I`, shuffled per epoch when a seed is given.
 pub struct EpochLoader<B: Backend, I, O> {

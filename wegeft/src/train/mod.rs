@@ -1,15 +1,19 @@
-//! Training pieces that PEFT runs share: AdamW with weight decay on matrices only, a linear
-//! warmup followed by cosine decay, a data loader that makes resumed runs exact, and progress
-//! lines for logs.
+//! The pieces of a fine-tuning run, shared by every model: the [`fit`] skeleton around burn's
+//! `Learner`, AdamW with weight decay on matrices only, a linear warmup followed by cosine decay,
+//! a data loader that makes resumed runs exact, its seeded generator, and progress lines for logs.
 
+mod fit;
 mod loader;
 mod optim;
 mod progress;
+mod rng;
 mod schedule;
 mod session;
 
+pub use fit::{finished_epochs, fit, peak_memory_mib, start_run, Components, Fitted, Schedule, CONFIG_FILE};
 pub use loader::EpochLoader;
 pub use optim::SelectiveDecayAdamW;
 pub use progress::LineRenderer;
+pub use rng::SplitMix64;
 pub use schedule::WarmupCosine;
 pub use session::{last_checkpoint, Session};

@@ -6,7 +6,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
 use burn::tensor::{Distribution, Tensor};
 
+use std::collections::BTreeMap;
+
 use super::config::{WegeftConfig, WegeftInit};
+use crate::io::{keys, load_param, StoredTensor};
 use crate::kernels::dropout;
 
 /// The generator of a weight update from the frozen weight.
@@ -73,5 +76,20 @@ impl<B: Backend> WegeftPair<B> {
     pub fn delta_weight(&self, weight: Tensor<B, 2>) -> Tensor<B, 2> {
         let generated = self.phi.val().matmul(weight).mul_scalar(self.scale);
         self.psi.val().transpose().matmul(generated)
+    }
+
+    /// Φ and Ψ as an adapter file stores them, under the group's owner layer.
+    pub(crate) fn file_tensors(&self, owner: &str) -> Vec<(String, StoredTensor)> {
+        vec![
+            (keys::wegeft_phi(owner), StoredTensor::from_tensor(self.phi.val())),
+            (keys::wegeft_psi(owner), StoredTensor::from_tensor(self.psi.val())),
+        ]
+    }
+
+    /// The pair with Φ and Ψ read from checked adapter-file tensors.
+    pub(crate) fn with_file_tensors(mut self, owner: &str, tensors: &BTreeMap<String, StoredTensor>) -> Self {
+        self.phi = load_param(self.phi, &tensors[&keys::wegeft_phi(owner)], false);
+        self.psi = load_param(self.psi, &tensors[&keys::wegeft_psi(owner)], false);
+        self
     }
 }

@@ -43,7 +43,7 @@ fn files_use_pytorch_layout_and_peft_key_names<B: AutodiffBackend>() {
         "one shared pair, stored once under its owner"
     );
     assert_eq!(tensors[keys[0]].shape, [3, TINY_WIDTH]);
-    let phi = model.adapters.wegeft[0].phi.val().into_data().to_vec::<f32>().unwrap();
+    let phi = crate::common::adapter_tensors(&model.adapters)[0].clone().into_data().to_vec::<f32>().unwrap();
     assert_eq!(tensors[keys[0]].values, phi);
     let config: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join(CONFIG_FILE)).unwrap()).unwrap();
     assert_eq!(config["format_version"], 1);
@@ -135,8 +135,7 @@ fn an_adapter_for_another_model_is_refused<B: AutodiffBackend>() {
 fn wegeft_exports_exactly_as_a_peft_lora_adapter<B: AutodiffBackend>() {
     let (model, _) = saved::<B>("export-src", WegeftConfig::new(3).with_alpha(Some(4.5)));
     let dir = crate::common::temp_dir("export");
-    let layers: Vec<_> = model.blocks.iter().collect();
-    wegeft::export_peft_lora(&model.adapters, &layers, &dir).unwrap();
+    wegeft::export_peft_lora(&model, &dir).unwrap();
 
     let config: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join(CONFIG_FILE)).unwrap()).unwrap();
     assert_eq!((config["peft_type"].as_str(), config["r"].as_u64(), config["lora_alpha"].as_f64()), (Some("LORA"), Some(3), Some(3.0)));
@@ -157,7 +156,8 @@ fn wegeft_exports_exactly_as_a_peft_lora_adapter<B: AutodiffBackend>() {
     let error = load_adapter(lora.adapters, &dir).unwrap_err();
     assert!(matches!(&error, PeftError::BadConfigFile { message, .. } if message.contains("use_rslora")), "{error}");
 
-    let error = wegeft::export_peft_lora(&model.adapters, &layers[..2], &dir).unwrap_err();
+    let two_blocks = Tiny { blocks: model.blocks[..2].to_vec(), ..model.clone() };
+    let error = wegeft::export_peft_lora(&two_blocks, &dir).unwrap_err();
     assert!(matches!(&error, PeftError::MissingLayer(name) if name == "blocks.2.fc"), "{error}");
 }
 

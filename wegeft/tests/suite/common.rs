@@ -85,7 +85,7 @@ pub fn random_linear<B: Backend>(d_in: usize, d_out: usize) -> Linear<B> {
 }
 
 use burn::module::Module;
-use wegeft::{AdapterBank, AdapterMethod, Injector, PeftLinear, Targets};
+use wegeft::{Adapted, Adapter, AdapterBank, AdapterMethod, Injector, LoraAdapter, PeftLinear, Targets, WegeftPair};
 
 /// A user's small model (not ours): three adapted blocks and a trainable head.
 #[derive(Module, Debug)]
@@ -93,6 +93,16 @@ pub struct Tiny<B: Backend> {
     pub blocks: Vec<PeftLinear<B>>,
     pub head: Linear<B>,
     pub adapters: AdapterBank<B>,
+}
+
+impl<B: Backend> Adapted<B> for Tiny<B> {
+    fn bank(&self) -> &AdapterBank<B> {
+        &self.adapters
+    }
+
+    fn bank_mut(&mut self) -> &mut AdapterBank<B> {
+        &mut self.adapters
+    }
 }
 
 pub const TINY_WIDTH: usize = 12;
@@ -129,23 +139,56 @@ impl<B: Backend> Tiny<B> {
 
     /// The same model with every adapted layer merged into a plain linear layer.
     pub fn merged_forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let hidden = self.blocks.iter().fold(x, |h, block| {
-            burn::tensor::activation::gelu(block.merged(&self.adapters).forward(h))
-        });
-        self.head.forward(hidden)
+        self.clone().merged().forward(x)
     }
 
     /// Gives every adapter tensor random values, as if trained.
     pub fn randomize_adapters(mut self) -> Self {
         let randomize = |param: Param<Tensor<B, 2>>| param.map(|t| random(t.dims()).mul_scalar(0.3).set_require_grad(t.is_require_grad()));
-        for pair in &mut self.adapters.wegeft {
-            pair.phi = randomize(pair.phi.clone());
-            pair.psi = randomize(pair.psi.clone());
-        }
-        for lora in &mut self.adapters.lora {
-            lora.a = randomize(lora.a.clone());
-            lora.b = randomize(lora.b.clone());
+        for adapter in &mut self.adapters.adapters {
+            match adapter {
+                Adapter::Wegeft(pair) => {
+                    pair.phi = randomize(pair.phi.clone());
+                    pair.psi = randomize(pair.psi.clone());
+                }
+                Adapter::Lora(lora) => {
+                    lora.a = randomize(lora.a.clone());
+                    lora.b = randomize(lora.b.clone());
+                }
+            }
         }
         self
     }
+}
+
+/// The bank's WeGeFT pairs, for tests that reach into the parameters.
+pub fn pairs_mut<B: Backend>(bank: &mut AdapterBank<B>) -> Vec<&mut WegeftPair<B>> {
+    bank.adapters.iter_mut().filter_map(|adapter| match adapter {
+        Adapter::Wegeft(pair) => Some(pair),
+        Adapter::Lora(_) => None,
+    }).collect()
+}
+
+/// The bank's WeGeFT pairs, read-only.
+pub fn pairs<B: Backend>(bank: &AdapterBank<B>) -> Vec<&WegeftPair<B>> {
+    bank.adapters.iter().filter_map(|adapter| match adapter {
+        Adapter::Wegeft(pair) => Some(pair),
+        Adapter::Lora(_) => None,
+    }).collect()
+}
+
+/// The bank's LoRA adapters, for tests that reach into the parameters.
+pub fn loras_mut<B: Backend>(bank: &mut AdapterBank<B>) -> Vec<&mut LoraAdapter<B>> {
+    bank.adapters.iter_mut().filter_map(|adapter| match adapter {
+        Adapter::Lora(lora) => Some(lora),
+        Adapter::Wegeft(_) => None,
+    }).collect()
+}
+
+/// Every adapter tensor of the bank, in group order.
+pub fn adapter_tensors<B: Backend>(bank: &AdapterBank<B>) -> Vec<Tensor<B, 2>> {
+    bank.adapters.iter().flat_map(|adapter| match adapter {
+        Adapter::Wegeft(pair) => [pair.phi.val(), pair.psi.val()],
+        Adapter::Lora(lora) => [lora.a.val(), lora.b.val()],
+    }).collect()
 }

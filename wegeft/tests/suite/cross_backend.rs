@@ -37,11 +37,8 @@ fn train<B: AutodiffBackend>(mut model: Tiny<B>, x: TensorData, target: TensorDa
 }
 
 fn adapter_tensors<B: Backend>(model: &Tiny<B>) -> Vec<Vec<f32>> {
-    let bank = &model.adapters;
-    let wegeft = bank.wegeft.iter().flat_map(|pair| [pair.phi.val(), pair.psi.val()]);
-    let lora = bank.lora.iter().flat_map(|lora| [lora.a.val(), lora.b.val()]);
-    wegeft
-        .chain(lora)
+    crate::common::adapter_tensors(&model.adapters)
+        .into_iter()
         .map(|tensor| tensor.into_data().convert::<f32>().to_vec().unwrap())
         .collect()
 }

@@ -67,18 +67,16 @@ fn a_shared_pair_gets_the_sum_of_its_layers_gradients<B: AutodiffBackend>() {
         .map(|(i, &d_out)| injector.linear(&format!("layers.{i}.proj"), random_linear::<B>(10, d_out)).unwrap())
         .collect();
     let mut bank = injector.finish::<B>(&Default::default()).unwrap();
-    let pair = bank.wegeft.remove(0);
-    bank.wegeft.push(wegeft::WegeftPair {
-        phi: pair.phi.map(|t| random(t.dims()).require_grad()),
-        psi: pair.psi.map(|t| random(t.dims()).require_grad()),
-        ..pair
-    });
+    for pair in crate::common::pairs_mut(&mut bank) {
+        pair.phi = pair.phi.clone().map(|t| random(t.dims()).require_grad());
+        pair.psi = pair.psi.clone().map(|t| random(t.dims()).require_grad());
+    }
     let x = random::<B, 2>([6, 10]);
     let cotangents: Vec<Tensor<B, 2>> = [7, 5, 9].iter().map(|&d| random([6, d])).collect();
     let layer_loss = |i: usize| (layers[i].forward(x.clone(), &bank) * cotangents[i].clone()).sum();
 
     let total = (layer_loss(0) + layer_loss(1) + layer_loss(2)).backward();
-    let pair = &bank.wegeft[0];
+    let pair = crate::common::pairs(&bank)[0];
     let (mut phi_sum, mut psi_sum) = (pair.phi.val().inner().zeros_like(), pair.psi.val().inner().zeros_like());
     for i in 0..3 {
         let grads = layer_loss(i).backward();
@@ -115,8 +113,8 @@ fn frozen_weights_stay_bit_identical_under_the_optimizer<B: AutodiffBackend>() {
 fn param_report_counts_adapter_head_and_frozen_once<B: AutodiffBackend>() {
     for method in methods() {
         let model = Tiny::<B>::new(method.clone());
-        let report = ParamReport::new(&model, &model.adapters);
-        assert_eq!(report.adapter, model.adapters.plan().adapter_params(), "{method:?}");
+        let report = ParamReport::of(&model);
+        assert_eq!(report.adapter, model.adapters.plan().unwrap().adapter_params(), "{method:?}");
         assert_eq!(report.head, TINY_WIDTH * crate::common::TINY_CLASSES + crate::common::TINY_CLASSES);
         assert_eq!(report.frozen, 3 * (TINY_WIDTH * TINY_WIDTH + TINY_WIDTH));
     }
@@ -134,10 +132,7 @@ fn weight_dropout_acts_only_while_training<B: AutodiffBackend>() {
 }
 
 fn adapter_values<B: AutodiffBackend>(model: &Tiny<B>) -> Vec<TensorData> {
-    let bank = &model.adapters;
-    let wegeft = bank.wegeft.iter().flat_map(|pair| [pair.phi.val(), pair.psi.val()]);
-    let lora = bank.lora.iter().flat_map(|lora| [lora.a.val(), lora.b.val()]);
-    wegeft.chain(lora).map(|tensor| tensor.into_data()).collect()
+    crate::common::adapter_tensors(&model.adapters).into_iter().map(|tensor| tensor.into_data()).collect()
 }
 
 

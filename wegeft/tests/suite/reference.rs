@@ -3,7 +3,7 @@
 use burn::module::Param;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
-use crate::common::{assert_close, Case};
+use crate::common::{assert_close, loras_mut, pairs_mut, Case};
 use wegeft::{AdapterBank, Injector, LoraConfig, PeftLinear, Targets, WegeftConfig, WegeftInit};
 
 const TOLERANCE: f64 = 1e-5;
@@ -26,16 +26,16 @@ fn check_wegeft<B: AutodiffBackend>(name: &str, init: WegeftInit) {
     let mut injector = Injector::new(config, Targets::new().regex(r"layers\.\d+")).unwrap();
     let layers = stack::<B>(&case, &mut injector);
     let mut bank = injector.finish::<B>(&Default::default()).unwrap();
-    assert_eq!(bank.wegeft.len(), 1, "the three layers share one pair");
-    bank.wegeft[0].phi = Param::from_tensor(case.tensor::<B, 2>("phi").require_grad());
-    bank.wegeft[0].psi = Param::from_tensor(case.tensor::<B, 2>("psi").require_grad());
+    assert_eq!(pairs_mut(&mut bank).len(), 1, "the three layers share one pair");
+    pairs_mut(&mut bank)[0].phi = Param::from_tensor(case.tensor::<B, 2>("phi").require_grad());
+    pairs_mut(&mut bank)[0].psi = Param::from_tensor(case.tensor::<B, 2>("psi").require_grad());
 
     let x = case.tensor::<B, 2>("x").require_grad();
     let y = forward(&layers, &bank, x.clone());
     assert_close("output", y.clone(), case.tensor("y"), TOLERANCE);
 
     let grads = (y * case.tensor::<B, 2>("g")).sum().backward();
-    let pair = &bank.wegeft[0];
+    let pair = crate::common::pairs(&bank)[0];
     assert_close("grad x", x.grad(&grads).unwrap(), case.tensor("grad_x"), TOLERANCE);
     assert_close("grad phi", pair.phi.grad(&grads).unwrap(), case.tensor("grad_phi"), TOLERANCE);
     assert_close("grad psi", pair.psi.grad(&grads).unwrap(), case.tensor("grad_psi"), TOLERANCE);
@@ -66,7 +66,7 @@ fn lora_matches_reference<B: AutodiffBackend>() {
     let mut injector = Injector::new(config, Targets::new().regex(r"layers\.\d+")).unwrap();
     let layers = stack::<B>(&case, &mut injector);
     let mut bank = injector.finish::<B>(&Default::default()).unwrap();
-    for (i, adapter) in bank.lora.iter_mut().enumerate() {
+    for (i, adapter) in loras_mut(&mut bank).into_iter().enumerate() {
         // The fixture is in PyTorch layout: A is r×d_in, B is d_out×r.
         adapter.a = Param::from_tensor(case.tensor::<B, 2>(&format!("lora_a{i}")).transpose().require_grad());
         adapter.b = Param::from_tensor(case.tensor::<B, 2>(&format!("lora_b{i}")).transpose().require_grad());
@@ -77,7 +77,7 @@ fn lora_matches_reference<B: AutodiffBackend>() {
 
     let grads = (y * case.tensor::<B, 2>("g")).sum().backward();
     assert_close("grad x", x.grad(&grads).unwrap(), case.tensor("grad_x"), TOLERANCE);
-    for (i, adapter) in bank.lora.iter().enumerate() {
+    for (i, adapter) in loras_mut(&mut bank).into_iter().enumerate() {
         let grad_a = adapter.a.grad(&grads).unwrap().transpose();
         let grad_b = adapter.b.grad(&grads).unwrap().transpose();
         assert_close("grad A", grad_a, case.tensor(&format!("grad_lora_a{i}")), TOLERANCE);

@@ -1,0 +1,118 @@
+//! The skeleton every fine-tuning run shares: the run directory, resume, the Learner with
+//! AdamW (decay on matrices only) and warmup + cosine, checkpoints, and how far this invocation
+//! goes. The vision and LLM trainers differ only in their model, data and metrics.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::module::AutodiffModule;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::{InferenceStep, Learner, LearningComponentsMarker, SupervisedTraining, TrainStep};
+
+use crate::error::{PeftError, Result};
+use crate::train::{last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
+
+/// The run's configuration file, from which `--resume` and evaluation rebuild the run.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// The Learner's components for model `M` on backend `B`.
+pub type Components<B, M> = LearningComponentsMarker<B, WarmupCosine, M, SelectiveDecayAdamW<M, B>>;
+
+/// The optimisation side of a run, in the units both trainers use.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule {
+    /// Epochs the schedule spans.
+    pub epochs: usize,
+    /// Optimizer steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Steps of linear warmup, then cosine decay to the end.
+    pub warmup_steps: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// AdamW weight decay on matrices.
+    pub weight_decay: f64,
+    /// Seed of the data order (and of the backend's draws, per epoch).
+    pub seed: u64,
+}
+
+/// What a finished invocation hands back.
+pub struct Fitted<M> {
+    /// The trained model, without autodiff.
+    pub model: M,
+    /// Wall-clock seconds of this invocation's training.
+    pub train_seconds: f64,
+    /// Epochs trained by this invocation (fewer than the schedule's after a resume).
+    pub trained_epochs: usize,
+}
+
+/// Creates `run_dir` and writes `config` as its `config.json`.
+pub fn start_run(run_dir: &Path, config: &(impl Config + std::fmt::Display)) -> Result<()> {
+    std::fs::create_dir_all(run_dir).map_err(|source| PeftError::io(run_dir, source))?;
+    crate::io::write_atomic(&run_dir.join(CONFIG_FILE), config.to_string().as_bytes())
+}
+
+/// The epochs a run in `run_dir` has finished: the last complete checkpoint when resuming, 0 otherwise.
+pub fn finished_epochs(run_dir: &Path, session: Session) -> Result<usize> {
+    if session.resume {
+        last_checkpoint(run_dir)
+    } else {
+        Ok(0)
+    }
+}
+
+/// Trains `model` on `train` (shuffled per epoch from the schedule's seed, so a resumed run
+/// sees the data an uninterrupted one would), validating on `valid` after each epoch, with the
+/// metrics `metrics` registers. Checkpoints go to `run_dir`. Returns `None` when `session`
+/// stops before the schedule's last epoch.
+pub fn fit<B, M, I, J>(
+    run_dir: &Path,
+    session: Session,
+    schedule: Schedule,
+    model: M,
+    train: EpochLoader<B, I, M::Input>,
+    valid: EpochLoader<B::InnerBackend, J, <M::InnerModule as InferenceStep>::Input>,
+    metrics: impl FnOnce(SupervisedTraining<Components<B, M>>) -> SupervisedTraining<Components<B, M>>,
+) -> Result<Option<Fitted<M::InnerModule>>>
+where
+    B: AutodiffBackend,
+    M: TrainStep + AutodiffModule<B> + std::fmt::Display + 'static,
+    M::InnerModule: InferenceStep,
+    M::Input: Send + 'static,
+    <M::InnerModule as InferenceStep>::Input: Send + 'static,
+    I: Send + Sync + 'static,
+    J: Send + Sync + 'static,
+{
+    let finished = finished_epochs(run_dir, session)?;
+    let train = train.shuffled(schedule.seed, finished);
+    let total_steps = schedule.epochs * schedule.steps_per_epoch;
+    let lr = WarmupCosine::new(schedule.lr, schedule.warmup_steps, total_steps);
+    let learner = Learner::new(model, SelectiveDecayAdamW::new(schedule.weight_decay), lr);
+    let training = SupervisedTraining::new(run_dir, Arc::new(train), Arc::new(valid))
+        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new());
+    let training = session.configure(metrics(training), schedule.epochs, finished);
+    let start = Instant::now();
+    let result = training.launch(learner);
+    let train_seconds = start.elapsed().as_secs_f64();
+    drop(result.renderer);
+    let last = session.last_epoch(schedule.epochs);
+    if last < schedule.epochs {
+        println!("stopped after epoch {last} of {}; `--resume` continues", schedule.epochs);
+        return Ok(None);
+    }
+    Ok(Some(Fitted {
+        model: result.model,
+        train_seconds,
+        trained_epochs: last.saturating_sub(finished),
+    }))
+}
+
+/// The process's peak resident set (VmHWM, Linux), in MiB.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
