@@ -1,5 +1,5 @@
 //! What the step benchmarks share: timing a closure the way the PyTorch reference script does,
-//! reading the process's peak memory, and one JSON line for `cargo xtask bench` to collect.
+//! and one JSON line for `cargo xtask bench` to collect.
 
 use std::time::Instant;
 
@@ -33,13 +33,4 @@ pub fn time_steps(timing: &StepArgs, mut step: impl FnMut()) -> (f64, Vec<f64>) 
     let timed = times.clone();
     times.sort_by(f64::total_cmp);
     (times[times.len() / 2], timed)
-}
-
-/// The process's peak resident memory in MB (`VmHWM`), as the reference script reads it; `None`
-/// where `/proc` does not exist.
-pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }

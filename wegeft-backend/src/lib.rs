@@ -1,25 +1,30 @@
-//! Run-time backend selection for the project's binaries.
+//! What the project's binaries share: run-time backend selection, the flags of a training run,
+//! where assets are cached, and the timing of benchmarks.
 //!
 //! A binary is compiled with any set of the cargo features `flex` and `ndarray` (both default),
 //! `wgpu` and `cuda`, and picks one at run time with `--backend` (Flex, the fastest CPU backend,
-//! unless told otherwise). Its work is written once, generic over the
-//! backend, as a [`BackendJob`].
+//! unless told otherwise). Its work is written once, generic over the backend: the binary's
+//! `Args` implement [`BackendJob`], and `main` is `args.backend.clone().run("name", args)`.
 
 use std::fmt;
-use std::str::FromStr;
 
 pub mod bench;
+mod run_args;
+
+pub use run_args::{asset_dir, RunArgs};
 
 use burn::tensor::backend::AutodiffBackend;
 
 /// The backends a binary can be asked to run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
     /// CPU, through burn-flex: gemm matmuls, SIMD kernels, rayon threads, fused attention.
+    #[value(alias = "cpu")]
     Flex,
     /// CPU, through ndarray (matrixmultiply, rayon threads, SIMD).
     Ndarray,
     /// Any WebGPU device: Vulkan, Metal, DirectX 12 or OpenGL.
+    #[value(alias = "webgpu")]
     Wgpu,
     /// NVIDIA GPUs through CUDA.
     Cuda,
@@ -43,20 +48,6 @@ impl fmt::Display for BackendKind {
     }
 }
 
-impl FromStr for BackendKind {
-    type Err = BackendError;
-
-    fn from_str(name: &str) -> Result<Self, BackendError> {
-        match name.to_ascii_lowercase().as_str() {
-            "flex" | "cpu" => Ok(Self::Flex),
-            "ndarray" => Ok(Self::Ndarray),
-            "wgpu" | "webgpu" => Ok(Self::Wgpu),
-            "cuda" => Ok(Self::Cuda),
-            _ => Err(BackendError::Unknown(name.to_string())),
-        }
-    }
-}
-
 /// Why a backend cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -69,9 +60,6 @@ pub enum BackendError {
     /// The CPU thread pool could not be set up.
     #[error("could not set the CPU thread count: {0}")]
     Threads(String),
-    /// Not a backend name.
-    #[error("unknown backend `{0}`: expected flex, ndarray, wgpu or cuda")]
-    Unknown(String),
 }
 
 /// Work written once, generic over the (autodiff) backend it runs on.
@@ -161,9 +149,8 @@ fn set_cpu_threads(threads: usize) -> Result<(), BackendError> {
 /// The `--backend`, `--device` and `--threads` flags of the project's binaries.
 #[derive(clap::Args, Clone, Debug)]
 pub struct BackendArgs {
-    /// flex (CPU, the fastest), ndarray (CPU), wgpu (any WebGPU device) or cuda; each is
-    /// compiled in with the cargo feature of the same name.
-    #[arg(long, default_value = "flex")]
+    /// The backend (each is compiled in with the cargo feature of the same name).
+    #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Device index (the first device by default).
     #[arg(long)]
@@ -185,22 +172,32 @@ impl BackendArgs {
         }
     }
 
-    /// Runs `job` on the chosen backend; the exit code says how it went (see [`exit_code`]).
-    pub fn run<J, T, E>(&self, name: &str, job: J) -> std::process::ExitCode
+    /// Runs `job` on the chosen backend, after printing which one; the exit code says how it
+    /// went (see [`exit_code`]). With `checkpointing`, the autodiff graph uses burn's balanced
+    /// gradient checkpointing ([`run_checkpointed`]).
+    pub fn run<J, T, E>(&self, name: &str, checkpointing: bool, job: J) -> std::process::ExitCode
     where
         J: BackendJob<Output = Result<T, E>>,
         E: fmt::Display,
     {
-        exit_code(name, self.configure().and_then(|()| run(self.backend, self.device, job)))
+        let announced = Announced(job);
+        let outcome = self.configure().and_then(|()| match checkpointing {
+            true => run_checkpointed(self.backend, self.device, announced),
+            false => run(self.backend, self.device, announced),
+        });
+        exit_code(name, outcome)
     }
+}
 
-    /// [`Self::run`] with gradient checkpointing ([`run_checkpointed`]).
-    pub fn run_checkpointed<J, T, E>(&self, name: &str, job: J) -> std::process::ExitCode
-    where
-        J: BackendJob<Output = Result<T, E>>,
-        E: fmt::Display,
-    {
-        exit_code(name, self.configure().and_then(|()| run_checkpointed(self.backend, self.device, job)))
+/// A job that first says which backend and device it runs on.
+struct Announced<J>(J);
+
+impl<J: BackendJob> BackendJob for Announced<J> {
+    type Output = J::Output;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> J::Output {
+        println!("backend: {description}");
+        self.0.run::<B>(device, description)
     }
 }
 

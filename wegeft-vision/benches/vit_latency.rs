@@ -7,22 +7,32 @@ use std::time::{Duration, Instant};
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor};
-use wegeft_backend::{BackendJob, BackendKind};
-use wegeft_vision::{VisionTransformer, VitConfig, WeightSource};
+use clap::Parser;
+use wegeft::io::WeightStore;
+use wegeft::Injector;
+use wegeft_backend::{BackendArgs, BackendJob};
+use wegeft_vision::{VisionTransformer, VitConfig};
 
-struct Latency {
+#[derive(Parser, Clone)]
+struct Args {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Timed rounds per size and batch, after one warm-up.
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Set by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
-impl BackendJob for Latency {
-    type Output = ();
+impl BackendJob for Args {
+    type Output = wegeft_vision::Result<()>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, description: String) {
+    fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Self::Output {
         type Inference<B> = <B as AutodiffBackend>::InnerBackend;
         let config = VitConfig::dinov2_small(0);
-        let model = VisionTransformer::<Inference<B>>::load(&config, WeightSource::Random, None, &device)
-            .expect("random weights always load");
-        println!("ViT-S/14 forward, {} rounds after a warm-up; backend: {description}", self.rounds);
+        let model = VisionTransformer::<Inference<B>>::load(&config, WeightStore::random(), Injector::none(), &device)?;
+        println!("ViT-S/14 forward, {} rounds after a warm-up", self.rounds);
         println!("{:>6} {:>6} {:>14} {:>12}", "size", "batch", "median/batch", "per image");
         for size in [224, 112] {
             for batch in [1, 8] {
@@ -46,16 +56,11 @@ impl BackendJob for Latency {
                 );
             }
         }
+        Ok(())
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let backend: BackendKind = value("--backend").map_or(BackendKind::Flex, |b| b.parse().expect("a backend"));
-    let rounds = value("--rounds").map_or(5, |r| r.parse().expect("a number"));
-    if let Err(error) = wegeft_backend::run(backend, None, Latency { rounds }) {
-        eprintln!("{error}");
-        std::process::exit(1);
-    }
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    args.backend.clone().run("vit-latency", false, args)
 }

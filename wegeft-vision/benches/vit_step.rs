@@ -8,10 +8,13 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use clap::Parser;
-use wegeft_backend::bench::{peak_rss_mb, time_steps, StepArgs};
+use wegeft::train::peak_memory_mib;
+use wegeft::ParamReport;
+use wegeft_backend::bench::{time_steps, StepArgs};
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_vision::data::{ImageBatch, TaskGroup, TaskInfo};
-use wegeft_vision::train::{build_model, Method, ParamCounts, SelectiveDecayAdamW, TrainConfig};
+use wegeft::train::SelectiveDecayAdamW;
+use wegeft_vision::train::{build_model, Method, TrainConfig};
 use wegeft_vision::VitConfig;
 
 #[derive(Parser, Clone)]
@@ -24,8 +27,8 @@ struct Args {
     /// Images per step.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// linear (head only), lora, wegeft, wegeft-layer or full.
-    #[arg(long, default_value = "wegeft")]
+    /// What trains besides the head.
+    #[arg(long, value_enum, default_value_t = Method::Wegeft)]
     method: Method,
     #[command(flatten)]
     timing: StepArgs,
@@ -45,7 +48,7 @@ impl BackendJob for Args {
             .with_drop_path(0.0);
         let task = TaskInfo { name: "bench".into(), group: TaskGroup::Natural, classes: self.classes };
         let mut model = Some(build_model::<B>(&config, &task, &device)?);
-        let params = ParamCounts::of(model.as_ref().expect("built"));
+        let params = ParamReport::of(model.as_ref().expect("built"));
         eprintln!("vit-step: ViT-S/16 {}px x {}, {}: {params}; backend: {description}", self.size, self.batch, self.method);
 
         let images = Tensor::<B, 4>::random([self.batch, 3, self.size, self.size], Distribution::Normal(0.0, 1.0), &device);
@@ -64,7 +67,7 @@ impl BackendJob for Args {
         let report = serde_json::json!({
             "bench": "vit-step", "framework": "burn", "backend": description, "size": self.size,
             "batch": self.batch, "method": self.method.to_string(), "median_s": median, "steps_s": times,
-            "trainable_params": params.trainable_excluding_head + params.head, "peak_rss_mb": peak_rss_mb(),
+            "trainable_params": params.trainable(), "peak_rss_mb": peak_memory_mib(),
         });
         println!("{report}");
         Ok(())
@@ -73,5 +76,5 @@ impl BackendJob for Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    args.backend.clone().run("vit-step", args)
+    args.backend.clone().run("vit-step", false, args)
 }

@@ -1,16 +1,15 @@
 //! Multi-head self-attention with timm's fused `qkv`, split into adaptable q, k and v slices.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::Tensor;
+use wegeft::io::Scope;
 use wegeft::{AdapterBank, Injector, PeftLinear};
 
 use crate::error::Result;
-use crate::layers::{adapted_linear, linear, offer, param};
-use crate::weights::WeightSource;
 
 /// timm's `attn`. The fused `attn.qkv` [3D, D] is held as three D→D layers named
 /// `attn.qkv.q`, `attn.qkv.k`, `attn.qkv.v`, so each slice can carry its own adapter group.
@@ -29,36 +28,31 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
-    pub(crate) fn load(
-        weights: &mut WeightSource,
-        mut injector: Option<&mut Injector>,
-        prefix: &str,
-        dim: usize,
-        num_heads: usize,
-        device: &B::Device,
-    ) -> Result<Self> {
-        let fused = linear::<B>(weights, &format!("{prefix}.qkv"), dim, 3 * dim, device)?;
+    pub(crate) fn load(weights: &mut Scope, injector: &mut Injector, dim: usize, num_heads: usize, device: &B::Device) -> Result<Self> {
+        let fused = weights.linear::<B>("qkv", dim, 3 * dim, true, device)?;
         let weight = fused.weight.val();
         let bias = fused.bias.expect("loaded with bias").val();
+        // Slices of a loaded tensor are not leaves: each part becomes a fresh parameter.
+        let leaf = |tensor: Tensor<B, 2>| Param::from_tensor(tensor.detach());
         let mut slice = |index: usize, name: &str| -> Result<PeftLinear<B>> {
             let columns = index * dim..(index + 1) * dim;
             let part = Linear {
-                weight: param(weight.clone().slice([0..dim, columns.clone()])),
-                bias: Some(param(bias.clone().slice([columns]))),
+                weight: leaf(weight.clone().slice([0..dim, columns.clone()])),
+                bias: Some(Param::from_tensor(bias.clone().slice([columns]).detach())),
             };
-            offer(injector.as_deref_mut(), &format!("{prefix}.qkv.{name}"), part)
+            Ok(injector.linear(&weights.key(&format!("qkv.{name}")), part)?)
         };
         let (q, k, v) = (slice(0, "q")?, slice(1, "k")?, slice(2, "v")?);
-        let proj = adapted_linear(weights, injector, &format!("{prefix}.proj"), dim, dim, device)?;
+        let proj = weights.peft_linear(injector, "proj", dim, dim, true, device)?;
         Ok(Self { q, k, v, proj, num_heads })
     }
 
     /// `[B, N, D]` → `[B, N, D]`.
-    pub fn forward(&self, x: Tensor<B, 3>, adapters: Option<&AdapterBank<B>>) -> Tensor<B, 3> {
+    pub fn forward(&self, x: Tensor<B, 3>, adapters: &AdapterBank<B>) -> Tensor<B, 3> {
         let [batch, tokens, dim] = x.dims();
         let head_dim = dim / self.num_heads;
         let heads = |layer: &PeftLinear<B>| {
-            layer.forward_opt(x.clone(), adapters)
+            layer.forward(x.clone(), adapters)
                 .reshape([batch, tokens, self.num_heads, head_dim])
                 .swap_dims(1, 2)
         };
@@ -66,7 +60,7 @@ impl<B: Backend> Attention<B> {
         // (Flex, CUDA, WGPU), burn's reference composition under autodiff.
         let mixed = attention(heads(&self.q), heads(&self.k), heads(&self.v), None, None, AttentionModuleOptions::default());
         let mixed = mixed.swap_dims(1, 2).reshape([batch, tokens, dim]);
-        self.proj.forward_opt(mixed, adapters)
+        self.proj.forward(mixed, adapters)
     }
 }
 

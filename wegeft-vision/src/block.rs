@@ -4,15 +4,15 @@ use burn::module::{Module, Param};
 use burn::nn::LayerNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use wegeft::io::{Init, Scope};
 use wegeft::{AdapterBank, Injector};
 
 use crate::attention::Attention;
 use crate::config::VitConfig;
 use crate::drop_path::DropPath;
 use crate::error::Result;
-use crate::layers::layer_norm;
+use crate::layer_norm::layer_norm;
 use crate::mlp::Mlp;
-use crate::weights::{Init, WeightSource};
 
 /// timm's `blocks.N`: `x + ls1(attn(norm1(x)))`, then `x + ls2(mlp(norm2(x)))`.
 #[derive(Module, Debug)]
@@ -34,22 +34,12 @@ pub struct Block<B: Backend> {
 }
 
 impl<B: Backend> Block<B> {
-    pub(crate) fn load(
-        weights: &mut WeightSource,
-        mut injector: Option<&mut Injector>,
-        config: &VitConfig,
-        index: usize,
-        device: &B::Device,
-    ) -> Result<Self> {
-        let prefix = format!("blocks.{index}");
+    pub(crate) fn load(weights: &mut Scope, injector: &mut Injector, config: &VitConfig, index: usize, device: &B::Device) -> Result<Self> {
         let dim = config.embed_dim;
         let mut scale = |name: &str| -> Result<Option<Param<Tensor<B, 1>>>> {
             config
                 .layer_scale
-                .map(|init| {
-                    let gamma = weights.tensor(&format!("{prefix}.{name}.gamma"), [dim], Init::Constant(init), device)?;
-                    Ok(Param::from_tensor(gamma).set_require_grad(false))
-                })
+                .map(|init| Ok(weights.param(&format!("{name}.gamma"), [dim], Init::Constant(init), device)?.set_require_grad(false)))
                 .transpose()
         };
         let (ls1, ls2) = (scale("ls1")?, scale("ls2")?);
@@ -59,18 +49,18 @@ impl<B: Backend> Block<B> {
             config.drop_path
         };
         Ok(Self {
-            norm1: layer_norm(weights, &format!("{prefix}.norm1"), dim, config.norm_eps, device)?,
-            attn: Attention::load(weights, injector.as_deref_mut(), &format!("{prefix}.attn"), dim, config.num_heads, device)?,
+            norm1: layer_norm(weights, "norm1", dim, config.norm_eps, device)?,
+            attn: Attention::load(&mut weights.sub("attn"), injector, dim, config.num_heads, device)?,
             ls1,
-            norm2: layer_norm(weights, &format!("{prefix}.norm2"), dim, config.norm_eps, device)?,
-            mlp: Mlp::load(weights, injector, &format!("{prefix}.mlp"), dim, config.mlp_hidden(), device)?,
+            norm2: layer_norm(weights, "norm2", dim, config.norm_eps, device)?,
+            mlp: Mlp::load(&mut weights.sub("mlp"), injector, dim, config.mlp_hidden(), device)?,
             ls2,
             drop_path: DropPath { prob: drop_rate },
         })
     }
 
     /// `[B, N, D]` → `[B, N, D]`.
-    pub fn forward(&self, x: Tensor<B, 3>, adapters: Option<&AdapterBank<B>>) -> Tensor<B, 3> {
+    pub fn forward(&self, x: Tensor<B, 3>, adapters: &AdapterBank<B>) -> Tensor<B, 3> {
         let attended = self.attn.forward(self.norm1.forward(x.clone()), adapters);
         let x = x + self.drop_path.forward(scaled(attended, &self.ls1));
         let mixed = self.mlp.forward(self.norm2.forward(x.clone()), adapters);

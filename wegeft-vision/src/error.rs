@@ -8,28 +8,6 @@ pub enum VisionError {
     /// A configuration that cannot describe a ViT.
     #[error("invalid ViT config: {0}")]
     InvalidConfig(String),
-    /// A checkpoint lacks a weight the model needs.
-    #[error("{file}: missing weight `{key}` (expected shape {expected:?})")]
-    MissingWeight {
-        file: PathBuf,
-        key: String,
-        expected: Vec<usize>,
-    },
-    /// A checkpoint weight has the wrong shape for the configured model.
-    #[error("{file}: weight `{key}` has shape {found:?}, the model expects {expected:?}")]
-    WeightShape {
-        file: PathBuf,
-        key: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
-    /// A checkpoint holds weights the model does not use (a different architecture?).
-    #[error("{file}: {count} weights the model does not use, e.g. `{example}`")]
-    UnusedWeights {
-        file: PathBuf,
-        count: usize,
-        example: String,
-    },
     /// An image whose sides are not multiples of the patch size.
     #[error("image size {height}x{width} is not a multiple of the patch size {patch}")]
     ImageSize {

@@ -8,16 +8,14 @@ pub mod config;
 pub mod data;
 pub mod drop_path;
 pub mod error;
-mod layers;
+mod layer_norm;
 pub mod mlp;
 pub mod model;
 pub mod onnx;
 pub mod patch_embed;
 pub mod pos_embed;
 pub mod train;
-pub mod weights;
 
 pub use config::{Normalization, VitConfig};
 pub use error::{Result, VisionError};
 pub use model::VisionTransformer;
-pub use weights::WeightSource;

@@ -4,15 +4,15 @@ use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use wegeft::{AdapterBank, Injector, PeftLinear};
+use wegeft::io::{Init, WeightStore};
+use wegeft::{Adapted, AdapterBank, Injector};
 
 use crate::block::Block;
 use crate::config::VitConfig;
 use crate::error::{Result, VisionError};
-use crate::layers::{layer_norm, linear};
+use crate::layer_norm::layer_norm;
 use crate::patch_embed::PatchEmbed;
 use crate::pos_embed::PositionEmbedding;
-use crate::weights::{Init, WeightSource};
 
 /// A ViT with timm's structure and parameter names, frozen but for its head and adapter.
 #[derive(Module, Debug)]
@@ -29,49 +29,43 @@ pub struct VisionTransformer<B: Backend> {
     pub norm: LayerNorm<B>,
     /// `head`, trainable; `None` for a backbone.
     pub head: Option<Linear<B>>,
-    /// The adapter, if the model was built with an injector.
-    pub adapters: Option<AdapterBank<B>>,
+    /// The adapter (empty when nothing is adapted).
+    pub adapters: AdapterBank<B>,
     /// Patch side.
     pub patch_size: usize,
 }
 
 impl<B: Backend> VisionTransformer<B> {
-    /// Builds the model from `weights`; the `injector` (if any) decides which linear layers are
-    /// adapted. Layer names are timm's, with the fused qkv split into `attn.qkv.{q,k,v}`.
-    /// The head is loaded when the checkpoint has one for `config.num_classes` classes and is
-    /// freshly initialised otherwise.
-    pub fn load(
-        config: &VitConfig,
-        mut weights: WeightSource,
-        mut injector: Option<Injector>,
-        device: &B::Device,
-    ) -> Result<Self> {
+    /// Builds the model from `weights`; the `injector` decides which linear layers are adapted
+    /// ([`Injector::none`] for none). Layer names are timm's, with the fused qkv split into
+    /// `attn.qkv.{q,k,v}`. The head is loaded when the checkpoint has one for
+    /// `config.num_classes` classes and is freshly initialised otherwise.
+    pub fn load(config: &VitConfig, mut weights: WeightStore, mut injector: Injector, device: &B::Device) -> Result<Self> {
         config.validate()?;
         let dim = config.embed_dim;
-        let patch_embed = PatchEmbed::load(&mut weights, config.patch_size, dim, device)?;
-        let cls_token = weights.tensor("cls_token", [1, 1, dim], Init::Normal(1e-6), device)?;
-        let pos_embed = PositionEmbedding::load(&mut weights, config.grid_size(), dim, device)?;
+        let mut root = weights.root();
+        let patch_embed = PatchEmbed::load(&mut root.sub("patch_embed"), config.patch_size, dim, device)?;
+        let cls_token = root.param("cls_token", [1, 1, dim], Init::Normal(1e-6), device)?;
+        let pos_embed = PositionEmbedding::load(&mut root, config.grid_size(), dim, device)?;
         let blocks = (0..config.depth)
-            .map(|index| Block::load(&mut weights, injector.as_mut(), config, index, device))
+            .map(|index| Block::load(&mut root.sub("blocks").sub(index), &mut injector, config, index, device))
             .collect::<Result<Vec<_>>>()?;
-        let norm = layer_norm(&mut weights, "norm", dim, config.norm_eps, device)?;
+        let norm = layer_norm(&mut root, "norm", dim, config.norm_eps, device)?;
         let head = match config.num_classes {
             0 => None,
-            classes if weights.has("head.weight", &[classes, dim]) => {
-                Some(linear(&mut weights, "head", dim, classes, device)?)
-            }
-            classes => Some(linear(&mut WeightSource::Random, "head", dim, classes, device)?),
+            classes if root.has("head.weight", &[classes, dim]) => Some(root.linear("head", dim, classes, true, device)?),
+            classes => Some(WeightStore::random().root().linear("head", dim, classes, true, device)?),
         };
         weights.skip("head.");
         weights.finish()?;
         Ok(Self {
             patch_embed,
-            cls_token: Param::from_tensor(cls_token).set_require_grad(false),
+            cls_token: cls_token.set_require_grad(false),
             pos_embed,
             blocks,
             norm,
             head,
-            adapters: injector.map(|injector| injector.finish(device)).transpose()?,
+            adapters: injector.finish(device)?,
             patch_size: config.patch_size,
         })
     }
@@ -80,9 +74,9 @@ impl<B: Backend> VisionTransformer<B> {
     pub fn load_head(&mut self, path: &std::path::Path, device: &B::Device) -> Result<()> {
         let head = self.head.as_ref().ok_or_else(|| VisionError::InvalidConfig("the model has no head".into()))?;
         let [dim, classes] = head.weight.dims();
-        let mut weights = WeightSource::safetensors(path)?;
-        self.head = Some(linear(&mut weights, "head", dim, classes, device)?);
-        weights.finish()
+        let mut weights = WeightStore::safetensors(&[path.to_path_buf()])?;
+        self.head = Some(weights.root().linear("head", dim, classes, true, device)?);
+        Ok(weights.finish()?)
     }
 
     /// Fails unless both image sides are multiples of the patch size.
@@ -109,7 +103,7 @@ impl<B: Backend> VisionTransformer<B> {
         let grid = (height / self.patch_size, width / self.patch_size);
         let mut x = Tensor::cat(vec![class, tokens], 1) + self.pos_embed.for_grid(grid.0, grid.1);
         for block in &self.blocks {
-            x = block.forward(x, self.adapters.as_ref());
+            x = block.forward(x, &self.adapters);
         }
         self.norm.forward(x)
     }
@@ -125,20 +119,14 @@ impl<B: Backend> VisionTransformer<B> {
         }
     }
 
-    /// The model with the adapter folded into plain frozen layers: same outputs, no adapter cost.
-    pub fn merged(&self) -> Self {
-        let Some(bank) = &self.adapters else {
-            return self.clone();
-        };
-        let merge = |layer: &PeftLinear<B>| PeftLinear::frozen(layer.name(), layer.merged(bank));
-        let mut model = self.clone();
-        for block in &mut model.blocks {
-            let attn = &mut block.attn;
-            for layer in [&mut attn.q, &mut attn.k, &mut attn.v, &mut attn.proj, &mut block.mlp.fc1, &mut block.mlp.fc2] {
-                *layer = merge(layer);
-            }
-        }
-        model.adapters = None;
-        model
+}
+
+impl<B: Backend> Adapted<B> for VisionTransformer<B> {
+    fn bank(&self) -> &AdapterBank<B> {
+        &self.adapters
+    }
+
+    fn bank_mut(&mut self) -> &mut AdapterBank<B> {
+        &mut self.adapters
     }
 }

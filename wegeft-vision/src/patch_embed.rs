@@ -1,12 +1,13 @@
 //! Image → patch tokens: a convolution whose kernel and stride are the patch size.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use wegeft::io::{Init, Scope};
+
 use crate::error::Result;
-use crate::weights::{Init, WeightSource};
 
 /// timm's `patch_embed.proj`.
 #[derive(Module, Debug)]
@@ -16,11 +17,10 @@ pub struct PatchEmbed<B: Backend> {
 }
 
 impl<B: Backend> PatchEmbed<B> {
-    pub(crate) fn load(weights: &mut WeightSource, patch: usize, dim: usize, device: &B::Device) -> Result<Self> {
+    pub(crate) fn load(weights: &mut Scope, patch: usize, dim: usize, device: &B::Device) -> Result<Self> {
         let mut proj = Conv2dConfig::new([3, dim], [patch, patch]).with_stride([patch, patch]).init(device);
-        let shape = [dim, 3, patch, patch];
-        proj.weight = Param::from_tensor(weights.tensor("patch_embed.proj.weight", shape, Init::Normal(0.02), device)?);
-        proj.bias = Some(Param::from_tensor(weights.tensor("patch_embed.proj.bias", [dim], Init::Zeros, device)?));
+        proj.weight = weights.param("proj.weight", [dim, 3, patch, patch], Init::Normal(0.02), device)?;
+        proj.bias = Some(weights.param("proj.bias", [dim], Init::Zeros, device)?);
         Ok(Self { proj: proj.no_grad() })
     }
 

@@ -6,8 +6,9 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::Tensor;
 
+use wegeft::io::{Init, Scope};
+
 use crate::error::Result;
-use crate::weights::{Init, WeightSource};
 
 /// timm's `pos_embed`, `[1, 1 + G·G, D]`: the class token's position, then the G×G grid.
 #[derive(Module, Debug)]
@@ -19,12 +20,9 @@ pub struct PositionEmbedding<B: Backend> {
 }
 
 impl<B: Backend> PositionEmbedding<B> {
-    pub(crate) fn load(weights: &mut WeightSource, grid: usize, dim: usize, device: &B::Device) -> Result<Self> {
-        let pos_embed = weights.tensor("pos_embed", [1, 1 + grid * grid, dim], Init::Normal(0.02), device)?;
-        Ok(Self {
-            pos_embed: Param::from_tensor(pos_embed).set_require_grad(false),
-            grid,
-        })
+    pub(crate) fn load(weights: &mut Scope, grid: usize, dim: usize, device: &B::Device) -> Result<Self> {
+        let pos_embed = weights.param("pos_embed", [1, 1 + grid * grid, dim], Init::Normal(0.02), device)?;
+        Ok(Self { pos_embed: pos_embed.set_require_grad(false), grid })
     }
 
     /// Embeddings for a `height`×`width` patch grid: the stored ones, or their bicubic resampling

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use wegeft_vision::assets::{asset_dir, VTAB_SUITE};
+use wegeft_backend::asset_dir;
+use wegeft_vision::assets::VTAB_SUITE;
 use wegeft_vision::data::{load_image, read_split, Split, TaskGroup, TaskInfo};
 use wegeft_vision::train::suite_tasks;
 

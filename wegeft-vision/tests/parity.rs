@@ -8,9 +8,9 @@ use burn::backend::{Autodiff, NdArray};
 use burn::module::Param;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
-use wegeft::io::{read_safetensors, StoredTensor};
-use wegeft::{Injector, LoraConfig, ParamReport, Targets, WegeftConfig, WegeftInit};
-use wegeft_vision::{VisionError, VisionTransformer, VitConfig, WeightSource};
+use wegeft::io::{read_safetensors, StoredTensor, WeightStore};
+use wegeft::{Adapted, Adapter, Injector, LoraConfig, ParamReport, PeftError, Targets, WegeftConfig, WegeftInit};
+use wegeft_vision::{VisionError, VisionTransformer, VitConfig};
 
 #[macro_use]
 extern crate wegeft_backend;
@@ -40,13 +40,17 @@ fn relative_error<B: AutodiffBackend, const D: usize>(actual: Tensor<B, D>, expe
     diff / scale
 }
 
-fn load<B: AutodiffBackend>(config: &VitConfig, name: &str, injector: Option<Injector>) -> VisionTransformer<B> {
-    let weights = WeightSource::safetensors(fixture(&format!("{name}.safetensors"))).unwrap();
+fn checkpoint(name: &str) -> WeightStore {
+    WeightStore::safetensors(&[fixture(&format!("{name}.safetensors"))]).unwrap()
+}
+
+fn load<B: AutodiffBackend>(config: &VitConfig, name: &str, injector: Injector) -> VisionTransformer<B> {
+    let weights = checkpoint(name);
     VisionTransformer::load(config, weights, injector, &Default::default()).unwrap()
 }
 
 fn plain_vit_matches_timm<B: AutodiffBackend>() {
-    let model = load::<B>(&plain_config(), "vit_plain", None);
+    let model = load::<B>(&plain_config(), "vit_plain", Injector::none());
     let io = read_safetensors(&fixture("vit_plain_io.safetensors")).unwrap();
     let x = tensor::<B, 4>(&io, "square.input");
     let features = relative_error(model.forward_features(x.clone()), tensor(&io, "square.features"));
@@ -55,7 +59,7 @@ fn plain_vit_matches_timm<B: AutodiffBackend>() {
 }
 
 fn dinov2_style_vit_matches_timm_on_its_grid_and_a_resampled_one<B: AutodiffBackend>() {
-    let model = load::<B>(&dinov2_config(), "vit_dinov2", None);
+    let model = load::<B>(&dinov2_config(), "vit_dinov2", Injector::none());
     let io = read_safetensors(&fixture("vit_dinov2_io.safetensors")).unwrap();
     for case in ["pretrained_grid", "resampled_grid"] {
         let x = tensor::<B, 4>(&io, &format!("{case}.input"));
@@ -71,41 +75,44 @@ fn paper_targets() -> Targets {
 fn fresh_adapters_leave_outputs_identical_and_merging_reproduces_trained_ones<B: AutodiffBackend>() {
     let io = read_safetensors(&fixture("vit_plain_io.safetensors")).unwrap();
     let x = tensor::<B, 4>(&io, "square.input");
-    let frozen = load::<B>(&plain_config(), "vit_plain", None).forward(x.clone());
+    let frozen = load::<B>(&plain_config(), "vit_plain", Injector::none()).forward(x.clone());
     for method in [
         wegeft::AdapterMethod::from(WegeftConfig::new(4)),
         WegeftConfig::new(4).with_init(WegeftInit::Llm).into(),
         LoraConfig::new(4).into(),
     ] {
         let injector = Injector::new(method.clone(), paper_targets()).unwrap();
-        let mut model = load::<B>(&plain_config(), "vit_plain", Some(injector));
+        let mut model = load::<B>(&plain_config(), "vit_plain", injector);
         model.forward(x.clone()).into_data().assert_eq(&frozen.clone().into_data(), true);
 
-        let bank = model.adapters.as_mut().unwrap();
         let randomize = |p: Param<Tensor<B, 2>>| p.map(|t| t.random_like(burn::tensor::Distribution::Normal(0.0, 0.2)));
-        for pair in &mut bank.wegeft {
-            pair.phi = randomize(pair.phi.clone());
-            pair.psi = randomize(pair.psi.clone());
-        }
-        for lora in &mut bank.lora {
-            lora.a = randomize(lora.a.clone());
-            lora.b = randomize(lora.b.clone());
+        for adapter in &mut model.adapters.adapters {
+            match adapter {
+                Adapter::Wegeft(pair) => {
+                    pair.phi = randomize(pair.phi.clone());
+                    pair.psi = randomize(pair.psi.clone());
+                }
+                Adapter::Lora(lora) => {
+                    lora.a = randomize(lora.a.clone());
+                    lora.b = randomize(lora.b.clone());
+                }
+            }
         }
         let adapted = model.forward(x.clone());
         assert!(relative_error(adapted.clone(), frozen.clone()) > 1e-2, "{method:?} changed nothing");
-        let merged = relative_error(model.merged().forward(x.clone()), adapted);
+        let merged = relative_error(model.clone().merged().forward(x.clone()), adapted);
         assert!(merged <= 1e-4, "{method:?}: merged differs by {merged:e}");
     }
 }
 
 fn qkv_slices_and_modules_form_their_own_groups<B: AutodiffBackend>() {
     let injector = Injector::new(WegeftConfig::new(4), paper_targets()).unwrap();
-    let model = load::<B>(&plain_config(), "vit_plain", Some(injector));
-    let plan = model.adapters.as_ref().unwrap().plan();
+    let model = load::<B>(&plain_config(), "vit_plain", injector);
+    let plan = model.adapters.plan().unwrap();
     let groups: Vec<&str> = plan.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(groups, ["blocks.*.attn.qkv.q", "blocks.*.attn.qkv.v", "blocks.*.attn.proj", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"]);
     assert_eq!(plan.layers.len(), 10);
-    let report = ParamReport::new(&model, model.adapters.as_ref().unwrap());
+    let report = ParamReport::of(&model);
     assert_eq!(report.adapter, 2 * 4 * (24 + 24 + 24 + 24 + 48));
     assert_eq!(report.head, 24 * 5 + 5, "only the head trains besides the adapter");
 }
@@ -116,9 +123,9 @@ fn vit_b_attn_proj_shared_r16_has_24576_parameters_at_any_depth<B: AutodiffBacke
     config.depth = 2;
     let injector = Injector::new(WegeftConfig::new(16), Targets::new().suffix("attn.proj")).unwrap();
     let model: VisionTransformer<B> =
-        VisionTransformer::load(&config, WeightSource::Random, Some(injector), &Default::default()).unwrap();
-    assert_eq!(model.adapters.as_ref().unwrap().plan().layers.len(), 2);
-    let report = ParamReport::new(&model, model.adapters.as_ref().unwrap());
+        VisionTransformer::load(&config, WeightStore::random(), injector, &Default::default()).unwrap();
+    assert_eq!(model.adapters.plan().unwrap().layers.len(), 2);
+    let report = ParamReport::of(&model);
     assert_eq!(report.adapter, 24_576);
     assert_eq!(report.head, 768 * 10 + 10);
 }
@@ -126,27 +133,26 @@ fn vit_b_attn_proj_shared_r16_has_24576_parameters_at_any_depth<B: AutodiffBacke
 fn checkpoint_problems_name_the_key<B: AutodiffBackend>() {
     let config = plain_config();
     let edit = |change: &dyn Fn(&mut BTreeMap<String, StoredTensor>)| {
-        let mut weights = WeightSource::safetensors(fixture("vit_plain.safetensors")).unwrap();
-        if let WeightSource::Checkpoint { tensors, .. } = &mut weights {
-            change(tensors);
-        }
-        VisionTransformer::<B>::load(&config, weights, None, &Default::default()).unwrap_err()
+        let path = fixture("vit_plain.safetensors");
+        let mut tensors = read_safetensors(&path).unwrap();
+        change(&mut tensors);
+        let weights = WeightStore::from_tensors(path, tensors);
+        VisionTransformer::<B>::load(&config, weights, Injector::none(), &Default::default()).unwrap_err()
     };
     let missing = edit(&|t| {
         t.remove("blocks.1.mlp.fc2.weight");
     });
-    assert!(matches!(&missing, VisionError::MissingWeight { key, expected, .. } if key == "blocks.1.mlp.fc2.weight" && expected == &[24, 48]), "{missing}");
+    assert!(matches!(&missing, VisionError::Peft(PeftError::MissingTensor { key, expected, .. }) if key == "blocks.1.mlp.fc2.weight" && expected == &[24, 48]), "{missing}");
     let shape = edit(&|t| t.get_mut("blocks.0.attn.qkv.weight").unwrap().shape = vec![24, 72]);
-    assert!(matches!(&shape, VisionError::WeightShape { found, .. } if found == &[24, 72]), "{shape}");
+    assert!(matches!(&shape, VisionError::Peft(PeftError::ShapeMismatch { found, .. }) if found == &[24, 72]), "{shape}");
     let extra = edit(&|t| {
         let token = t["cls_token"].clone();
         t.insert("reg_token".into(), token);
     });
-    assert!(matches!(&extra, VisionError::UnusedWeights { example, .. } if example == "reg_token"), "{extra}");
+    assert!(matches!(&extra, VisionError::Peft(PeftError::UnexpectedTensor { key, .. }) if key == "reg_token"), "{extra}");
     let mut other = config.clone();
     other.embed_dim = 30;
-    let weights = WeightSource::safetensors(fixture("vit_plain.safetensors")).unwrap();
-    let error = VisionTransformer::<B>::load(&other, weights, None, &Default::default()).unwrap_err();
+    let error = VisionTransformer::<B>::load(&other, checkpoint("vit_plain"), Injector::none(), &Default::default()).unwrap_err();
     assert!(error.to_string().contains("patch_embed.proj.weight"), "{error}");
     let with = |change: &dyn Fn(&mut VitConfig)| {
         let mut broken = config.clone();
@@ -154,8 +160,7 @@ fn checkpoint_problems_name_the_key<B: AutodiffBackend>() {
         broken
     };
     for broken in [with(&|c| c.patch_size = 0), with(&|c| c.num_heads = 5), with(&|c| c.drop_path = 1.0)] {
-        let weights = WeightSource::safetensors(fixture("vit_plain.safetensors")).unwrap();
-        let error = VisionTransformer::<B>::load(&broken, weights, None, &Default::default()).unwrap_err();
+        let error = VisionTransformer::<B>::load(&broken, checkpoint("vit_plain"), Injector::none(), &Default::default()).unwrap_err();
         assert!(matches!(error, VisionError::InvalidConfig(_)), "{error}");
     }
 }
@@ -163,14 +168,14 @@ fn checkpoint_problems_name_the_key<B: AutodiffBackend>() {
 fn a_head_for_another_class_count_is_reinitialised<B: AutodiffBackend>() {
     let mut config = plain_config();
     config.num_classes = 7;
-    let model = load::<B>(&config, "vit_plain", None);
+    let model = load::<B>(&config, "vit_plain", Injector::none());
     assert_eq!(model.forward(Tensor::zeros([1, 3, 32, 32], &Default::default())).dims(), [1, 7]);
 }
 
 fn drop_path_acts_only_while_training<B: AutodiffBackend>() {
     use burn::module::AutodiffModule;
     let config = plain_config().with_drop_path(0.5);
-    let model = load::<B>(&config, "vit_plain", None);
+    let model = load::<B>(&config, "vit_plain", Injector::none());
     let x = Tensor::<B, 4>::random([4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &Default::default());
     let runs: Vec<_> = (0..4).map(|_| model.forward(x.clone()).into_data()).collect();
     assert!(runs.windows(2).any(|pair| pair[0] != pair[1]), "stochastic depth never dropped a branch");
@@ -194,9 +199,9 @@ backend_tests!(
 #[ignore = "needs the DINOv2 asset: run `cargo xtask assets vit` first"]
 fn converted_dinov2_vits14_matches_onnxruntime() {
     type B = Autodiff<NdArray>;
-    let path = wegeft_vision::assets::asset_dir().join(wegeft_vision::assets::DINOV2_VITS14);
-    let weights = WeightSource::safetensors(&path).expect("run `cargo xtask assets vit`");
-    let model = VisionTransformer::<B>::load(&VitConfig::dinov2_small(0), weights, None, &Default::default()).unwrap();
+    let path = wegeft_backend::asset_dir().join(wegeft_vision::assets::DINOV2_VITS14);
+    let weights = WeightStore::safetensors(&[path]).expect("run `cargo xtask assets vit`");
+    let model = VisionTransformer::<B>::load(&VitConfig::dinov2_small(0), weights, Injector::none(), &Default::default()).unwrap();
     let io = read_safetensors(&fixture("dinov2_onnx_io.safetensors")).unwrap();
     let features = model.forward_features(tensor::<B, 4>(&io, "input"));
     let error = relative_error(features, tensor(&io, "features"));

@@ -12,10 +12,10 @@ use burn::tensor::{ElementConversion, Tensor};
 use common::{write_task, Scratch};
 use wegeft::io::read_safetensors;
 use wegeft_vision::data::{Split, TaskInfo};
-use wegeft_vision::train::{
-    build_model, load_trained, markdown_report, train, Method, ParamCounts, RunResults, SelectiveDecayAdamW, Session,
-    TrainConfig, WarmupCosine,
-};
+use burn::module::Module;
+use wegeft::train::{SelectiveDecayAdamW, Session, WarmupCosine};
+use wegeft::ParamReport;
+use wegeft_vision::train::{build_model, load_trained, markdown_report, train, Method, RunResults, TrainConfig};
 use wegeft_vision::VitConfig;
 
 type B = Autodiff<Flex>;
@@ -56,7 +56,7 @@ fn a_run_writes_every_output_and_reloads_to_the_same_accuracy() {
     let head = read_safetensors(&run.join("head.safetensors")).unwrap();
     assert_eq!(head["head.weight"].shape, [3, 16]);
     assert_eq!(results.eval.images, 12);
-    assert_eq!(results.params.trainable_excluding_head, 2 * (2 * 2 * 16));
+    assert_eq!(results.trainable_excluding_head(), 2 * (2 * 2 * 16));
     let merged = results.merged_eval.expect("an adapter run evaluates merged too");
     assert_eq!(merged.accuracy, results.eval.accuracy);
 
@@ -100,17 +100,20 @@ fn each_method_trains_what_it_should() {
     let info = TaskInfo::of_dir(&task).unwrap();
     let counts = |method| {
         let model = build_model::<B>(&tiny_config(&task, method), &info, &Default::default()).unwrap();
-        ParamCounts::of(&model)
+        let head = model.head.as_ref().unwrap().num_params();
+        let report = ParamReport::of(&model);
+        // (trainable besides the head, head, every parameter)
+        (report.trainable() - head, head, report.trainable() + report.frozen)
     };
     let head = 16 * 3 + 3;
     let linear = counts(Method::Linear);
-    assert_eq!((linear.trainable_excluding_head, linear.head), (0, head));
+    assert_eq!((linear.0, linear.1), (0, head));
     // Shared: one pair per module type (attn.proj 16→16, mlp.fc1 16→32); per layer: one per layer.
-    assert_eq!(counts(Method::Wegeft).trainable_excluding_head, 2 * (2 * 2 * 16));
-    assert_eq!(counts(Method::WegeftLayer).trainable_excluding_head, 4 * (2 * 2 * 16));
-    assert_eq!(counts(Method::Lora).trainable_excluding_head, 2 * 2 * (16 + 16) + 2 * 2 * (16 + 32));
+    assert_eq!(counts(Method::Wegeft).0, 2 * (2 * 2 * 16));
+    assert_eq!(counts(Method::WegeftLayer).0, 4 * (2 * 2 * 16));
+    assert_eq!(counts(Method::Lora).0, 2 * 2 * (16 + 16) + 2 * 2 * (16 + 32));
     let full = counts(Method::Full);
-    assert_eq!(full.trainable_excluding_head + full.head, full.total);
+    assert_eq!(full.0 + full.1, full.2);
 }
 
 #[test]
@@ -149,7 +152,7 @@ fn the_suite_report_gives_group_means_and_both_averages() {
     let json = |task: &str, group: &str, method: &str, accuracy: f64| {
         serde_json::json!({
             "task": task, "group": group, "method": method, "rank": null,
-            "params": {"trainable_excluding_head": 10, "head": 3, "total": 100},
+            "params": {"adapter": 10, "head": 3, "frozen": 87}, "head_params": 3,
             "eval_split": "test",
             "eval": {"accuracy": accuracy, "images": 10, "images_per_second": 1.0},
             "merged_eval": null, "epochs": 1, "image_size": 8, "batch_size": 4, "lr": 0.001,

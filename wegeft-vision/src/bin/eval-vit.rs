@@ -3,11 +3,24 @@
 
 use std::path::PathBuf;
 
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
+use wegeft::Adapted;
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_vision::data::{ImageBatcher, Split};
 use wegeft_vision::train::{evaluate, load_split, load_trained};
 use wegeft_vision::Result;
+
+/// Which form of the trained model to evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// The adapter applied on the fly.
+    Unmerged,
+    /// The adapter folded into the weights.
+    Merged,
+    /// Both, one after the other.
+    Both,
+}
 
 #[derive(Parser, Clone)]
 #[command(about = "Evaluate a fine-tuned ViT run directory on its task")]
@@ -15,32 +28,27 @@ struct Args {
     /// The run directory (holds config.json, head.safetensors, adapter/).
     run: PathBuf,
     /// The split [default: the run's evaluation split, test].
-    #[arg(long)]
+    #[arg(long, value_enum)]
     split: Option<Split>,
-    /// unmerged, merged or both.
-    #[arg(long, default_value = "both", value_parser = ["unmerged", "merged", "both"])]
-    mode: String,
+    #[arg(long, value_enum, default_value_t = Mode::Both)]
+    mode: Mode,
     #[command(flatten)]
     backend: BackendArgs,
 }
 
-struct Job(Args);
-
-impl BackendJob for Job {
+impl BackendJob for Args {
     type Output = Result<()>;
 
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device, description: String) -> Result<()> {
-        let args = self.0;
-        println!("backend: {description}");
-        let (config, task, model) = load_trained::<B::InnerBackend>(&args.run, &device)?;
-        let split = args.split.unwrap_or(config.eval_split);
+    fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Result<()> {
+        let (config, task, model) = load_trained::<B::InnerBackend>(&self.run, &device)?;
+        let split = self.split.unwrap_or(config.eval_split);
         let data = load_split(&config, &task, split)?;
         let batcher = ImageBatcher::new(config.vit.normalization.clone(), config.image_size);
         let mut variants = Vec::new();
-        if args.mode != "merged" {
+        if self.mode != Mode::Merged {
             variants.push(("unmerged", model.clone()));
         }
-        if args.mode != "unmerged" && model.adapters.is_some() {
+        if self.mode != Mode::Unmerged && model.adapters.plan().is_some() {
             variants.push(("merged", model.merged()));
         }
         for (name, model) in variants {
@@ -56,5 +64,5 @@ impl BackendJob for Job {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    args.backend.clone().run("eval-vit", Job(args))
+    args.backend.clone().run("eval-vit", false, args)
 }

@@ -4,11 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
-use wegeft_backend::{BackendArgs, BackendJob};
-use wegeft_vision::assets::{asset_dir, DINOV2_VITS14, VTAB_SUITE};
-use wegeft_vision::train::{self, markdown_report, suite_tasks, Method, RunResults, Session, TrainConfig};
-use wegeft_vision::{Result, VitConfig};
+use wegeft::io::write_json;
+use wegeft_backend::{asset_dir, BackendArgs, BackendJob, RunArgs};
+use wegeft_vision::assets::{DINOV2_VITS14, VTAB_SUITE};
+use wegeft_vision::train::{self, markdown_report, suite_tasks, Method, Preset, RunResults, TrainConfig};
+use wegeft_vision::{Result, VisionError, VitConfig};
 
 #[derive(Parser, Clone)]
 #[command(about = "Fine-tune a ViT on VTAB-1k-style tasks (WeGeFT, LoRA, linear probe, full)")]
@@ -23,18 +25,17 @@ struct Args {
     /// Only these tasks of the suite (comma-separated) [demo default: cifar10].
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
-    /// Methods to run (comma-separated): wegeft, wegeft-layer, lora, linear, full.
-    #[arg(long, value_delimiter = ',', default_value = "wegeft")]
+    /// Methods to run (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "wegeft")]
     methods: Vec<Method>,
-    /// Hyper-parameter set the other flags override: `demo` (a few epochs at 84 px, minutes on
-    /// a CPU) or `paper` (100 epochs, 10 warmup, 224 px, batch 32, lr 1e-3, wd 1e-4).
-    #[arg(long, default_value = "demo", value_parser = ["demo", "paper"])]
-    preset: String,
+    /// The hyper-parameters the other flags override.
+    #[arg(long, value_enum, default_value_t = Preset::Demo)]
+    preset: Preset,
     /// Adapter rank [default: WeGeFT 16, LoRA 8].
     #[arg(long)]
     rank: Option<usize>,
-    /// Layer-name suffixes to adapt (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "attn.proj")]
+    /// Layer-name suffixes to adapt (comma-separated) [default: attn.proj].
+    #[arg(long, value_delimiter = ',')]
     targets: Vec<String>,
     #[arg(long)]
     epochs: Option<usize>,
@@ -51,20 +52,15 @@ struct Args {
     batch_size: Option<usize>,
     #[arg(long)]
     drop_path: Option<f64>,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    #[arg(long)]
+    seed: Option<u64>,
     /// Backbone checkpoint (timm-layout safetensors) [default: the converted DINOv2 ViT-S/14].
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Where runs go: `<out>/<task>/<method>/`, and the suite report `<out>/summary.md`.
-    #[arg(long, default_value = "runs")]
-    out: PathBuf,
-    /// Continue each run from its last checkpoint.
-    #[arg(long)]
-    resume: bool,
-    /// Stop each run after this many epochs (its schedule still spans --epochs); `--resume` goes on.
-    #[arg(long)]
-    stop_after: Option<usize>,
+    /// `--out` is the parent of the runs, `<out>/<task>/<method>/`, and of the suite report
+    /// `<out>/summary.md` [default: runs].
+    #[command(flatten)]
+    run: RunArgs,
     /// Pick lr and weight decay on train800 → val200 first (the paper's grid unless narrowed).
     #[arg(long)]
     search: bool,
@@ -83,27 +79,30 @@ struct Args {
 }
 
 impl Args {
-    fn demo(&self) -> bool {
-        self.preset == "demo"
+    fn out(&self) -> PathBuf {
+        self.run.out_or("runs")
     }
 
-    /// The run configuration of `task` with `method`, preset values under explicit flags.
+    /// The run configuration of `task` with `method`: the preset, under the explicit flags.
     fn config(&self, task: &Path, method: Method) -> TrainConfig {
-        let demo = self.demo();
         let checkpoint = self.checkpoint.clone().unwrap_or_else(|| asset_dir().join(DINOV2_VITS14));
-        TrainConfig::new(task.to_path_buf(), VitConfig::dinov2_small(0))
+        let base = TrainConfig::new(task.to_path_buf(), VitConfig::dinov2_small(0))
             .with_checkpoint(Some(checkpoint))
+            .with_preset(self.preset)
             .with_method(method)
-            .with_rank(self.rank)
-            .with_targets(self.targets.clone())
-            .with_epochs(self.epochs.unwrap_or(if demo { 4 } else { 100 }))
-            .with_warmup_epochs(self.warmup_epochs.unwrap_or(if demo { 1 } else { 10 }))
-            .with_lr(self.lr.unwrap_or(1e-3))
-            .with_weight_decay(self.weight_decay.unwrap_or(1e-4))
-            .with_image_size(self.image_size.unwrap_or(if demo { 84 } else { 224 }))
-            .with_batch_size(self.batch_size.unwrap_or(32))
-            .with_drop_path(self.drop_path.unwrap_or(0.1))
-            .with_seed(self.seed)
+            .with_rank(self.rank);
+        TrainConfig {
+            targets: if self.targets.is_empty() { base.targets.clone() } else { self.targets.clone() },
+            epochs: self.epochs.unwrap_or(base.epochs),
+            warmup_epochs: self.warmup_epochs.unwrap_or(base.warmup_epochs),
+            lr: self.lr.unwrap_or(base.lr),
+            weight_decay: self.weight_decay.unwrap_or(base.weight_decay),
+            image_size: self.image_size.unwrap_or(base.image_size),
+            batch_size: self.batch_size.unwrap_or(base.batch_size),
+            drop_path: self.drop_path.unwrap_or(base.drop_path),
+            seed: self.seed.unwrap_or(base.seed),
+            ..base
+        }
     }
 
     fn tasks(&self) -> Result<Vec<PathBuf>> {
@@ -111,7 +110,7 @@ impl Args {
             return Ok(vec![task.clone()]);
         }
         let suite = self.suite.clone().unwrap_or_else(|| asset_dir().join(VTAB_SUITE));
-        let only = if self.tasks.is_empty() && self.suite.is_none() && self.demo() {
+        let only = if self.tasks.is_empty() && self.suite.is_none() && self.preset == Preset::Demo {
             vec!["cifar10".to_string()]
         } else {
             self.tasks.clone()
@@ -120,46 +119,38 @@ impl Args {
     }
 }
 
-struct Job(Args);
-
-impl BackendJob for Job {
+impl BackendJob for Args {
     type Output = Result<Vec<RunResults>>;
 
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device, description: String) -> Self::Output {
-        let args = self.0;
-        if args.report {
-            let all = collect_results(&args.out)?;
-            write_report(&args.out, &all)?;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Self::Output {
+        let out = self.out();
+        if self.report {
+            let all = collect_results(&out)?;
+            write_report(&out, &all)?;
             return Ok(all);
         }
-        println!("backend: {description}");
         let mut all = Vec::new();
-        for task in args.tasks()? {
-            for &method in &args.methods {
-                let mut config = args.config(&task, method);
+        for task in self.tasks()? {
+            for &method in &self.methods {
+                let mut config = self.config(&task, method);
                 let task_name = task.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                let run_dir = args.out.join(&task_name).join(method.to_string());
-                if args.search {
-                    let lrs = if args.lr_grid.is_empty() { train::PAPER_LR_GRID.to_vec() } else { args.lr_grid.clone() };
-                    let wds = if args.wd_grid.is_empty() { train::PAPER_WD_GRID.to_vec() } else { args.wd_grid.clone() };
-                    let found = train::search::<B>(&config, &lrs, &wds, args.search_epochs, &run_dir.join("search"), &device)?;
+                let run_dir = out.join(&task_name).join(method.to_string());
+                if self.search {
+                    let lrs = if self.lr_grid.is_empty() { train::PAPER_LR_GRID.to_vec() } else { self.lr_grid.clone() };
+                    let wds = if self.wd_grid.is_empty() { train::PAPER_WD_GRID.to_vec() } else { self.wd_grid.clone() };
+                    let found = train::search::<B>(&config, &lrs, &wds, self.search_epochs, &run_dir.join("search"), &device)?;
                     println!("{task_name}/{method}: search chose lr {:e}, wd {:e}", found.lr, found.weight_decay);
                     config = config.with_lr(found.lr).with_weight_decay(found.weight_decay);
-                    let json = serde_json::to_string_pretty(&found).expect("serialisable");
-                    wegeft::io::write_atomic(&run_dir.join("search.json"), json.as_bytes())?;
+                    write_json(&run_dir.join("search.json"), &found)?;
                 }
-                let session = Session {
-                    resume: args.resume,
-                    stop_after: args.stop_after,
-                };
-                if let Some(results) = train::train::<B>(&config, &run_dir, session, &device)? {
+                if let Some(results) = train::train::<B>(&config, &run_dir, self.run.session(), &device)? {
                     println!(
                         "{task_name}/{method}: {} accuracy {:.2}% ({} images), merged {}, {} trainable params besides the head, {:.1} train img/s -> {}",
                         results.eval_split,
                         results.eval.accuracy,
                         results.eval.images,
                         results.merged_eval.map_or("-".into(), |m| format!("{:.2}%", m.accuracy)),
-                        results.params.trainable_excluding_head,
+                        results.trainable_excluding_head(),
                         results.train_images_per_second,
                         run_dir.display()
                     );
@@ -168,7 +159,7 @@ impl BackendJob for Job {
             }
         }
         if !all.is_empty() {
-            write_report(&args.out, &all)?;
+            write_report(&out, &all)?;
         }
         Ok(all)
     }
@@ -177,10 +168,9 @@ impl BackendJob for Job {
 /// `summary.md` and `summary.json` in `out`, and the table on stdout.
 fn write_report(out: &Path, all: &[RunResults]) -> Result<()> {
     let report = markdown_report(all);
-    std::fs::create_dir_all(out).map_err(|source| wegeft_vision::VisionError::Io { path: out.into(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| VisionError::Io { path: out.into(), source })?;
     wegeft::io::write_atomic(&out.join("summary.md"), report.as_bytes())?;
-    let json = serde_json::to_string_pretty(all).expect("serialisable");
-    wegeft::io::write_atomic(&out.join("summary.json"), json.as_bytes())?;
+    write_json(&out.join("summary.json"), &all)?;
     println!("\n{report}\nreport: {}", out.join("summary.md").display());
     Ok(())
 }
@@ -189,7 +179,7 @@ fn write_report(out: &Path, all: &[RunResults]) -> Result<()> {
 fn collect_results(out: &Path) -> Result<Vec<RunResults>> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| wegeft_vision::VisionError::Io { path, source }
+        move |source| VisionError::Io { path, source }
     };
     let mut all = Vec::new();
     for task in std::fs::read_dir(out).map_err(io(out))?.flatten() {
@@ -197,7 +187,7 @@ fn collect_results(out: &Path) -> Result<Vec<RunResults>> {
         for run in methods.flatten() {
             let file = run.path().join("results.json");
             if let Ok(text) = std::fs::read_to_string(&file) {
-                let results = serde_json::from_str(&text).map_err(|error| wegeft_vision::VisionError::Data {
+                let results = serde_json::from_str(&text).map_err(|error| VisionError::Data {
                     line: Some(error.line()),
                     path: file.clone(),
                     reason: error.to_string(),
@@ -211,5 +201,5 @@ fn collect_results(out: &Path) -> Result<Vec<RunResults>> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    args.backend.clone().run("train-vit", Job(args))
+    args.backend.clone().run("train-vit", false, args)
 }

@@ -3,13 +3,13 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use crate::error::{Result, VisionError};
 
 /// The four lists of the VTAB-1k protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[value(rename_all = "lower")]
 pub enum Split {
     /// 800 training images, for hyper-parameter search.
     Train800,
@@ -36,17 +36,6 @@ impl Split {
 impl fmt::Display for Split {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.file_name().trim_end_matches(".txt"))
-    }
-}
-
-impl FromStr for Split {
-    type Err = String;
-
-    fn from_str(name: &str) -> std::result::Result<Self, String> {
-        [Self::Train800, Self::Val200, Self::Train800Val200, Self::Test]
-            .into_iter()
-            .find(|split| split.to_string() == name)
-            .ok_or_else(|| format!("unknown split `{name}`: expected train800, val200, train800val200 or test"))
     }
 }
 

@@ -3,83 +3,28 @@
 //! `results.json` and `curves.png`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 use burn::train::LearnerSummary;
 use serde::{Deserialize, Serialize};
-use wegeft::io::{write_safetensors, StoredTensor};
+use wegeft::io::{write_json, write_safetensors, StoredTensor};
+use wegeft::ParamReport;
 
 use crate::data::{TaskGroup, TaskInfo};
 use crate::error::{Result, VisionError};
 use crate::model::VisionTransformer;
 use crate::train::{plot, Evaluation, Method, TrainConfig};
 
-/// The run's configuration file.
-pub const CONFIG_FILE: &str = "config.json";
+pub use wegeft::train::CONFIG_FILE;
 /// The trained head.
 pub const HEAD_FILE: &str = "head.safetensors";
 /// The adapter directory.
 pub const ADAPTER_DIR: &str = "adapter";
 /// The whole model, for full fine-tuning (burn record).
 pub const MODEL_FILE: &str = "model";
-
-/// Trainable parameters, split as papers report them (head excluded).
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-pub struct ParamCounts {
-    /// Trainable parameters outside the head: the adapter (or the backbone for `full`).
-    pub trainable_excluding_head: usize,
-    /// The head.
-    pub head: usize,
-    /// Every parameter, each shared tensor once.
-    pub total: usize,
-}
-
-impl ParamCounts {
-    /// Counts on the training model (trainability is read from the autodiff tensors).
-    pub fn of<B: Backend>(model: &VisionTransformer<B>) -> Self {
-        #[derive(Default)]
-        struct Count {
-            trainable: usize,
-            total: usize,
-        }
-        impl<B: Backend> ModuleVisitor<B> for Count {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-                let tensor = param.val();
-                let count = tensor.shape().num_elements();
-                self.total += count;
-                if tensor.is_require_grad() {
-                    self.trainable += count;
-                }
-            }
-        }
-        let mut count = Count::default();
-        model.visit(&mut count);
-        let head = model.head.as_ref().map_or(0, |head| head.num_params());
-        Self {
-            trainable_excluding_head: count.trainable.saturating_sub(head),
-            head,
-            total: count.total,
-        }
-    }
-}
-
-impl fmt::Display for ParamCounts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} trainable parameters besides the head ({:.4}% of {}), head {}",
-            self.trainable_excluding_head,
-            100.0 * self.trainable_excluding_head as f64 / self.total.max(1) as f64,
-            self.total,
-            self.head
-        )
-    }
-}
 
 /// `results.json`: what the run measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,7 +33,10 @@ pub struct RunResults {
     pub group: TaskGroup,
     pub method: Method,
     pub rank: Option<usize>,
-    pub params: ParamCounts,
+    /// Parameter counts of the training model; the head is part of `params.head`.
+    pub params: ParamReport,
+    /// The classifier head's parameters.
+    pub head_params: usize,
     /// The split and the accuracy after the last epoch (no selection on it).
     pub eval_split: String,
     pub eval: Evaluation,
@@ -107,10 +55,12 @@ pub struct RunResults {
 }
 
 impl RunResults {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         config: &TrainConfig,
         task: &TaskInfo,
-        params: ParamCounts,
+        params: ParamReport,
+        head_params: usize,
         eval: Evaluation,
         merged_eval: Option<Evaluation>,
         trained_images: usize,
@@ -123,6 +73,7 @@ impl RunResults {
             method: config.method,
             rank: adapted.then(|| config.rank()),
             params,
+            head_params,
             eval_split: config.eval_split.to_string(),
             eval,
             merged_eval,
@@ -139,15 +90,16 @@ impl RunResults {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VisionError + '_ {
-    move |source| VisionError::Io { path: path.to_path_buf(), source }
+impl RunResults {
+    /// Trainable parameters besides the head, as papers report them: the adapter, or the
+    /// backbone for full fine-tuning.
+    pub fn trainable_excluding_head(&self) -> usize {
+        self.params.trainable().saturating_sub(self.head_params)
+    }
 }
 
-/// Writes `config.json`.
-pub fn save_config(config: &TrainConfig, run_dir: &Path) -> Result<()> {
-    let path = run_dir.join(CONFIG_FILE);
-    wegeft::io::write_atomic(&path, config.to_string().as_bytes())?;
-    Ok(())
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VisionError + '_ {
+    move |source| VisionError::Io { path: path.to_path_buf(), source }
 }
 
 /// Reads a run's `config.json`.
@@ -163,8 +115,8 @@ pub fn load_config(run_dir: &Path) -> Result<TrainConfig> {
 
 /// Writes the trained parts, the metrics, the results and the curves.
 pub fn save_run<B: Backend>(model: &VisionTransformer<B>, results: &RunResults, run_dir: &Path) -> Result<()> {
-    if let Some(bank) = &model.adapters {
-        wegeft::save_adapter(bank, run_dir.join(ADAPTER_DIR))?;
+    if model.adapters.plan().is_some() {
+        wegeft::save_adapter(&model.adapters, run_dir.join(ADAPTER_DIR))?;
     }
     if results.method == Method::Full {
         let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
@@ -184,8 +136,7 @@ pub fn save_run<B: Backend>(model: &VisionTransformer<B>, results: &RunResults, 
         }
         write_safetensors(&run_dir.join(HEAD_FILE), &tensors)?;
     }
-    let json = serde_json::to_string_pretty(results).expect("results serialise");
-    wegeft::io::write_atomic(&run_dir.join("results.json"), json.as_bytes())?;
+    write_json(&run_dir.join("results.json"), results)?;
     let curves = write_metrics_csv(run_dir)?;
     if let Err(error) = plot::training_curves(&curves, &run_dir.join("curves.png")) {
         eprintln!("warning: no curves.png: {error}");
@@ -240,8 +191,8 @@ pub fn load_trained<B: Backend>(run_dir: &Path, device: &B::Device) -> Result<(T
         return Ok((config, task, model));
     }
     model.load_head(&run_dir.join(HEAD_FILE), device)?;
-    if let Some(bank) = model.adapters.take() {
-        model.adapters = Some(wegeft::load_adapter(bank, run_dir.join(ADAPTER_DIR))?);
+    if model.adapters.plan().is_some() {
+        model.adapters = wegeft::load_adapter(std::mem::take(&mut model.adapters), run_dir.join(ADAPTER_DIR))?;
     }
     Ok((config, task, model))
 }

@@ -63,7 +63,24 @@ pub struct TrainConfig {
     pub eval_split: Split,
 }
 
+/// A starting point for a run's hyper-parameters; explicit settings override it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// The paper's recipe: the [`TrainConfig`] defaults (100 epochs, 10 warmup, 224 px).
+    Paper,
+    /// Minutes on a CPU: 4 epochs, 1 warmup, 84 px (DINOv2's patch 14 × 6).
+    Demo,
+}
+
 impl TrainConfig {
+    /// `config` under `preset`.
+    pub fn with_preset(self, preset: Preset) -> Self {
+        match preset {
+            Preset::Paper => self,
+            Preset::Demo => self.with_epochs(4).with_warmup_epochs(1).with_image_size(84),
+        }
+    }
+
     /// The adapter rank in use.
     pub fn rank(&self) -> usize {
         self.rank.unwrap_or_else(|| self.method.default_rank())

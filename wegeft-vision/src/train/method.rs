@@ -2,7 +2,6 @@
 //! and full fine-tuning.
 
 use std::fmt;
-use std::str::FromStr;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
@@ -13,7 +12,7 @@ use wegeft::{Injector, LoraConfig, Sharing, Targets, WegeftConfig, WegeftInit};
 use crate::error::Result;
 
 /// What a run trains besides the head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// WeGeFT, one (φ, ψ) pair per module type (the paper's setting).
@@ -41,17 +40,16 @@ impl Method {
     }
 
     /// The injector that adds this method's adapter to layers whose names end with one of
-    /// `targets` (`None` for methods without adapter).
-    pub fn injector(self, rank: usize, targets: &[String]) -> Result<Option<Injector>> {
+    /// `targets` ([`Injector::none`] for methods without adapter).
+    pub fn injector(self, rank: usize, targets: &[String]) -> Result<Injector> {
         let targets = targets.iter().fold(Targets::new(), |t, suffix| t.suffix(suffix.as_str()));
         let wegeft = |sharing| WegeftConfig::new(rank).with_init(WegeftInit::Vision).with_sharing(sharing);
-        let injector = match self {
+        Ok(match self {
             Self::Wegeft => Injector::new(wegeft(Sharing::PerModuleType), targets)?,
             Self::WegeftLayer => Injector::new(wegeft(Sharing::PerLayer), targets)?,
             Self::Lora => Injector::new(LoraConfig::new(rank), targets)?,
-            Self::Linear | Self::Full => return Ok(None),
-        };
-        Ok(Some(injector))
+            Self::Linear | Self::Full => Injector::none(),
+        })
     }
 
     /// Whether the pretrained weights train too.
@@ -61,25 +59,9 @@ impl Method {
 }
 
 impl fmt::Display for Method {
+    /// The name the command line and run directories use (`wegeft-layer`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Wegeft => "wegeft",
-            Self::WegeftLayer => "wegeft-layer",
-            Self::Lora => "lora",
-            Self::Linear => "linear",
-            Self::Full => "full",
-        })
-    }
-}
-
-impl FromStr for Method {
-    type Err = String;
-
-    fn from_str(name: &str) -> std::result::Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|method| method.to_string() == name)
-            .ok_or_else(|| format!("unknown method `{name}`: expected wegeft, wegeft-layer, lora, linear or full"))
+        f.write_str(clap::ValueEnum::to_possible_value(self).expect("no skipped variants").get_name())
     }
 }
 

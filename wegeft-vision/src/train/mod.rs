@@ -10,11 +10,10 @@ mod search;
 mod step;
 mod suite;
 
-pub use artifacts::{load_trained, ParamCounts, RunResults};
-pub use config::TrainConfig;
+pub use artifacts::{load_trained, RunResults};
+pub use config::{Preset, TrainConfig};
 pub use eval::{evaluate, Evaluation};
 pub use method::{unfreeze, Method};
-pub use run::{build_model, default_run_dir, load_split, train};
+pub use run::{build_model, load_split, train};
 pub use search::{search, SearchResult, PAPER_LR_GRID, PAPER_WD_GRID};
 pub use suite::{markdown_report, suite_tasks};
-pub use wegeft::train::{last_checkpoint, SelectiveDecayAdamW, Session, WarmupCosine};

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Split;
 use crate::error::Result;
-use crate::train::{train, RunResults, Session, TrainConfig};
+use wegeft::train::Session;
+
+use crate::train::{train, RunResults, TrainConfig};
 
 /// The paper's grid (GIFT visual-recognition configs).
 pub const PAPER_LR_GRID: [f64; 6] = [1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3];

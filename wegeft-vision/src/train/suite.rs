@@ -58,7 +58,7 @@ pub fn markdown_report(runs: &[RunResults]) -> String {
     for method in methods {
         let by_task: BTreeMap<&str, &RunResults> =
             runs.iter().filter(|r| r.method == method).map(|r| (r.task.as_str(), r)).collect();
-        let params = by_task.values().next().map_or(0, |r| r.params.trainable_excluding_head);
+        let params = by_task.values().next().map_or(0, |r| r.trainable_excluding_head());
         write!(out, "| {method} | {params} |").unwrap();
         for (_, task) in &tasks {
             match by_task.get(task.as_str()) {

@@ -145,22 +145,23 @@ impl Scope<'_> {
         self.store.take(&self.key(name), shape, init, device)
     }
 
-    /// A frozen parameter from tensor `name`.
-    pub fn frozen<B: Backend, const D: usize>(&mut self, name: &str, shape: [usize; D], init: Init, device: &B::Device) -> Result<Param<Tensor<B, D>>> {
-        Ok(Param::from_tensor(self.tensor(name, shape, init, device)?).set_require_grad(false))
+    /// A parameter from tensor `name` (trainable, as burn's are by default: `no_grad` freezes it).
+    pub fn param<B: Backend, const D: usize>(&mut self, name: &str, shape: [usize; D], init: Init, device: &B::Device) -> Result<Param<Tensor<B, D>>> {
+        Ok(Param::from_tensor(self.tensor(name, shape, init, device)?))
     }
 
-    /// A frozen `Linear` from PyTorch's `{name}.weight` `[d_out, d_in]` (and `{name}.bias`).
+    /// A `Linear` from PyTorch's `{name}.weight` `[d_out, d_in]` (and `{name}.bias`), trainable
+    /// as burn's are by default.
     pub fn linear<B: Backend>(&mut self, name: &str, d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Result<Linear<B>> {
         let weight: Tensor<B, 2> = self.tensor(&format!("{name}.weight"), [d_out, d_in], Init::Normal(0.02), device)?;
         let bias = match bias {
-            true => Some(self.frozen(&format!("{name}.bias"), [d_out], Init::Zeros, device)?),
+            true => Some(self.param(&format!("{name}.bias"), [d_out], Init::Zeros, device)?),
             false => None,
         };
-        Ok(Linear { weight: Param::from_tensor(weight.transpose().detach()).set_require_grad(false), bias })
+        Ok(Linear { weight: Param::from_tensor(weight.transpose().detach()), bias })
     }
 
-    /// [`Self::linear`] offered to `injector` under its full key: adapted if targeted.
+    /// [`Self::linear`], frozen and offered to `injector` under its full key: adapted if targeted.
     pub fn peft_linear<B: Backend>(
         &mut self,
         injector: &mut Injector,
