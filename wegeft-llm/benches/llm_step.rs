@@ -11,8 +11,9 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use wegeft::train::SelectiveDecayAdamW;
-use wegeft::SplitMix64;
-use wegeft_backend::bench::{peak_rss_mb, time_steps, StepArgs};
+use wegeft::train::SplitMix64;
+use wegeft::train::peak_memory_mib;
+use wegeft_backend::bench::{time_steps, StepArgs};
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::train::data::Tokenized;
 use wegeft_llm::train::step::{CausalLm, LmBatcher};
@@ -26,7 +27,7 @@ struct Args {
     #[arg(long)]
     model: Option<PathBuf>,
     /// The adapter, with `train-llm`'s defaults for it (WeGeFT r 64, LoRA r 16; q,k,v,up,down).
-    #[arg(long, value_enum, default_value = "wegeft")]
+    #[arg(long, value_enum, default_value_t = LlmMethod::Wegeft)]
     method: LlmMethod,
     /// Dropout [default: the method's, as in `train-llm`].
     #[arg(long)]
@@ -47,7 +48,7 @@ impl BackendJob for Args {
     fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> Self::Output {
         let path = self.model.clone().unwrap_or_else(wegeft_llm::assets::smollm2_gguf);
         let config = LlmTrainConfig::new(path.clone(), "unused".into(), "unused".into()).with_method(self.method).with_dropout(self.dropout);
-        let loaded = wegeft_llm::load::<B>(&path, Some(config.injector()?), &device)?;
+        let loaded = wegeft_llm::load::<B>(&path, config.injector()?, &device)?;
         let vocab = loaded.config.vocab_size as u64;
         let mut model = Some(CausalLm { model: loaded.model });
         eprintln!("llm-step: {} x {} tokens, {:?}; backend: {description}", self.batch, self.seq, self.method);
@@ -71,7 +72,7 @@ impl BackendJob for Args {
         let report = serde_json::json!({
             "bench": "llm-step", "framework": "burn", "backend": description, "method": format!("{:?}", self.method).to_lowercase(),
             "batch": self.batch, "seq": self.seq, "median_s": median, "steps_s": times,
-            "tokens_per_s": (self.batch * self.seq) as f64 / median, "peak_rss_mb": peak_rss_mb(),
+            "tokens_per_s": (self.batch * self.seq) as f64 / median, "peak_rss_mb": peak_memory_mib(),
         });
         println!("{report}");
         Ok(())
@@ -80,5 +81,5 @@ impl BackendJob for Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    args.backend.clone().run("llm-step", args)
+    args.backend.clone().run("llm-step", false, args)
 }

@@ -4,9 +4,12 @@ use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{FloatDType, Tensor};
-use wegeft::{AdapterBank, PeftLinear};
+use wegeft::io::Scope;
+use wegeft::{AdapterBank, Injector, PeftLinear};
 
 use crate::cache::KvCache;
+use crate::config::LlamaConfig;
+use crate::error::Result;
 use crate::rope::Rope;
 
 /// `self_attn`: q, k, v and o projections (HF names), any of them adaptable.
@@ -23,6 +26,19 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
+    pub(crate) fn load(weights: &mut Scope, injector: &mut Injector, config: &LlamaConfig, device: &B::Device) -> Result<Self> {
+        let (d, kv) = (config.hidden_size, config.key_value_heads() * config.head_dim());
+        let mut projection = |name: &str, d_out: usize| weights.peft_linear(injector, name, d, d_out, false, device);
+        Ok(Self {
+            q_proj: projection("q_proj", d)?,
+            k_proj: projection("k_proj", kv)?,
+            v_proj: projection("v_proj", kv)?,
+            o_proj: projection("o_proj", d)?,
+            heads: config.num_attention_heads,
+            kv_heads: config.key_value_heads(),
+        })
+    }
+
     /// `[B, T, heads·d]` → `[B, T, heads, d]`, a free reshape.
     fn split_heads(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
         let [batch, len, width] = x.dims();
@@ -38,13 +54,13 @@ impl<B: Backend> Attention<B> {
         mask: Tensor<B, 4>,
         offset: usize,
         cache: Option<(&mut KvCache<B>, usize)>,
-        adapters: Option<&AdapterBank<B>>,
+        adapters: &AdapterBank<B>,
     ) -> Tensor<B, 3> {
         let [batch, len, width] = x.dims();
         // Heads become dim 1 after RoPE: `[B, heads, T, d]`.
-        let q = rope.apply(Self::split_heads(self.q_proj.forward_opt(x.clone(), adapters), self.heads), offset).swap_dims(1, 2);
-        let k = rope.apply(Self::split_heads(self.k_proj.forward_opt(x.clone(), adapters), self.kv_heads), offset).swap_dims(1, 2);
-        let v = Self::split_heads(self.v_proj.forward_opt(x, adapters), self.kv_heads).swap_dims(1, 2);
+        let q = rope.apply(Self::split_heads(self.q_proj.forward(x.clone(), adapters), self.heads), offset).swap_dims(1, 2);
+        let k = rope.apply(Self::split_heads(self.k_proj.forward(x.clone(), adapters), self.kv_heads), offset).swap_dims(1, 2);
+        let v = Self::split_heads(self.v_proj.forward(x, adapters), self.kv_heads).swap_dims(1, 2);
         let (k, v) = match cache {
             Some((cache, layer)) => cache.extend(layer, k, v),
             None => (k, v),
@@ -60,6 +76,6 @@ impl<B: Backend> Attention<B> {
         let scores = q.matmul(repeat(k).swap_dims(2, 3)).cast(FloatDType::F32) / (head_dim as f64).sqrt() + mask;
         let mixed = softmax(scores, 3).cast(dtype).matmul(repeat(v));
         let merged = mixed.swap_dims(1, 2).reshape([batch, len, width]);
-        self.o_proj.forward_opt(merged, adapters)
+        self.o_proj.forward(merged, adapters)
     }
 }

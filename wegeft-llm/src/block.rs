@@ -3,12 +3,16 @@
 use burn::module::Module;
 use burn::nn::RmsNorm;
 use burn::tensor::backend::Backend;
-use burn::tensor::{FloatDType, Tensor};
-use wegeft::AdapterBank;
+use burn::tensor::Tensor;
+use wegeft::io::Scope;
+use wegeft::{AdapterBank, Injector};
 
 use crate::attention::Attention;
 use crate::cache::KvCache;
+use crate::config::LlamaConfig;
+use crate::error::Result;
 use crate::mlp::Mlp;
+use crate::rms_norm::{norm_f32, rms_norm};
 use crate::rope::Rope;
 
 /// `model.layers.N`.
@@ -21,6 +25,16 @@ pub struct DecoderLayer<B: Backend> {
 }
 
 impl<B: Backend> DecoderLayer<B> {
+    pub(crate) fn load(weights: &mut Scope, injector: &mut Injector, config: &LlamaConfig, device: &B::Device) -> Result<Self> {
+        Ok(Self {
+            self_attn: Attention::load(&mut weights.sub("self_attn"), injector, config, device)?,
+            mlp: Mlp::load(&mut weights.sub("mlp"), injector, config, device)?,
+            input_layernorm: rms_norm(weights, "input_layernorm", config, device)?,
+            post_attention_layernorm: rms_norm(weights, "post_attention_layernorm", config, device)?,
+        })
+    }
+
+    /// `x` `[B, T, D]` at positions `offset..`; see [`Attention::forward`] for the rest.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
@@ -28,17 +42,11 @@ impl<B: Backend> DecoderLayer<B> {
         mask: Tensor<B, 4>,
         offset: usize,
         cache: Option<(&mut KvCache<B>, usize)>,
-        adapters: Option<&AdapterBank<B>>,
+        adapters: &AdapterBank<B>,
     ) -> Tensor<B, 3> {
         let attended = self.self_attn.forward(norm_f32(&self.input_layernorm, x.clone()), rope, mask, offset, cache, adapters);
         let x = x + attended;
         let mixed = self.mlp.forward(norm_f32(&self.post_attention_layernorm, x.clone()), adapters);
         x + mixed
     }
-}
-
-/// RMSNorm in f32 (its weights stay f32 under half precision), returned in `x`'s precision.
-pub fn norm_f32<B: Backend>(norm: &RmsNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let dtype = x.dtype();
-    norm.forward(x.cast(FloatDType::F32)).cast(FloatDType::from(dtype))
 }

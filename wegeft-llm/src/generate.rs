@@ -3,7 +3,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use wegeft::SplitMix64;
+use wegeft::train::SplitMix64;
 
 use crate::model::Llama;
 

@@ -4,7 +4,11 @@ use burn::module::Module;
 use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use wegeft::{AdapterBank, PeftLinear};
+use wegeft::io::Scope;
+use wegeft::{AdapterBank, Injector, PeftLinear};
+
+use crate::config::LlamaConfig;
+use crate::error::Result;
 
 /// `mlp`: gate, up and down projections (HF names).
 #[derive(Module, Debug)]
@@ -15,8 +19,18 @@ pub struct Mlp<B: Backend> {
 }
 
 impl<B: Backend> Mlp<B> {
-    pub fn forward(&self, x: Tensor<B, 3>, adapters: Option<&AdapterBank<B>>) -> Tensor<B, 3> {
-        let gate = silu(self.gate_proj.forward_opt(x.clone(), adapters));
-        self.down_proj.forward_opt(gate * self.up_proj.forward_opt(x, adapters), adapters)
+    pub(crate) fn load(weights: &mut Scope, injector: &mut Injector, config: &LlamaConfig, device: &B::Device) -> Result<Self> {
+        let (d, ff) = (config.hidden_size, config.intermediate_size);
+        Ok(Self {
+            gate_proj: weights.peft_linear(injector, "gate_proj", d, ff, false, device)?,
+            up_proj: weights.peft_linear(injector, "up_proj", d, ff, false, device)?,
+            down_proj: weights.peft_linear(injector, "down_proj", ff, d, false, device)?,
+        })
+    }
+
+    /// `[B, T, D]` → `[B, T, D]`.
+    pub fn forward(&self, x: Tensor<B, 3>, adapters: &AdapterBank<B>) -> Tensor<B, 3> {
+        let gate = silu(self.gate_proj.forward(x.clone(), adapters));
+        self.down_proj.forward(gate * self.up_proj.forward(x, adapters), adapters)
     }
 }

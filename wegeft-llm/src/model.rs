@@ -1,23 +1,22 @@
 //! The LLaMA decoder: embedding, decoder layers, final RMSNorm, output head (or the tied
-//! embedding), with an optional adapter bank.
+//! embedding), and its adapter bank.
 
-use burn::module::{Module, Param};
-use burn::nn::{Embedding, EmbeddingConfig, Linear, RmsNorm, RmsNormConfig};
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, Linear, RmsNorm};
 use burn::tensor::backend::Backend;
 use burn::tensor::{FloatDType, Int, Tensor, TensorData};
-use wegeft::{AdapterBank, Injector, PeftLinear};
+use wegeft::io::{Init, WeightStore};
+use wegeft::{Adapted, AdapterBank, Injector};
 
-use crate::attention::Attention;
-use crate::block::{norm_f32, DecoderLayer};
+use crate::block::DecoderLayer;
 use crate::cache::KvCache;
 use crate::config::LlamaConfig;
 use crate::error::Result;
-use crate::mlp::Mlp;
 use crate::precision::{CastParams, Precision};
+use crate::rms_norm::{norm_f32, rms_norm};
 use crate::rope::Rope;
-use crate::weights::LlamaWeights;
 
-/// A LLaMA-family causal language model, frozen but for its adapter.
+/// A LLaMA-family causal language model with HF's structure and names, frozen but for its adapter.
 #[derive(Module, Debug)]
 pub struct Llama<B: Backend> {
     pub embed_tokens: Embedding<B>,
@@ -25,79 +24,38 @@ pub struct Llama<B: Backend> {
     pub norm: RmsNorm<B>,
     /// `lm_head`; `None` when tied to the embedding.
     pub lm_head: Option<Linear<B>>,
-    pub adapters: Option<AdapterBank<B>>,
+    /// The adapter (empty when nothing is adapted).
+    pub adapters: AdapterBank<B>,
     #[module(skip)]
     pub rope: Rope,
 }
 
-fn rms_norm<B: Backend>(weights: &mut LlamaWeights, name: &str, config: &LlamaConfig, device: &B::Device) -> Result<RmsNorm<B>> {
-    let mut norm = RmsNormConfig::new(config.hidden_size).with_epsilon(config.rms_norm_eps).init(device);
-    norm.gamma = Param::from_tensor(weights.take(name, [config.hidden_size], device)?);
-    Ok(norm.no_grad())
-}
-
-/// A frozen `Linear` from the PyTorch-layout `{name}.weight` `[d_out, d_in]` (LLaMA has no biases).
-fn linear<B: Backend>(weights: &mut LlamaWeights, name: &str, d_in: usize, d_out: usize, device: &B::Device) -> Result<Linear<B>> {
-    let weight: Tensor<B, 2> = weights.take(&format!("{name}.weight"), [d_out, d_in], device)?;
-    Ok(Linear {
-        weight: Param::from_tensor(weight.transpose().detach()).set_require_grad(false),
-        bias: None,
-    })
-}
-
 impl<B: Backend> Llama<B> {
-    /// Builds the model from `weights`; the injector (if any) adapts the layers it targets, named
-    /// as in HF (`model.layers.N.self_attn.q_proj`, …, `model.layers.N.mlp.down_proj`).
-    pub fn load(config: &LlamaConfig, mut weights: LlamaWeights, mut injector: Option<Injector>, device: &B::Device) -> Result<Self> {
-        let (d, ff, kv) = (config.hidden_size, config.intermediate_size, config.num_kv_heads * config.head_dim());
+    /// Builds the model from `weights` (HF names, PyTorch layout); the `injector` decides which
+    /// projections are adapted ([`Injector::none`] for none), named as in HF
+    /// (`model.layers.N.self_attn.q_proj`, …, `model.layers.N.mlp.down_proj`).
+    pub fn load(config: &LlamaConfig, mut weights: WeightStore, mut injector: Injector, device: &B::Device) -> Result<Self> {
+        let d = config.hidden_size;
+        let mut root = weights.root();
+        let mut model = root.sub("model");
         let mut embed_tokens = EmbeddingConfig::new(config.vocab_size, d).init(device);
-        embed_tokens.weight = Param::from_tensor(weights.take("model.embed_tokens.weight", [config.vocab_size, d], device)?);
-        let embed_tokens = embed_tokens.no_grad();
-        let mut layers = Vec::with_capacity(config.num_layers);
-        for index in 0..config.num_layers {
-            let prefix = format!("model.layers.{index}");
-            let mut adapted = |name: &str, d_in: usize, d_out: usize| -> Result<PeftLinear<B>> {
-                let key = format!("{prefix}.{name}");
-                let base = linear(&mut weights, &key, d_in, d_out, device)?;
-                Ok(match injector.as_mut() {
-                    Some(injector) => injector.linear(&key, base)?,
-                    None => PeftLinear::frozen(&key, base),
-                })
-            };
-            let self_attn = Attention {
-                q_proj: adapted("self_attn.q_proj", d, d)?,
-                k_proj: adapted("self_attn.k_proj", d, kv)?,
-                v_proj: adapted("self_attn.v_proj", d, kv)?,
-                o_proj: adapted("self_attn.o_proj", d, d)?,
-                heads: config.num_heads,
-                kv_heads: config.num_kv_heads,
-            };
-            let mlp = Mlp {
-                gate_proj: adapted("mlp.gate_proj", d, ff)?,
-                up_proj: adapted("mlp.up_proj", d, ff)?,
-                down_proj: adapted("mlp.down_proj", ff, d)?,
-            };
-            layers.push(DecoderLayer {
-                input_layernorm: rms_norm(&mut weights, &format!("{prefix}.input_layernorm.weight"), config, device)?,
-                self_attn,
-                post_attention_layernorm: rms_norm(&mut weights, &format!("{prefix}.post_attention_layernorm.weight"), config, device)?,
-                mlp,
-            });
-        }
-        let norm = rms_norm(&mut weights, "model.norm.weight", config, device)?;
-        let lm_head = if config.tie_word_embeddings {
-            None
-        } else {
-            Some(linear(&mut weights, "lm_head", d, config.vocab_size, device)?)
+        embed_tokens.weight = model.param("embed_tokens.weight", [config.vocab_size, d], Init::Normal(0.02), device)?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|index| DecoderLayer::load(&mut model.sub("layers").sub(index), &mut injector, config, device))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = rms_norm(&mut model, "norm", config, device)?;
+        let lm_head = match config.tie_word_embeddings {
+            true => None,
+            false => Some(root.linear("lm_head", d, config.vocab_size, false, device)?.no_grad()),
         };
         weights.finish()?;
         Ok(Self {
-            embed_tokens,
+            embed_tokens: embed_tokens.no_grad(),
             layers,
             norm,
             lm_head,
-            adapters: injector.map(|injector| injector.finish(device)).transpose()?,
-            rope: Rope::new(config.rope_theta, config.rope_scaling, config.head_dim()),
+            adapters: injector.finish(device)?,
+            rope: Rope::new(config.rope_theta, config.rope_factor(), config.head_dim()),
         })
     }
 
@@ -130,7 +88,7 @@ impl<B: Backend> Llama<B> {
         let mut x = self.embed_tokens.forward(tokens);
         for (index, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| (c, index));
-            x = layer.forward(x, &self.rope, mask.clone(), past, layer_cache, self.adapters.as_ref());
+            x = layer.forward(x, &self.rope, mask.clone(), past, layer_cache, &self.adapters);
         }
         norm_f32(&self.norm, x)
     }
@@ -167,7 +125,7 @@ impl<B: Backend> Llama<B> {
             embed_tokens: self.embed_tokens.map(&mut cast),
             layers,
             lm_head: self.lm_head.map(|head| head.map(&mut cast)),
-            adapters: self.adapters.map(|bank| bank.map(&mut cast)),
+            adapters: self.adapters.map(&mut cast),
             ..self
         })
     }
@@ -180,5 +138,15 @@ impl<B: Backend> Llama<B> {
     /// A cache sized for this model.
     pub fn new_cache(&self) -> KvCache<B> {
         KvCache::new(self.layers.len())
+    }
+}
+
+impl<B: Backend> Adapted<B> for Llama<B> {
+    fn bank(&self) -> &AdapterBank<B> {
+        &self.adapters
+    }
+
+    fn bank_mut(&mut self) -> &mut AdapterBank<B> {
+        &mut self.adapters
     }
 }

@@ -43,7 +43,7 @@ fn a_broken_template_is_a_typed_error_naming_its_line() {
 
 #[test]
 fn training_examples_end_with_the_templates_end_of_turn_or_eos() {
-    let loaded = wegeft_llm::load::<NdArray>(&fixture("tiny_llama_untied"), None, &Default::default()).unwrap();
+    let loaded = wegeft_llm::load::<NdArray>(&fixture("tiny_llama_untied"), wegeft::Injector::none(), &Default::default()).unwrap();
     let mut tokenizer = loaded.tokenizer;
     tokenizer.eos = tokenizer.inner.token_to_id("<|im_end|>");
     let example = Example {

@@ -8,9 +8,11 @@ use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use safetensors::SafeTensors;
-use wegeft::{Injector, Targets, WegeftConfig, WegeftInit};
-use wegeft_llm::gguf::{dequantize, GgmlType, GgufFile};
-use wegeft_llm::{Llama, LlamaConfig, LlamaWeights, LlmError};
+use wegeft::io::WeightStore;
+use wegeft::{Adapter, Injector, Targets, WegeftConfig, WegeftInit};
+use wegeft_llm::gguf::{dequantize, hf_weights, GgmlType, GgufFile};
+use wegeft_llm::pretrained::hf_shards;
+use wegeft_llm::{Llama, LlamaConfig, LlmError};
 
 type B = NdArray;
 
@@ -42,10 +44,23 @@ fn relative_error(actual: &[f32], expected: &[f32]) -> f32 {
     actual.iter().zip(expected).fold(0f32, |m, (a, e)| m.max((a - e).abs())) / scale
 }
 
+/// The safetensors of an HF model directory.
+fn checkpoint(dir: &std::path::Path) -> WeightStore {
+    WeightStore::safetensors(&hf_shards(dir).unwrap()).unwrap()
+}
+
+/// The WeGeFT pairs of a bank.
+fn pairs<Bk: Backend>(bank: &mut wegeft::AdapterBank<Bk>) -> impl Iterator<Item = &mut wegeft::WegeftPair<Bk>> {
+    bank.adapters.iter_mut().filter_map(|adapter| match adapter {
+        Adapter::Wegeft(pair) => Some(pair),
+        Adapter::Lora(_) => None,
+    })
+}
+
 fn hf_model(dir: &str) -> Llama<B> {
     let dir = fixture(dir);
     let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
-    Llama::load(&config, LlamaWeights::from_hf_dir(&dir).unwrap(), None, &Default::default()).unwrap()
+    Llama::load(&config, checkpoint(&dir), Injector::none(), &Default::default()).unwrap()
 }
 
 #[test]
@@ -62,14 +77,14 @@ fn hf_checkpoints_match_transformers() {
 fn gguf_with_quantised_tensors_matches_its_dequantised_reference() {
     let file = GgufFile::open(fixture("tiny_llama.gguf")).unwrap();
     let config = LlamaConfig::from_gguf(&file).unwrap();
-    assert_eq!((config.num_heads, config.num_kv_heads, config.rope_theta), (8, 2, 5000.0));
+    assert_eq!((config.num_attention_heads, config.key_value_heads(), config.rope_theta), (8, 2, 5000.0));
     assert!(!config.tie_word_embeddings);
     let kinds: Vec<GgmlType> = file.tensors.values().map(|t| t.ggml_type).collect();
     for kind in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::F16, GgmlType::BF16, GgmlType::F32] {
         assert!(kinds.contains(&kind), "the fixture lacks {kind:?}");
     }
-    let weights = LlamaWeights::from_gguf(&file, &config).unwrap();
-    let model = Llama::<B>::load(&config, weights, None, &Default::default()).unwrap();
+    let weights = hf_weights(&file, &config).unwrap();
+    let model = Llama::<B>::load(&config, weights, Injector::none(), &Default::default()).unwrap();
     let error = relative_error(&values(model.forward(tokens(&IDS), None, None)), &reference("tiny_llama_gguf_logits.safetensors"));
     assert!(error < 1e-4, "relative error {error}");
 }
@@ -108,10 +123,9 @@ fn the_papers_llm_adapter_starts_at_the_base_model_and_trains() {
     let targets = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"].iter().fold(Targets::new(), |t, s| t.suffix(*s));
     let method = WegeftConfig::new(4).with_init(WegeftInit::Llm).with_alpha(Some(8.0)).with_dropout(0.1);
     let injector = Injector::new(method, targets).unwrap();
-    let model = Llama::<A>::load(&config, LlamaWeights::from_hf_dir(&dir).unwrap(), Some(injector), &Default::default()).unwrap();
-    let bank = model.adapters.as_ref().unwrap();
+    let mut model = Llama::<A>::load(&config, checkpoint(&dir), injector, &Default::default()).unwrap();
     // One pair per module type: q, k, v, up share d_in = 64 within their type; down has d_in = 96.
-    assert_eq!(bank.plan().groups.len(), 5);
+    assert_eq!(model.adapters.plan().unwrap().groups.len(), 5);
     let inference = {
         use burn::module::AutodiffModule;
         model.valid()
@@ -120,7 +134,7 @@ fn the_papers_llm_adapter_starts_at_the_base_model_and_trains() {
     assert!(error < 1e-4, "φ = 0 must leave the model unchanged: {error}");
     let loss = model.forward(tokens(&IDS), None, None).powi_scalar(2).mean();
     let grads = loss.backward();
-    let phi_grad: f32 = bank.wegeft[0].phi.grad(&grads).unwrap().abs().sum().into_scalar().elem();
+    let phi_grad: f32 = pairs(&mut model.adapters).next().unwrap().phi.grad(&grads).unwrap().abs().sum().into_scalar().elem();
     assert!(phi_grad > 0.0);
     let frozen = model.layers[0].self_attn.q_proj.base.weight.grad(&grads);
     assert!(frozen.is_none(), "the base weights are frozen");
@@ -191,8 +205,8 @@ fn the_merged_hf_export_reproduces_the_adapted_model() {
     let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
     let targets = ["q_proj", "v_proj", "down_proj"].iter().fold(Targets::new(), |t, s| t.suffix(*s));
     let injector = Injector::new(WegeftConfig::new(3).with_init(WegeftInit::Llm).with_alpha(Some(6.0)), targets).unwrap();
-    let mut model = Llama::<B>::load(&config, LlamaWeights::from_hf_dir(&dir).unwrap(), Some(injector), &Default::default()).unwrap();
-    model.adapters = model.adapters.take().map(|bank| bank.map(&mut Perturb));
+    let mut model = Llama::<B>::load(&config, checkpoint(&dir), injector, &Default::default()).unwrap();
+    model.adapters = std::mem::take(&mut model.adapters).map(&mut Perturb);
     let adapted = values(model.forward(tokens(&IDS), None, None));
     assert!(relative_error(&adapted, &reference("tiny_llama_untied/logits.safetensors")) > 1e-3, "the adapter changes the model");
 
@@ -200,7 +214,7 @@ fn the_merged_hf_export_reproduces_the_adapted_model() {
     model.export_hf(&config, &out).unwrap();
     let reloaded_config = LlamaConfig::from_hf_json(&out.join("config.json")).unwrap();
     assert_eq!(reloaded_config, config);
-    let merged = Llama::<B>::load(&reloaded_config, LlamaWeights::from_hf_dir(&out).unwrap(), None, &Default::default()).unwrap();
+    let merged = Llama::<B>::load(&reloaded_config, checkpoint(&out), Injector::none(), &Default::default()).unwrap();
     let error = relative_error(&values(merged.forward(tokens(&IDS), None, None)), &adapted);
     assert!(error < 1e-5, "relative error {error}");
     std::fs::remove_dir_all(&out).unwrap();
@@ -216,18 +230,14 @@ fn gradient_checkpointing_keeps_the_adapter_gradients() {
         let injector = Injector::new(WegeftConfig::new(2).with_init(WegeftInit::Llm), targets).unwrap();
         // The same ψ for both backends (ndarray's generator is global: other tests may draw from
         // it meanwhile, so ψ is set explicitly below rather than trusting the seed).
-        let model = Llama::<A>::load(&config, LlamaWeights::from_hf_dir(&dir).unwrap(), Some(injector), &Default::default()).unwrap();
-        let mut model = model;
-        let mut bank = model.adapters.take().unwrap();
-        for (index, pair) in bank.wegeft.iter_mut().enumerate() {
+        let mut model = Llama::<A>::load(&config, checkpoint(&dir), injector, &Default::default()).unwrap();
+        for (index, pair) in pairs(&mut model.adapters).enumerate() {
             let [r, d] = pair.psi.dims();
             let values: Vec<f32> = (0..r * d).map(|i| ((i * 7 + index * 3) % 11) as f32 / 11.0 - 0.5).collect();
             pair.psi = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(values, [r, d]), &Default::default()));
         }
-        model.adapters = Some(bank);
         let grads = model.forward(tokens(&IDS), None, None).powi_scalar(2).mean().backward();
-        let bank = model.adapters.as_ref().unwrap();
-        bank.wegeft.iter().flat_map(|pair| pair.phi.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap()).collect()
+        pairs(&mut model.adapters).flat_map(|pair| pair.phi.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap()).collect()
     }
     let plain = phi_grad::<Autodiff<NdArray>>();
     let checkpointed = phi_grad::<Autodiff<NdArray, BalancedCheckpointing>>();
@@ -238,7 +248,7 @@ fn gradient_checkpointing_keeps_the_adapter_gradients() {
 #[test]
 fn hf_tokenizer_files_encode_as_the_tokenizers_library_does() {
     let dir = fixture("tiny_llama_untied");
-    let loaded = wegeft_llm::load::<B>(&dir, None, &Default::default()).unwrap();
+    let loaded = wegeft_llm::load::<B>(&dir, Injector::none(), &Default::default()).unwrap();
     let expected: std::collections::BTreeMap<String, Vec<u32>> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer_ids.json")).unwrap()).unwrap();
     for (text, ids) in &expected {

@@ -42,16 +42,20 @@ fn half_precision_follows_the_backends_dtype_support<A: AutodiffBackend>() {
     let device = Default::default();
     let (ids, expected) = reference();
     let injector = Injector::new(WegeftConfig::new(4).with_alpha(Some(8.0)), Targets::new().suffix("q_proj").suffix("down_proj")).unwrap();
-    let mut adapted = load::<B<A>>(&fixture("tiny_llama_untied"), Some(injector), &device).unwrap().model;
+    let mut adapted = load::<B<A>>(&fixture("tiny_llama_untied"), injector, &device).unwrap().model;
     // A trained-looking adapter: ψ set so that the update is not zero.
-    for (index, pair) in adapted.adapters.as_mut().unwrap().wegeft.iter_mut().enumerate() {
+    let pairs = adapted.adapters.adapters.iter_mut().filter_map(|adapter| match adapter {
+        wegeft::Adapter::Wegeft(pair) => Some(pair),
+        wegeft::Adapter::Lora(_) => None,
+    });
+    for (index, pair) in pairs.enumerate() {
         let [r, d] = pair.psi.dims();
         let values: Vec<f32> = (0..r * d).map(|i| ((i * 7 + index * 3) % 11) as f32 / 11.0 - 0.5).collect();
         pair.psi = Param::from_tensor(Tensor::from_data(TensorData::new(values, [r, d]), &device));
     }
     let adapted_f32 = logits(&adapted, &ids, &device);
     assert!(relative_error(&adapted_f32, &expected) > 1e-3, "the adapter changes the logits");
-    let base = load::<B<A>>(&fixture("tiny_llama_untied"), None, &device).unwrap().model;
+    let base = load::<B<A>>(&fixture("tiny_llama_untied"), Injector::none(), &device).unwrap().model;
     for (precision, dtype, tolerance) in [(Precision::F16, DType::F16, 5e-3), (Precision::Bf16, DType::BF16, 4e-2)] {
         let supported = B::<A>::supports_dtype(&device, dtype);
         match base.clone().with_precision(precision, &device) {
@@ -77,7 +81,7 @@ fn half_precision_follows_the_backends_dtype_support<A: AutodiffBackend>() {
 
 #[test]
 fn ndarray_refuses_half_precision_with_a_typed_error() {
-    let model = load::<burn::backend::NdArray>(&fixture("tiny_llama_untied"), None, &Default::default()).unwrap().model;
+    let model = load::<burn::backend::NdArray>(&fixture("tiny_llama_untied"), Injector::none(), &Default::default()).unwrap().model;
     let error = model.with_precision(Precision::F16, &Default::default()).unwrap_err();
     assert!(error.to_string().contains("no f16 tensors"), "{error}");
 }

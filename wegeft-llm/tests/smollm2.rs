@@ -8,8 +8,8 @@ use wegeft_llm::{generate, load, Sampling};
 #[test]
 #[ignore = "needs `cargo xtask assets llm`"]
 fn smollm2_knows_the_capital_of_france() {
-    let loaded = load::<NdArray>(&smollm2_gguf(), None, &Default::default()).unwrap();
-    assert_eq!((loaded.config.num_layers, loaded.config.hidden_size, loaded.config.num_kv_heads), (30, 576, 3));
+    let loaded = load::<NdArray>(&smollm2_gguf(), wegeft::Injector::none(), &Default::default()).unwrap();
+    assert_eq!((loaded.config.num_hidden_layers, loaded.config.hidden_size, loaded.config.key_value_heads()), (30, 576, 3));
     assert!(loaded.config.tie_word_embeddings);
     let tokenizer = &loaded.tokenizer;
     let ids = tokenizer.encode("The capital of France is").unwrap();

@@ -141,7 +141,7 @@ fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
     assert_eq!(results.train_steps, 6);
     assert_eq!(results.eval_examples, 4);
     // LoRA r=2 on q (64→64), k, v (64→16), up (64→96), down (96→64) of 2 layers.
-    assert_eq!(results.adapter_params, 2 * 2 * ((64 + 64) + 2 * (64 + 16) + (64 + 96) + (96 + 64)));
+    assert_eq!(results.params.adapter, 2 * 2 * ((64 + 64) + 2 * (64 + 16) + (64 + 96) + (96 + 64)));
     for file in ["config.json", "results.json", "predictions_before.json", "predictions_after.json", "adapter/adapter_model.safetensors"] {
         assert!(run.join(file).is_file(), "missing {file}");
     }

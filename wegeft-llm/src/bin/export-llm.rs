@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burn::backend::NdArray;
+use burn::backend::Flex;
 use clap::Parser;
 use wegeft_llm::train::LlmTrainConfig;
 use wegeft_llm::{load, LlmError, Result};
@@ -20,16 +20,16 @@ struct Args {
 }
 
 fn export(args: Args) -> Result<()> {
-    let path = args.run.join("config.json");
+    let path = args.run.join(wegeft::train::CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| LlmError::Io { path: path.clone(), source })?;
     let config: LlmTrainConfig = serde_json::from_str(&text).map_err(|e| LlmError::Format { path, reason: e.to_string() })?;
     let device = Default::default();
-    let mut loaded = load::<NdArray>(&config.model, Some(config.injector()?), &device)?;
-    let bank = loaded.model.adapters.take().expect("an injector makes a bank");
-    loaded.model.adapters = Some(wegeft::load_adapter(bank, args.run.join("adapter"))?);
+    let mut pretrained = load::<Flex>(&config.model, config.injector()?, &device)?;
+    let bank = std::mem::take(&mut pretrained.model.adapters);
+    pretrained.model.adapters = wegeft::load_adapter(bank, args.run.join("adapter"))?;
     let out = args.out.unwrap_or_else(|| args.run.join("export"));
-    loaded.model.export_hf(&loaded.config, &out.join("merged"))?;
-    loaded.model.export_peft_lora(&out.join("peft-lora"))?;
+    pretrained.model.export_hf(&pretrained.config, &out.join("merged"))?;
+    wegeft::export_peft_lora(&pretrained.model, out.join("peft-lora"))?;
     println!("wrote {} (merged HF checkpoint) and {} (PEFT LoRA adapter)", out.join("merged").display(), out.join("peft-lora").display());
     Ok(())
 }

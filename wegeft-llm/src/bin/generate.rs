@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
+use wegeft::Injector;
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::{generate, load, Message, Precision, PromptFormat, PromptStyle, Result, Sampling};
 
@@ -25,7 +27,7 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     max_new_tokens: usize,
     /// Weight precision; f16 and bf16 need a backend that has them (CUDA; WGPU: f16).
-    #[arg(long, default_value = "f32")]
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
     precision: Precision,
     /// 0 for greedy decoding.
     #[arg(long, default_value_t = 0.0)]
@@ -41,17 +43,14 @@ struct Args {
     backend: BackendArgs,
 }
 
-struct Job(Args);
-
-impl BackendJob for Job {
+impl BackendJob for Args {
     type Output = Result<()>;
 
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device, description: String) -> Result<()> {
-        let args = self.0;
-        println!("backend: {description}");
+    fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Result<()> {
+        let args = self;
         let path = args.model.clone().unwrap_or_else(wegeft_llm::assets::smollm2_gguf);
         let start = Instant::now();
-        let mut loaded = load::<B::InnerBackend>(&path, None, &device)?;
+        let mut loaded = load::<B::InnerBackend>(&path, Injector::none(), &device)?;
         loaded.model = loaded.model.with_precision(args.precision, &device)?;
         println!("loaded {} in {:.1} s", path.display(), start.elapsed().as_secs_f64());
         let format = PromptFormat::new(PromptStyle::Auto, &loaded.tokenizer)?;
@@ -84,5 +83,5 @@ impl BackendJob for Job {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    args.backend.clone().run("generate", Job(args))
+    args.backend.clone().run("generate", false, args)
 }

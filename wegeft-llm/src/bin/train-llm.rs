@@ -4,14 +4,13 @@
 
 use std::path::PathBuf;
 
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
-use wegeft_backend::{BackendArgs, BackendJob};
-use wegeft_llm::assets::{asset_dir, smollm2_gguf};
+use wegeft_backend::{asset_dir, BackendArgs, BackendJob, RunArgs};
+use wegeft_llm::assets::{smollm2_gguf, ARITHMETIC};
 use wegeft_llm::train::eval::Extract;
 use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
-use wegeft::train::Session;
-use wegeft_llm::PromptStyle;
-use wegeft_llm::Result;
+use wegeft_llm::{PromptStyle, Result};
 
 #[derive(Parser, Clone)]
 #[command(about = "Fine-tune a LLaMA-family decoder with WeGeFT or LoRA")]
@@ -25,53 +24,54 @@ struct Args {
     /// Held-out JSONL [default: the arithmetic set's test.jsonl].
     #[arg(long)]
     test: Option<PathBuf>,
-    /// The adapter to train.
-    #[arg(long, default_value = "wegeft")]
-    method: LlmMethod,
+    /// The adapter to train [default: wegeft].
+    #[arg(long, value_enum)]
+    method: Option<LlmMethod>,
+    /// Rank [default: WeGeFT 64, LoRA 16].
     #[arg(long)]
     rank: Option<usize>,
+    /// α [default: 2 × rank].
     #[arg(long)]
     alpha: Option<f64>,
+    /// Dropout [default: WeGeFT 0.1 on W, LoRA 0.05 on x].
     #[arg(long)]
     dropout: Option<f64>,
     /// Layer-name suffixes to adapt (comma-separated) [default: q,k,v,up,down projections].
     #[arg(long, value_delimiter = ',')]
     targets: Vec<String>,
-    #[arg(long, default_value_t = 1)]
-    epochs: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    #[arg(long, default_value_t = 8)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 128)]
-    max_len: usize,
-    /// How examples are rendered.
-    #[arg(long, default_value = "auto")]
-    template: PromptStyle,
+    /// [default: 1]
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// [default: 1e-3]
+    #[arg(long)]
+    lr: Option<f64>,
+    /// [default: 8]
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Longest tokenised example; longer ones are cut [default: 128].
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// How examples are rendered [default: auto].
+    #[arg(long, value_enum)]
+    template: Option<PromptStyle>,
     /// Use only the first N training examples.
     #[arg(long)]
     train_limit: Option<usize>,
-    /// Held-out examples to evaluate.
-    #[arg(long, default_value_t = 100)]
-    eval_limit: usize,
-    /// How answers are read out of a generation.
-    #[arg(long, default_value = "last-number")]
-    extract: Extract,
-    /// Tokens generated per held-out question.
-    #[arg(long, default_value_t = 12)]
-    max_new_tokens: usize,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Run directory.
-    #[arg(long, default_value = "runs-llm/arithmetic")]
-    out: PathBuf,
-    /// Continue the run in `--out` from its last complete checkpoint (same data order and
-    /// schedule as an uninterrupted run).
+    /// Held-out examples to evaluate [default: 100].
     #[arg(long)]
-    resume: bool,
-    /// Stop after this many epochs (the schedule still spans `--epochs`); `--resume` continues.
+    eval_limit: Option<usize>,
+    /// How answers are read out of a generation [default: last-number].
+    #[arg(long, value_enum)]
+    extract: Option<Extract>,
+    /// Tokens generated per held-out question [default: 12].
     #[arg(long)]
-    stop_after: Option<usize>,
+    max_new_tokens: Option<usize>,
+    /// [default: 42]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// `--out` is the run directory [default: runs-llm/arithmetic].
+    #[command(flatten)]
+    run: RunArgs,
     /// Gradient checkpointing (burn's balanced strategy): recompute cheap operations in the
     /// backward pass instead of keeping their activations, for longer sequences.
     #[arg(long)]
@@ -80,42 +80,42 @@ struct Args {
     backend: BackendArgs,
 }
 
-struct Job(Args);
+impl Args {
+    /// The run's configuration: [`LlmTrainConfig`]'s defaults under the explicit flags.
+    fn config(&self) -> LlmTrainConfig {
+        let data = asset_dir().join(ARITHMETIC);
+        let base = LlmTrainConfig::new(
+            self.model.clone().unwrap_or_else(smollm2_gguf),
+            self.train.clone().unwrap_or_else(|| data.join("train.jsonl")),
+            self.test.clone().unwrap_or_else(|| data.join("test.jsonl")),
+        );
+        LlmTrainConfig {
+            method: self.method.unwrap_or(base.method),
+            rank: self.rank.or(base.rank),
+            alpha: self.alpha.or(base.alpha),
+            dropout: self.dropout.or(base.dropout),
+            targets: if self.targets.is_empty() { base.targets.clone() } else { self.targets.clone() },
+            epochs: self.epochs.unwrap_or(base.epochs),
+            lr: self.lr.unwrap_or(base.lr),
+            batch_size: self.batch_size.unwrap_or(base.batch_size),
+            max_len: self.max_len.unwrap_or(base.max_len),
+            template: self.template.unwrap_or(base.template),
+            train_limit: self.train_limit.or(base.train_limit),
+            eval_limit: self.eval_limit.unwrap_or(base.eval_limit),
+            extract: self.extract.unwrap_or(base.extract),
+            max_new_tokens: self.max_new_tokens.unwrap_or(base.max_new_tokens),
+            seed: self.seed.unwrap_or(base.seed),
+            ..base
+        }
+    }
+}
 
-impl BackendJob for Job {
+impl BackendJob for Args {
     type Output = Result<()>;
 
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device, description: String) -> Result<()> {
-        let args = self.0;
-        println!("backend: {description}");
-        let data = asset_dir().join("llm-data/arithmetic");
-        let mut config = LlmTrainConfig::new(
-            args.model.clone().unwrap_or_else(smollm2_gguf),
-            args.train.clone().unwrap_or_else(|| data.join("train.jsonl")),
-            args.test.clone().unwrap_or_else(|| data.join("test.jsonl")),
-        )
-        .with_method(args.method)
-        .with_rank(args.rank)
-        .with_alpha(args.alpha)
-        .with_dropout(args.dropout)
-        .with_epochs(args.epochs)
-        .with_lr(args.lr)
-        .with_batch_size(args.batch_size)
-        .with_max_len(args.max_len)
-        .with_template(args.template)
-        .with_train_limit(args.train_limit)
-        .with_eval_limit(args.eval_limit)
-        .with_extract(args.extract)
-        .with_max_new_tokens(args.max_new_tokens)
-        .with_seed(args.seed);
-        if !args.targets.is_empty() {
-            config = config.with_targets(args.targets.clone());
-        }
-        let session = Session {
-            resume: args.resume,
-            stop_after: args.stop_after,
-        };
-        let Some(results) = train_llm::<B>(&config, &args.out, session, &device)? else {
+    fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Result<()> {
+        let out = self.run.out_or("runs-llm/arithmetic");
+        let Some(results) = train_llm::<B>(&self.config(), &out, self.run.session(), &device)? else {
             return Ok(());
         };
         println!(
@@ -123,13 +123,13 @@ impl BackendJob for Job {
             results.before_accuracy,
             results.after_accuracy,
             results.eval_examples,
-            results.adapter_params,
+            results.params.adapter,
             results.train_tokens_per_second,
             results.train_steps,
             results.train_seconds,
             results.generation_tokens_per_second,
             results.peak_memory_mib.map_or("?".into(), |m| format!("{m:.0}")),
-            args.out.display()
+            out.display()
         );
         Ok(())
     }
@@ -137,10 +137,5 @@ impl BackendJob for Job {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let backend = args.backend.clone();
-    if args.checkpointing {
-        backend.run_checkpointed("train-llm", Job(args))
-    } else {
-        backend.run("train-llm", Job(args))
-    }
+    args.backend.clone().run("train-llm", args.checkpointing, args)
 }

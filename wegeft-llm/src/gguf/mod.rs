@@ -1,8 +1,10 @@
-//! GGUF files (llama.cpp's format, version 2 and 3): metadata, tensor directory, and tensors
-//! dequantised to f32.
+//! GGUF files (llama.cpp's format, version 2 and 3): metadata, tensor directory, tensors
+//! dequantised to f32, and their translation into a Hugging Face checkpoint.
 
 mod dequant;
 mod reader;
+mod to_hf;
 
 pub use dequant::{dequantize, GgmlType};
 pub use reader::{GgufFile, GgufTensorInfo, MetadataValue};
+pub use to_hf::hf_weights;

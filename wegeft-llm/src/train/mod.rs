@@ -8,4 +8,4 @@ pub mod step;
 pub mod throughput;
 
 pub use config::{LlmMethod, LlmTrainConfig};
-pub use run::{peak_memory_mib, train_llm, LlmResults};
+pub use run::{train_llm, LlmResults};

@@ -3,28 +3,50 @@
 
 use std::path::Path;
 
+use std::path::PathBuf;
+
 use burn::tensor::backend::Backend;
+use wegeft::io::WeightStore;
 use wegeft::Injector;
 
 use crate::config::LlamaConfig;
-use crate::error::Result;
-use crate::gguf::GgufFile;
+use crate::error::{LlmError, Result};
+use crate::gguf::{hf_weights, GgufFile};
 use crate::model::Llama;
 use crate::tokenizer::LlmTokenizer;
-use crate::weights::LlamaWeights;
 
-/// A model and its tokenizer.
-pub struct Loaded<B: Backend> {
+/// A pretrained checkpoint opened for use: its config, the model and its tokenizer.
+pub struct Pretrained<B: Backend> {
     pub config: LlamaConfig,
     pub model: Llama<B>,
     pub tokenizer: LlmTokenizer,
 }
 
-/// Loads `path`: a `.gguf` file or an HF model directory; `injector` adds an adapter.
-pub fn load<B: Backend>(path: &Path, injector: Option<Injector>, device: &B::Device) -> Result<Loaded<B>> {
+/// The safetensors files of an HF model directory: `model.safetensors`, or the shards that
+/// `model.safetensors.index.json` lists.
+pub fn hf_shards(dir: &Path) -> Result<Vec<PathBuf>> {
+    let index = dir.join("model.safetensors.index.json");
+    if !index.exists() {
+        return Ok(vec![dir.join("model.safetensors")]);
+    }
+    let text = std::fs::read_to_string(&index).map_err(|source| LlmError::Io { path: index.clone(), source })?;
+    let format = |reason: String| LlmError::Format { path: index.clone(), reason };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    let shards: std::collections::BTreeSet<String> = json["weight_map"]
+        .as_object()
+        .ok_or_else(|| format("no `weight_map`".into()))?
+        .values()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    Ok(shards.into_iter().map(|shard| dir.join(shard)).collect())
+}
+
+/// Loads `path`: a `.gguf` file or an HF model directory; `injector` decides what is adapted
+/// ([`Injector::none`] for nothing).
+pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> Result<Pretrained<B>> {
     if path.is_dir() {
         let config = LlamaConfig::from_hf_json(&path.join("config.json"))?;
-        let weights = LlamaWeights::from_hf_dir(path)?;
+        let weights = WeightStore::safetensors(&hf_shards(path)?)?;
         let mut tokenizer = LlmTokenizer::from_file(&path.join("tokenizer.json"))?;
         let json = |file: &str| -> serde_json::Value {
             std::fs::read_to_string(path.join(file)).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
@@ -48,13 +70,13 @@ pub fn load<B: Backend>(path: &Path, injector: Option<Injector>, device: &B::Dev
             .or_else(|| templates.as_array()?.iter().find(|t| t["name"] == "default")?["template"].as_str())
             .map(String::from);
         let model = Llama::load(&config, weights, injector, device)?;
-        return Ok(Loaded { config, model, tokenizer });
+        return Ok(Pretrained { config, model, tokenizer });
     }
     let file = GgufFile::open(path)?;
     let config = LlamaConfig::from_gguf(&file)?;
     let tokenizer = LlmTokenizer::from_gguf(&file)?;
-    let weights = LlamaWeights::from_gguf(&file, &config)?;
+    let weights = hf_weights(&file, &config)?;
     drop(file);
     let model = Llama::load(&config, weights, injector, device)?;
-    Ok(Loaded { config, model, tokenizer })
+    Ok(Pretrained { config, model, tokenizer })
 }
