@@ -15,9 +15,6 @@ pub enum VisionError {
         width: usize,
         patch: usize,
     },
-    /// An ONNX file that is not the expected DINOv2 graph.
-    #[error("{file}: {reason}")]
-    Onnx { file: PathBuf, reason: String },
     /// A file or directory that cannot be read or written.
     #[error("{path}: {source}")]
     Io {

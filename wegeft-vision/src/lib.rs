@@ -11,7 +11,6 @@ pub mod error;
 mod layer_norm;
 pub mod mlp;
 pub mod model;
-pub mod onnx;
 pub mod patch_embed;
 pub mod pos_embed;
 pub mod train;

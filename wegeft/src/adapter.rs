@@ -10,7 +10,7 @@ use crate::io::StoredTensor;
 use crate::lora::LoraAdapter;
 use crate::method::AdapterMethod;
 use crate::plan::PlannedLayer;
-use crate::wegeft::WegeftPair;
+use crate::generator::WegeftPair;
 
 /// One group's trainable update. A new method is one more variant (and its file), which the
 /// bank, adapter files and merging then dispatch to.

@@ -9,7 +9,7 @@ use crate::layer::PeftLinear;
 use crate::method::AdapterMethod;
 use crate::plan::{AdapterGroup, AdapterPlan, PlannedLayer};
 use crate::targets::{module_type, TargetMatcher, Targets};
-use crate::wegeft::Sharing;
+use crate::generator::Sharing;
 
 /// Offers every linear layer of a model to the targets while the model is built.
 ///

@@ -41,11 +41,11 @@
 //! trainable, such as a head). [`ParamReport`] counts both. Adapter files are described in [`io`];
 //! pretrained weights come from a [`io::WeightStore`]; [`train`] holds the pieces of a run.
 pub mod error;
+pub mod generator;
 pub mod io;
 pub mod kernels;
 pub mod lora;
 pub mod train;
-pub mod wegeft;
 
 mod adapted;
 mod adapter;
@@ -71,4 +71,4 @@ pub use method::AdapterMethod;
 pub use params::ParamReport;
 pub use plan::{AdapterGroup, AdapterPlan, PlannedLayer};
 pub use targets::{layer_index, module_type, TargetPattern, Targets};
-pub use wegeft::{Sharing, WegeftConfig, WegeftInit, WegeftPair};
+pub use generator::{Sharing, WegeftConfig, WegeftInit, WegeftPair};

@@ -6,7 +6,7 @@ use crate::error::{PeftError, Result};
 use crate::io::keys;
 use crate::lora::LoraConfig;
 use crate::plan::PlannedLayer;
-use crate::wegeft::WegeftConfig;
+use crate::generator::WegeftConfig;
 
 /// The fine-tuning method applied to the targeted layers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -12,9 +12,9 @@ use serde_json::Value;
 /// What `cargo xtask bench` measures.
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// `vit-step`, `llm-step`, `all` (both), or `layers` (the adapter layer stack alone).
-    #[arg(default_value = "all", value_parser = ["vit-step", "llm-step", "all", "layers"])]
-    suite: String,
+    /// What to measure.
+    #[arg(value_enum, default_value_t = Suite::All)]
+    suite: Suite,
     /// Also run the PyTorch reference script, interleaved, and report our time / PyTorch's.
     #[arg(long)]
     reference: bool,
@@ -38,6 +38,30 @@ pub struct BenchArgs {
     warmup: usize,
 }
 
+/// The benchmark suites.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// A ViT-S/16 training step at each `--sizes` and `--methods`.
+    VitStep,
+    /// A SmolLM2-135M training step with each `--llm-methods`.
+    LlmStep,
+    /// Both step benchmarks.
+    All,
+    /// The adapter layer stack alone (the core crate's `layer_stack`).
+    Layers,
+}
+
+impl Suite {
+    fn name(self) -> &'static str {
+        match self {
+            Self::VitStep => "vit-step",
+            Self::LlmStep => "llm-step",
+            Self::All => "all",
+            Self::Layers => "layers",
+        }
+    }
+}
+
 /// One configuration's two sides.
 struct Row {
     label: String,
@@ -49,13 +73,14 @@ struct Row {
 pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<bool> {
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let python = match args.reference {
-        true => match crate::venv(&crate::cache_dir().join("bench-venv"), crate::BENCH_PACKAGES)? {
+        true => match crate::python::venv(&crate::assets::cache_dir().join("bench-venv"), crate::python::BENCH_PACKAGES)? {
             Some(python) => Some(python),
             None => return Ok(false),
         },
         false => None,
     };
-    let mut common = vec!["--backend".to_string(), backend.backend.clone(), "--threads".into(), threads.to_string()];
+    let backend_name = backend.backend.name();
+    let mut common = vec!["--backend".to_string(), backend_name.to_string(), "--threads".into(), threads.to_string()];
     if let Some(device) = backend.device {
         common.extend(["--device".into(), device.to_string()]);
     }
@@ -63,21 +88,21 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
     let torch_common = ["--threads".to_string(), threads.to_string()];
     let mut report = format!(
         "# cargo xtask bench {} --backend {}{} --threads {threads}\n\n",
-        args.suite,
-        backend.backend,
+        args.suite.name(),
+        backend_name,
         if args.reference { " --reference" } else { "" }
     );
-    let suites = match args.suite.as_str() {
-        "all" => vec!["vit-step", "llm-step"],
-        "layers" => return layers(backend),
-        other => vec![other],
+    let suites = match args.suite {
+        Suite::All => vec!["vit-step", "llm-step"],
+        Suite::Layers => return layers(backend),
+        other => vec![other.name()],
     };
     for suite in suites {
         let package = if suite == "vit-step" { "wegeft-vision" } else { "wegeft-llm" };
-        let Some(binary) = bench_binary(package, &suite.replace('-', "_"), &backend.backend)? else {
+        let Some(binary) = bench_binary(package, &suite.replace('-', "_"), backend_name)? else {
             return Ok(false);
         };
-        if suite == "llm-step" && !crate::assets_llm()? {
+        if suite == "llm-step" && !crate::assets::llm()? {
             return Ok(false);
         }
         let configurations: Vec<(String, String, Vec<String>)> = match suite {
@@ -104,7 +129,7 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
                     let mut command = Command::new(python);
                     command.arg("scripts/torch_reference_bench.py").arg(suite).args(&torch_common).args(&steps).args(&config);
                     if suite == "llm-step" {
-                        command.arg("--gguf").arg(crate::asset_dir().join(crate::SMOLLM2_GGUF));
+                        command.arg("--gguf").arg(crate::assets::asset_dir().join(crate::assets::SMOLLM2_GGUF));
                     }
                     Some(run_json(&mut command)?)
                 }
@@ -120,7 +145,7 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
     println!("\n{report}");
     let out = Path::new("runs/bench");
     std::fs::create_dir_all(out)?;
-    let file = out.join(format!("{}-{}.md", args.suite, backend.backend));
+    let file = out.join(format!("{}-{backend_name}.md", args.suite.name()));
     std::fs::write(&file, &report)?;
     println!("written to {}", file.display());
     Ok(true)
@@ -182,20 +207,21 @@ fn run_json(command: &mut Command) -> std::io::Result<Option<Value>> {
 /// returns its executable.
 fn bench_binary(package: &str, name: &str, backend: &str) -> std::io::Result<Option<PathBuf>> {
     let args = ["bench", "-p", package, "--bench", name, "--no-run", "--features", backend];
-    Ok(crate::built_executables(&args, &[])?.and_then(|built| built.into_iter().find(|(_, target, _)| target == name).map(|(_, _, path)| path)))
+    Ok(crate::cargo::built_executables(&args, &[])?.and_then(|built| built.into_iter().find(|(_, target, _)| target == name).map(|(_, _, path)| path)))
 }
 
 /// The adapter layer stack alone (the core crate's `layer_stack` bench). Both CPU backends are
 /// always in the core crate's benches; the GPU backends are features.
 fn layers(backend: &crate::BackendArgs) -> std::io::Result<bool> {
     let mut command = vec!["bench", "-p", "wegeft", "--bench", "layer_stack"];
-    if matches!(backend.backend.as_str(), "wgpu" | "cuda") {
-        command.extend(["--features", &backend.backend]);
+    let backend_name = backend.backend.name();
+    if matches!(backend_name, "wgpu" | "cuda") {
+        command.extend(["--features", backend_name]);
     }
-    command.extend(["--", "--backend", &backend.backend]);
+    command.extend(["--", "--backend", backend_name]);
     let device = backend.device.map(|d| d.to_string());
     if let Some(device) = &device {
         command.extend(["--device", device]);
     }
-    crate::cargo(&command)
+    crate::cargo::cargo(&command)
 }

@@ -16,7 +16,8 @@ use wegeft::ParamReport;
 use crate::data::{TaskGroup, TaskInfo};
 use crate::error::{Result, VisionError};
 use crate::model::VisionTransformer;
-use crate::train::{plot, Evaluation, Method, TrainConfig};
+use crate::train::plot::{self, Curves};
+use crate::train::{Evaluation, Method, TrainConfig};
 
 pub use wegeft::train::CONFIG_FILE;
 /// The trained head.
@@ -146,9 +147,6 @@ pub fn save_run<B: Backend>(model: &VisionTransformer<B>, results: &RunResults, 
 
 /// The metrics a run logs, by burn's names.
 pub const METRICS: [&str; 4] = ["Loss", "Accuracy", "Learning Rate", "Iteration Speed"];
-
-/// One metric's per-epoch means: (split, metric) → [(epoch, value)].
-pub type Curves = BTreeMap<(String, String), Vec<(usize, f64)>>;
 
 /// Writes `metrics.csv` (epoch, split, metric, mean) from burn's metric logs, and returns it.
 pub fn write_metrics_csv(run_dir: &Path) -> Result<Curves> {

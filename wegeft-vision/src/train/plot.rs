@@ -1,10 +1,12 @@
 //! `curves.png`: loss and accuracy per epoch, train and validation.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::train::artifacts::Curves;
+/// One metric's per-epoch means: (split, metric) → [(epoch, value)].
+pub type Curves = BTreeMap<(String, String), Vec<(usize, f64)>>;
 
 /// Fonts tried for the labels (plotters draws text with a TTF it is given).
 const FONTS: [&str; 3] = [

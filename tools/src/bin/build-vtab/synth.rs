@@ -2,7 +2,8 @@
 //! it points, how many objects there are. Images are 64×64 and drawn with 4×4 supersampling.
 
 use image::{DynamicImage, Rgb, RgbImage};
-use wegeft_vision::data::{SplitMix64, TaskGroup};
+use wegeft::train::SplitMix64;
+use wegeft_vision::data::TaskGroup;
 
 use crate::writer::{Labelled, Source};
 

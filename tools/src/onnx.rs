@@ -13,7 +13,17 @@ use std::path::Path;
 use prost::Message;
 use wegeft::io::StoredTensor;
 
-use crate::error::{Result, VisionError};
+/// An ONNX file that is not the expected DINOv2 graph.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {reason}")]
+pub struct OnnxError {
+    /// The file.
+    pub file: std::path::PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+type Result<T> = std::result::Result<T, OnnxError>;
 
 #[derive(Clone, PartialEq, Message)]
 struct ModelProto {
@@ -58,7 +68,7 @@ const HF: &str = "backbone.";
 
 /// Reads the ONNX file and returns the backbone's tensors under timm's names, PyTorch layout.
 pub fn dinov2_from_onnx(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
-    let fail = |reason: String| VisionError::Onnx {
+    let fail = |reason: String| OnnxError {
         file: path.to_path_buf(),
         reason,
     };

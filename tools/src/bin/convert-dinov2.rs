@@ -1,5 +1,5 @@
 //! `convert-dinov2 <vit_s_focus.onnx> <out.safetensors>`: the DINOv2 ViT-S/14 backbone of an
-//! ONNX export, as a timm-layout safetensors checkpoint (see `wegeft_vision::onnx`).
+//! ONNX export, as a timm-layout safetensors checkpoint (see `wegeft_tools::onnx`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         eprintln!("usage: convert-dinov2 <model.onnx> <out.safetensors>");
         return ExitCode::FAILURE;
     };
-    let converted = wegeft_vision::onnx::dinov2_from_onnx(onnx)
+    let converted = wegeft_tools::onnx::dinov2_from_onnx(onnx)
         .map_err(|error| error.to_string())
         .and_then(|tensors| {
             let count: usize = tensors.values().map(|t| t.values.len()).sum();

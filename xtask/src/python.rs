@@ -1,0 +1,58 @@
+//! Python environments for the committed reference scripts, and `cargo xtask fixtures`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The fixture scripts' dependencies.
+const FIXTURE_PACKAGES: &[&str] = &[
+    "numpy==2.*",
+    "autograd==1.*",
+    "safetensors==0.*",
+    "torch==2.*",
+    "timm==1.*",
+    "onnx==1.*",
+    "onnxruntime==1.*",
+    "transformers==4.*",
+    "gguf==0.*",
+    "pillow",
+];
+
+/// The reference benchmark's dependencies, pinned to the versions BENCHMARKS.md was measured with.
+pub const BENCH_PACKAGES: &[&str] = &["torch==2.15.0", "timm==1.0.31", "transformers==5.24.0", "peft==0.21.2", "gguf==0.19.0", "numpy==2.*"];
+
+/// The python of a private virtual environment at `dir` with `packages` installed; `None` when
+/// python or pip failed (they say why).
+pub fn venv(dir: &Path, packages: &[&str]) -> std::io::Result<Option<PathBuf>> {
+    let python = dir.join("bin/python");
+    if !python.exists() && !Command::new("python3").arg("-m").arg("venv").arg(dir).status()?.success() {
+        return Ok(None);
+    }
+    let installed = Command::new(&python)
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+        .args(packages)
+        .status()?;
+    Ok(installed.success().then_some(python))
+}
+
+/// A private virtual environment with the scripts' dependencies, then the scripts.
+pub fn fixtures() -> std::io::Result<bool> {
+    let Some(python) = venv(&std::env::temp_dir().join("wegeft-fixtures-venv"), FIXTURE_PACKAGES)? else {
+        return Ok(false);
+    };
+    for script in [
+        "wegeft/tests/fixtures/make_fixtures.py",
+        "wegeft-vision/tests/fixtures/make_vit_fixtures.py",
+        "wegeft-llm/tests/fixtures/make_llama_fixtures.py",
+        "wegeft-llm/tests/fixtures/make_chat_template_fixtures.py",
+    ] {
+        if !Command::new(&python).arg(script).status()?.success() {
+            return Ok(false);
+        }
+    }
+    let onnx = crate::assets::asset_dir().join("vit_s_focus.onnx");
+    if !onnx.exists() && !crate::assets::vit()? {
+        return Ok(false);
+    }
+    let script = "wegeft-vision/tests/fixtures/make_dinov2_onnx_fixture.py";
+    Ok(Command::new(&python).arg(script).arg(&onnx).status()?.success())
+}
