@@ -104,10 +104,9 @@ impl LlamaConfig {
             Some("the head width must be even for rotary embeddings".to_string())
         } else if self.head_dim.is_some_and(|width| width != self.head_dim()) {
             Some("a head_dim other than hidden_size / num_attention_heads is not supported".to_string())
-        } else if let Some(kind) = self.rope_scaling.as_ref().map(|s| s.rope_type.as_str()).filter(|kind| *kind != "linear") {
-            Some(format!("rope_scaling type `{kind}` is not supported (linear)"))
         } else {
-            None
+            let kind = self.rope_scaling.as_ref().map(|s| s.rope_type.as_str()).filter(|kind| *kind != "linear");
+            kind.map(|kind| format!("rope_scaling type `{kind}` is not supported (linear)"))
         };
         problem.map_or(Ok(()), |reason| Err(LlmError::Format { path: path.into(), reason }))
     }

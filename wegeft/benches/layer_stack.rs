@@ -11,90 +11,76 @@ use std::time::{Duration, Instant};
 use burn::nn::LinearConfig;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
+use clap::Parser;
 use wegeft::{AdapterBank, AdapterMethod, Injector, LoraConfig, PeftLinear, Sharing, Targets, WegeftConfig};
-use wegeft_backend::{BackendJob, BackendKind};
+use wegeft_backend::{BackendArgs, BackendJob};
 
 const WIDTH: usize = 768;
 
 struct Variant<B: AutodiffBackend> {
     name: &'static str,
     layers: Vec<PeftLinear<B>>,
-    bank: Option<AdapterBank<B>>,
+    bank: AdapterBank<B>,
     times: Vec<Duration>,
 }
 
+/// `depth` layers named `blocks.{i}.proj`, adapted by `method` (frozen alone for `None`).
 fn variant<B: AutodiffBackend>(
     name: &'static str,
     method: Option<AdapterMethod>,
     depth: usize,
     device: &B::Device,
 ) -> Variant<B> {
-    let targets = match method {
-        Some(_) => Targets::new().suffix("proj"),
-        None => Targets::new().exact("nothing"),
+    let mut injector = match method {
+        Some(method) => Injector::new(method, Targets::new().suffix("proj")).unwrap(),
+        None => Injector::none(),
     };
-    let method = method.unwrap_or_else(|| WegeftConfig::new(1).into());
-    let mut injector = Injector::new(method, targets).unwrap();
     let layers = (0..depth)
         .map(|i| {
             let linear = LinearConfig::new(WIDTH, WIDTH).init::<B>(device);
             injector.linear(&format!("blocks.{i}.proj"), linear).unwrap()
         })
         .collect();
-    // The frozen variant's targets match nothing, so it has no bank.
-    Variant { name, layers, bank: injector.finish(device).ok(), times: Vec::new() }
+    Variant { name, layers, bank: injector.finish(device).unwrap(), times: Vec::new() }
 }
 
 fn step<B: AutodiffBackend>(variant: &Variant<B>, x: &Tensor<B, 2>) -> Duration {
     let start = Instant::now();
-    let y = variant.layers.iter().fold(x.clone(), |h, layer| match &variant.bank {
-        Some(bank) => layer.forward(h, bank),
-        None => layer.base.forward(h),
-    });
+    let y = variant.layers.iter().fold(x.clone(), |h, layer| layer.forward(h, &variant.bank));
     let grads = y.sum().backward();
     // Read a gradient back so that lazy backends finish the work inside the timing.
     let _ = x.grad(&grads).map(|g| g.slice([0..1, 0..1]).into_data());
     start.elapsed()
 }
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
-}
-
-fn arg_str(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
-fn main() {
-    let backend: BackendKind = arg_str("--backend").map_or(BackendKind::Flex, |b| b.parse().unwrap());
-    let job = Bench {
-        rounds: arg("--rounds", 7),
-        depth: arg("--layers", 4),
-        tokens: arg("--tokens", 4096),
-    };
-    let device = arg_str("--device").map(|d| d.parse().expect("a device index"));
-    if let Err(error) = wegeft_backend::run(backend, device, job) {
-        eprintln!("{error}");
-        std::process::exit(1);
-    }
-}
-
+#[derive(Parser)]
 struct Bench {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Timed rounds (after one warm-up).
+    #[arg(long, default_value_t = 7)]
     rounds: usize,
+    /// Layers in the stack.
+    #[arg(long = "layers", default_value_t = 4)]
     depth: usize,
+    /// Tokens N per step.
+    #[arg(long, default_value_t = 4096)]
     tokens: usize,
+    /// Set by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let bench = Bench::parse();
+    bench.backend.clone().run("layer-stack", false, bench)
 }
 
 impl BackendJob for Bench {
-    type Output = ();
+    type Output = Result<(), std::convert::Infallible>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, description: String) {
-        let Bench { rounds, depth, tokens } = self;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Self::Output {
+        let Bench { rounds, depth, tokens, .. } = self;
         let rank = 16;
         let mut variants = vec![
             variant::<B>("frozen only", None, depth, &device),
@@ -109,7 +95,6 @@ impl BackendJob for Bench {
         ];
         let x = Tensor::<B, 2>::random([tokens, WIDTH], Distribution::Normal(0.0, 1.0), &device).require_grad();
         println!("forward+backward, {depth} layers {WIDTH}->{WIDTH}, N={tokens} tokens, {rounds} rounds (+1 warm-up)");
-        println!("backend: {description}");
         for round in 0..=rounds {
             for variant in &mut variants {
                 let time = step(variant, &x);
@@ -134,5 +119,6 @@ impl BackendJob for Bench {
                 time.as_secs_f64() / lora.as_secs_f64()
             );
         }
+        Ok(())
     }
 }

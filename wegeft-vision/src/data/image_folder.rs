@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::data::LabelledFiles;
 use crate::error::{Result, VisionError};
 
 const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "webp"];
 
 /// The images under `root` with their labels, and the class names (label order).
-pub fn image_folder(root: &Path) -> Result<(Vec<(PathBuf, usize)>, Vec<String>)> {
+pub fn image_folder(root: &Path) -> Result<(LabelledFiles, Vec<String>)> {
     let read_dir = |dir: &Path| -> Result<Vec<PathBuf>> {
         let entries = std::fs::read_dir(dir).map_err(|source| VisionError::Io { path: dir.to_path_buf(), source })?;
         let mut paths = entries

@@ -12,5 +12,5 @@ pub use batcher::{ImageBatch, ImageBatcher};
 pub use dataset::{ImageDataset, ImageItem};
 pub use image_folder::image_folder;
 pub use preprocess::load_image;
-pub use split::{read_split, Split};
+pub use split::{read_split, LabelledFiles, Split};
 pub use task::{TaskGroup, TaskInfo, VTAB_TASKS};

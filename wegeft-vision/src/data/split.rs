@@ -39,9 +39,12 @@ impl fmt::Display for Split {
     }
 }
 
+/// Image files with their labels.
+pub type LabelledFiles = Vec<(PathBuf, usize)>;
+
 /// The images and labels of `split` in `task_dir`, checked: every line parses, every label is
 /// below `classes`, every file exists. Errors name the list file and the line.
-pub fn read_split(task_dir: &Path, split: Split, classes: usize) -> Result<Vec<(PathBuf, usize)>> {
+pub fn read_split(task_dir: &Path, split: Split, classes: usize) -> Result<LabelledFiles> {
     let list = task_dir.join(split.file_name());
     let text = std::fs::read_to_string(&list).map_err(|source| VisionError::Io { path: list.clone(), source })?;
     let mut items = Vec::new();
