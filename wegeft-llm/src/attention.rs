@@ -12,6 +12,14 @@ use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::rope::Rope;
 
+/// Where a step's tokens sit: RoPE positions from `offset`, and the additive attention mask
+/// `[B, 1, T, S]` over the cached and new keys. Shared by every layer of a forward pass.
+pub struct Positions<'a, B: Backend> {
+    pub rope: &'a Rope,
+    pub mask: Tensor<B, 4>,
+    pub offset: usize,
+}
+
 /// `self_attn`: q, k, v and o projections (HF names), any of them adaptable.
 #[derive(Module, Debug)]
 pub struct Attention<B: Backend> {
@@ -45,18 +53,10 @@ impl<B: Backend> Attention<B> {
         x.reshape([batch, len, heads, width / heads])
     }
 
-    /// `x` `[B, T, D]` at positions `offset..`, `mask` additive `[B, 1, T, S]`; `cache` is the
-    /// model's cache and this layer's index in it.
-    pub fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        rope: &Rope,
-        mask: Tensor<B, 4>,
-        offset: usize,
-        cache: Option<(&mut KvCache<B>, usize)>,
-        adapters: &AdapterBank<B>,
-    ) -> Tensor<B, 3> {
+    /// `x` `[B, T, D]` at `positions`; `cache` is the model's cache and this layer's index in it.
+    pub fn forward(&self, x: Tensor<B, 3>, positions: &Positions<B>, cache: Option<(&mut KvCache<B>, usize)>, adapters: &AdapterBank<B>) -> Tensor<B, 3> {
         let [batch, len, width] = x.dims();
+        let Positions { rope, offset, .. } = *positions;
         // Heads become dim 1 after RoPE: `[B, heads, T, d]`.
         let q = rope.apply(Self::split_heads(self.q_proj.forward(x.clone(), adapters), self.heads), offset).swap_dims(1, 2);
         let k = rope.apply(Self::split_heads(self.k_proj.forward(x.clone(), adapters), self.kv_heads), offset).swap_dims(1, 2);
@@ -73,7 +73,7 @@ impl<B: Backend> Attention<B> {
         };
         // Scores, mask and softmax in f32 whatever the weights' precision.
         let dtype = FloatDType::from(q.dtype());
-        let scores = q.matmul(repeat(k).swap_dims(2, 3)).cast(FloatDType::F32) / (head_dim as f64).sqrt() + mask;
+        let scores = q.matmul(repeat(k).swap_dims(2, 3)).cast(FloatDType::F32) / (head_dim as f64).sqrt() + positions.mask.clone();
         let mixed = softmax(scores, 3).cast(dtype).matmul(repeat(v));
         let merged = mixed.swap_dims(1, 2).reshape([batch, len, width]);
         self.o_proj.forward(merged, adapters)

@@ -7,13 +7,12 @@ use burn::tensor::Tensor;
 use wegeft::io::Scope;
 use wegeft::{AdapterBank, Injector};
 
-use crate::attention::Attention;
+use crate::attention::{Attention, Positions};
 use crate::cache::KvCache;
 use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::mlp::Mlp;
 use crate::rms_norm::{norm_f32, rms_norm};
-use crate::rope::Rope;
 
 /// `model.layers.N`.
 #[derive(Module, Debug)]
@@ -34,17 +33,9 @@ impl<B: Backend> DecoderLayer<B> {
         })
     }
 
-    /// `x` `[B, T, D]` at positions `offset..`; see [`Attention::forward`] for the rest.
-    pub fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        rope: &Rope,
-        mask: Tensor<B, 4>,
-        offset: usize,
-        cache: Option<(&mut KvCache<B>, usize)>,
-        adapters: &AdapterBank<B>,
-    ) -> Tensor<B, 3> {
-        let attended = self.self_attn.forward(norm_f32(&self.input_layernorm, x.clone()), rope, mask, offset, cache, adapters);
+    /// `x` `[B, T, D]` at `positions`; see [`Attention::forward`].
+    pub fn forward(&self, x: Tensor<B, 3>, positions: &Positions<B>, cache: Option<(&mut KvCache<B>, usize)>, adapters: &AdapterBank<B>) -> Tensor<B, 3> {
+        let attended = self.self_attn.forward(norm_f32(&self.input_layernorm, x.clone()), positions, cache, adapters);
         let x = x + attended;
         let mixed = self.mlp.forward(norm_f32(&self.post_attention_layernorm, x.clone()), adapters);
         x + mixed

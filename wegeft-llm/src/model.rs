@@ -8,6 +8,7 @@ use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 use wegeft::io::{Init, WeightStore};
 use wegeft::{Adapted, AdapterBank, Injector};
 
+use crate::attention::Positions;
 use crate::block::DecoderLayer;
 use crate::cache::KvCache;
 use crate::config::LlamaConfig;
@@ -84,11 +85,11 @@ impl<B: Backend> Llama<B> {
     pub fn hidden(&self, tokens: Tensor<B, 2, Int>, mut cache: Option<&mut KvCache<B>>, padding: Option<&[Vec<u8>]>) -> Tensor<B, 3> {
         let [batch, len] = tokens.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let mask = Self::mask(batch, len, past, padding, &tokens.device());
+        let positions = Positions { rope: &self.rope, mask: Self::mask(batch, len, past, padding, &tokens.device()), offset: past };
         let mut x = self.embed_tokens.forward(tokens);
         for (index, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| (c, index));
-            x = layer.forward(x, &self.rope, mask.clone(), past, layer_cache, &self.adapters);
+            x = layer.forward(x, &positions, layer_cache, &self.adapters);
         }
         norm_f32(&self.norm, x)
     }
