@@ -6,6 +6,8 @@
 //! unless told otherwise). Its work is written once, generic over the backend: the binary's
 //! `Args` implement [`BackendJob`], and `main` is `args.backend.clone().run("name", args)`.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 
 pub mod bench;

@@ -15,20 +15,29 @@ use crate::rope::Rope;
 /// Where a step's tokens sit: RoPE positions from `offset`, and the additive attention mask
 /// `[B, 1, T, S]` over the cached and new keys. Shared by every layer of a forward pass.
 pub struct Positions<'a, B: Backend> {
+    /// The model's rotary embedding.
     pub rope: &'a Rope,
+    /// The additive attention mask `[B, 1, T, S]`.
     pub mask: Tensor<B, 4>,
+    /// The position of the step's first token.
     pub offset: usize,
 }
 
 /// `self_attn`: q, k, v and o projections (HF names), any of them adaptable.
 #[derive(Module, Debug)]
 pub struct Attention<B: Backend> {
+    /// The query projection.
     pub q_proj: PeftLinear<B>,
+    /// The key projection.
     pub k_proj: PeftLinear<B>,
+    /// The value projection.
     pub v_proj: PeftLinear<B>,
+    /// The output projection.
     pub o_proj: PeftLinear<B>,
+    /// Query heads.
     #[module(skip)]
     pub heads: usize,
+    /// Key/value heads; each serves `heads / kv_heads` query heads.
     #[module(skip)]
     pub kv_heads: usize,
 }

@@ -17,9 +17,13 @@ use crate::rms_norm::{norm_f32, rms_norm};
 /// `model.layers.N`.
 #[derive(Module, Debug)]
 pub struct DecoderLayer<B: Backend> {
+    /// The RMSNorm before attention.
     pub input_layernorm: RmsNorm<B>,
+    /// The self-attention.
     pub self_attn: Attention<B>,
+    /// The RMSNorm before the MLP.
     pub post_attention_layernorm: RmsNorm<B>,
+    /// The feed-forward.
     pub mlp: Mlp<B>,
 }
 

@@ -14,10 +14,12 @@ use crate::error::{LlmError, Result};
 pub struct Message {
     /// `system`, `user` or `assistant`.
     pub role: String,
+    /// The turn's text.
     pub content: String,
 }
 
 impl Message {
+    /// A turn of `role` saying `content`.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
         Self {
             role: role.into(),

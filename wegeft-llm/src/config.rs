@@ -11,10 +11,15 @@ use crate::error::LlmError;
 /// A LLaMA-family decoder (`LlamaForCausalLM`'s `config.json`; other keys are ignored).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LlamaConfig {
+    /// Vocabulary size.
     pub vocab_size: usize,
+    /// Model width: the embedding and residual-stream size.
     pub hidden_size: usize,
+    /// Width of the MLP's hidden layer.
     pub intermediate_size: usize,
+    /// Decoder layers.
     pub num_hidden_layers: usize,
+    /// Attention (query) heads.
     pub num_attention_heads: usize,
     /// Key/value heads (grouped-query attention when fewer than the attention heads); HF's
     /// default is one per attention head.
@@ -23,16 +28,19 @@ pub struct LlamaConfig {
     /// Width of one head; only `hidden_size / num_attention_heads` is supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_dim: Option<usize>,
+    /// RoPE base θ [default: 10000].
     #[serde(default = "default_rope_theta")]
     pub rope_theta: f64,
     /// RoPE scaling; only linear scaling is supported.
     #[serde(default)]
     pub rope_scaling: Option<RopeScaling>,
+    /// RMSNorm's ε [default: 1e-6].
     #[serde(default = "default_rms_norm_eps")]
     pub rms_norm_eps: f64,
     /// Output head shares the token embedding.
     #[serde(default)]
     pub tie_word_embeddings: bool,
+    /// Longest sequence the model was trained for [default: 2048].
     #[serde(default = "default_max_position_embeddings")]
     pub max_position_embeddings: usize,
 }

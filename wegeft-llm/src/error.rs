@@ -8,18 +8,28 @@ pub enum LlmError {
     /// A file that cannot be read.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// A malformed or unsupported checkpoint (GGUF, safetensors, config.json).
     #[error("{path}: {reason}")]
-    Format { path: PathBuf, reason: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A tensor the model needs is missing or has the wrong shape.
     #[error("{path}: tensor `{name}`: {reason}")]
     Tensor {
+        /// The file.
         path: PathBuf,
+        /// The tensor's name.
         name: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// The tokenizer could not be built or failed on a text.
@@ -27,7 +37,12 @@ pub enum LlmError {
     Tokenizer(String),
     /// A weight precision the backend cannot store or compute in.
     #[error("the {backend} backend has no {precision} tensors; use f32, or a device that has them (CUDA: f16 and bf16, WGPU: f16 where the adapter offers shader-f16)")]
-    Precision { precision: String, backend: String },
+    Precision {
+        /// The precision asked for.
+        precision: String,
+        /// The backend's name.
+        backend: String,
+    },
     /// A chat template that does not compile or fails to render.
     #[error("chat template: {0}")]
     Template(String),

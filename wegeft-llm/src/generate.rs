@@ -14,6 +14,7 @@ pub struct Sampling {
     pub temperature: f64,
     /// Nucleus: sample among the most likely tokens whose probabilities sum to `top_p`.
     pub top_p: f64,
+    /// Seed of the sampling draws.
     pub seed: u64,
 }
 

@@ -1,6 +1,8 @@
 //! LLaMA-family decoders with WeGeFT adapters for burn: GGUF (F32, F16, BF16, Q8_0, Q4_0, Q4_1)
 //! and Hugging Face checkpoints, their tokenizers and chat templates, and KV-cached generation.
 
+#![warn(missing_docs)]
+
 pub mod assets;
 pub mod attention;
 pub mod block;

@@ -13,8 +13,11 @@ use crate::error::Result;
 /// `mlp`: gate, up and down projections (HF names).
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
+    /// The gate projection, through SiLU.
     pub gate_proj: PeftLinear<B>,
+    /// The up projection, gated.
     pub up_proj: PeftLinear<B>,
+    /// The down projection, back to the model width.
     pub down_proj: PeftLinear<B>,
 }
 

@@ -20,13 +20,17 @@ use crate::rope::Rope;
 /// A LLaMA-family causal language model with HF's structure and names, frozen but for its adapter.
 #[derive(Module, Debug)]
 pub struct Llama<B: Backend> {
+    /// The token embedding.
     pub embed_tokens: Embedding<B>,
+    /// The decoder layers, in order.
     pub layers: Vec<DecoderLayer<B>>,
+    /// The final RMSNorm.
     pub norm: RmsNorm<B>,
     /// `lm_head`; `None` when tied to the embedding.
     pub lm_head: Option<Linear<B>>,
     /// The adapter (empty when nothing is adapted).
     pub adapters: AdapterBank<B>,
+    /// The rotary embedding every layer shares.
     #[module(skip)]
     pub rope: Rope,
 }

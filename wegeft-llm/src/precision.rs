@@ -13,12 +13,16 @@ use crate::error::{LlmError, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
+    /// 32-bit floats.
     F32,
+    /// IEEE half precision.
     F16,
+    /// bfloat16.
     Bf16,
 }
 
 impl Precision {
+    /// The burn float type of this precision.
     pub fn float_dtype(self) -> FloatDType {
         match self {
             Self::F32 => FloatDType::F32,

@@ -17,8 +17,11 @@ use crate::tokenizer::LlmTokenizer;
 
 /// A pretrained checkpoint opened for use: its config, the model and its tokenizer.
 pub struct Pretrained<B: Backend> {
+    /// The decoder's hyper-parameters.
     pub config: LlamaConfig,
+    /// The model, with its adapter.
     pub model: Llama<B>,
+    /// The tokenizer, with its special tokens and chat template.
     pub tokenizer: LlmTokenizer,
 }
 

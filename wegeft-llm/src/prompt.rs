@@ -23,6 +23,7 @@ const ALPACA_PREAMBLE: &str = "Below is an instruction that describes a task. Wr
 
 /// A resolved prompt format.
 pub enum PromptFormat {
+    /// The checkpoint's chat template.
     Chat(Box<ChatTemplate>),
     /// Alpaca: a system message replaces the preamble; user turns form the instruction.
     Alpaca,

@@ -13,6 +13,7 @@ pub struct Rope {
 }
 
 impl Rope {
+    /// RoPE of base `theta` over heads of `head_dim`, positions divided by `scaling`.
     pub fn new(theta: f64, scaling: f64, head_dim: usize) -> Self {
         Self { theta, scaling, head_dim }
     }

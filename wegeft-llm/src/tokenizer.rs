@@ -15,8 +15,11 @@ use crate::gguf::{GgufFile, MetadataValue};
 
 /// A tokenizer with the model's special tokens and chat template.
 pub struct LlmTokenizer {
+    /// The underlying `tokenizers` tokenizer.
     pub inner: Tokenizer,
+    /// The beginning-of-sequence token, if known.
     pub bos: Option<u32>,
+    /// The end-of-sequence token, if known; generation stops at it.
     pub eos: Option<u32>,
     /// The Jinja chat template, if the checkpoint has one.
     pub chat_template: Option<String>,

@@ -11,22 +11,30 @@ pub enum VisionError {
     /// An image whose sides are not multiples of the patch size.
     #[error("image size {height}x{width} is not a multiple of the patch size {patch}")]
     ImageSize {
+        /// The image height in pixels.
         height: usize,
+        /// The image width in pixels.
         width: usize,
+        /// The model's patch side in pixels.
         patch: usize,
     },
     /// A file or directory that cannot be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// Bad data: an unreadable image, a malformed split list, a label out of range.
     #[error("{}{}: {reason}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
     Data {
+        /// The file.
         path: PathBuf,
+        /// The 1-based line at fault, where one is known.
         line: Option<usize>,
+        /// What is wrong.
         reason: String,
     },
     /// Adapter planning or files.

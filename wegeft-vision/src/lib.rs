@@ -1,6 +1,8 @@
 //! Vision Transformers with WeGeFT adapters: timm's `VisionTransformer` layout and the DINOv2
 //! variant (patch 14, LayerScale, interpolated position embeddings), loaded from safetensors.
 
+#![warn(missing_docs)]
+
 pub mod assets;
 pub mod attention;
 pub mod block;

@@ -12,7 +12,9 @@ pub enum PeftError {
     /// A regex target does not compile.
     #[error("invalid target regex `{pattern}`: {source}")]
     BadPattern {
+        /// The pattern as given.
         pattern: String,
+        /// Why the regex engine rejected it.
         #[source]
         source: regex::Error,
     },
@@ -20,8 +22,11 @@ pub enum PeftError {
     /// The targets matched none of the linear layers the model offered.
     #[error("the targets {targets} matched none of the {offered} linear layers offered ({examples})")]
     NoTargetMatched {
+        /// The targets, as displayed.
         targets: String,
+        /// How many linear layers were offered.
         offered: usize,
+        /// A few of the offered layer names.
         examples: String,
     },
 
@@ -32,10 +37,15 @@ pub enum PeftError {
     /// A shared (φ, ψ) pair is defined on d_in, so every layer of its group must agree on it.
     #[error("group `{group}` shares one (phi, psi) pair, but `{first}` has d_in {first_d_in} and `{layer}` has d_in {d_in}")]
     GroupInputMismatch {
+        /// The group sharing the pair.
         group: String,
+        /// The group's first layer, which fixed its d_in.
         first: String,
+        /// The first layer's d_in.
         first_d_in: usize,
+        /// The layer that disagrees.
         layer: String,
+        /// That layer's d_in.
         d_in: usize,
     },
 
@@ -50,65 +60,101 @@ pub enum PeftError {
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
 
     /// `adapter_config.json` is not valid JSON or lacks a required field.
     #[error("{path}: {message}")]
-    BadConfigFile { path: PathBuf, message: String },
+    BadConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// The adapter file was written by a newer, incompatible version.
     #[error("{path}: adapter format version {found} is not supported (this build reads versions up to {supported})")]
     UnsupportedVersion {
+        /// The file.
         path: PathBuf,
+        /// The version the file declares.
         found: u64,
+        /// The newest version this build reads.
         supported: u64,
     },
 
     /// The adapter file describes another adapter than the one the model was built with.
     #[error("{path}: the adapter does not fit this model: {detail}")]
-    ConfigMismatch { path: PathBuf, detail: String },
+    ConfigMismatch {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
 
     /// The safetensors file is corrupt or truncated.
     #[error("{path}: not a valid safetensors file: {reason}")]
-    Safetensors { path: PathBuf, reason: String },
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// What the safetensors parser reported.
+        reason: String,
+    },
 
     /// A tensor the adapter needs is not in the file.
     #[error("{path}: missing tensor `{key}` (expected shape {expected:?})")]
     MissingTensor {
+        /// The file.
         path: PathBuf,
+        /// The tensor's key.
         key: String,
+        /// The shape the model expects.
         expected: Vec<usize>,
     },
 
     /// The file holds a tensor the adapter does not know (strict loading).
     #[error("{path}: unexpected tensor `{key}` with shape {shape:?}")]
     UnexpectedTensor {
+        /// The file.
         path: PathBuf,
+        /// The tensor's key.
         key: String,
+        /// The tensor's shape in the file.
         shape: Vec<usize>,
     },
 
     /// A run asked to resume has no complete checkpoint.
     #[error("{dir}: no complete checkpoint (model, optim and scheduler of one epoch) to resume from")]
-    NoCheckpoint { dir: PathBuf },
+    NoCheckpoint {
+        /// The run's checkpoint directory.
+        dir: PathBuf,
+    },
 
     /// A tensor has the wrong shape.
     #[error("{path}: tensor `{key}` has shape {found:?}, expected {expected:?}")]
     ShapeMismatch {
+        /// The file.
         path: PathBuf,
+        /// The tensor's key.
         key: String,
+        /// The shape the model expects.
         expected: Vec<usize>,
+        /// The shape in the file.
         found: Vec<usize>,
     },
 
     /// A tensor is stored in a dtype that cannot become an adapter weight.
     #[error("{path}: tensor `{key}` has dtype {dtype}, expected F32, F16, BF16 or F64")]
     UnsupportedDtype {
+        /// The file.
         path: PathBuf,
+        /// The tensor's key.
         key: String,
+        /// The dtype in the file.
         dtype: String,
     },
 }

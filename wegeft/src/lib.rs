@@ -40,6 +40,9 @@
 //! The frozen base gets no gradient; the optimizer trains the bank (and whatever else you leave
 //! trainable, such as a head). [`ParamReport`] counts both. Adapter files are described in [`io`];
 //! pretrained weights come from a [`io::WeightStore`]; [`train`] holds the pieces of a run.
+
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod generator;
 pub mod io;

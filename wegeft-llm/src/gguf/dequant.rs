@@ -6,11 +6,17 @@ use half::{bf16, f16};
 /// The ggml tensor types this crate reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GgmlType {
+    /// 32-bit floats.
     F32,
+    /// IEEE half-precision floats.
     F16,
+    /// bfloat16.
     BF16,
+    /// 4-bit, blocks of 32 with an f16 scale: d·(q − 8).
     Q4_0,
+    /// 4-bit, blocks of 32 with an f16 scale and minimum: d·q + m.
     Q4_1,
+    /// 8-bit, blocks of 32 with an f16 scale: d·q.
     Q8_0,
 }
 

@@ -13,8 +13,11 @@ pub enum MetadataValue {
     Int(i64),
     /// f32 or f64.
     Float(f64),
+    /// A boolean.
     Bool(bool),
+    /// A UTF-8 string.
     String(String),
+    /// An array of values of one type.
     Array(Vec<MetadataValue>),
 }
 

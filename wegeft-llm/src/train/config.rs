@@ -30,6 +30,7 @@ pub struct LlmTrainConfig {
     pub train_file: PathBuf,
     /// Held-out JSONL, evaluated before and after training.
     pub test_file: PathBuf,
+    /// The adapter to train.
     #[config(default = "LlmMethod::Wegeft")]
     pub method: LlmMethod,
     /// Rank [default: WeGeFT 64, LoRA 16].
@@ -41,17 +42,22 @@ pub struct LlmTrainConfig {
     /// Dropout [default: WeGeFT 0.1 on W, LoRA 0.05 on x].
     #[config(default = "None")]
     pub dropout: Option<f64>,
+    /// Layer-name suffixes that get an adapter.
     #[config(default = "vec![\"q_proj\".into(), \"k_proj\".into(), \"v_proj\".into(), \"up_proj\".into(), \"down_proj\".into()]")]
     pub targets: Vec<String>,
+    /// Training epochs.
     #[config(default = 1)]
     pub epochs: usize,
+    /// Peak learning rate.
     #[config(default = 1e-3)]
     pub lr: f64,
+    /// AdamW weight decay.
     #[config(default = 0.0)]
     pub weight_decay: f64,
     /// Fraction of the steps spent warming up.
     #[config(default = 0.1)]
     pub warmup_ratio: f64,
+    /// Examples per step.
     #[config(default = 8)]
     pub batch_size: usize,
     /// Longest tokenised example; longer ones are cut.
@@ -63,13 +69,16 @@ pub struct LlmTrainConfig {
     /// Held-out examples evaluated (the first ones).
     #[config(default = 100)]
     pub eval_limit: usize,
+    /// Tokens generated per held-out example.
     #[config(default = 12)]
     pub max_new_tokens: usize,
     /// How examples are rendered: the checkpoint's chat template or Alpaca.
     #[config(default = "PromptStyle::Auto")]
     pub template: PromptStyle,
+    /// How the answer is read out of a generation.
     #[config(default = "Extract::LastNumber")]
     pub extract: Extract,
+    /// Seed of the adapter init, the dropout and the data order.
     #[config(default = 42)]
     pub seed: u64,
 }

@@ -16,6 +16,7 @@ use crate::tokenizer::LlmTokenizer;
 pub struct Example {
     /// The turns before the response (Alpaca lines become one user turn).
     pub messages: Vec<Message>,
+    /// The assistant's answer, the part that is learnt.
     pub response: String,
 }
 
@@ -77,7 +78,9 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>> {
 /// Token ids of prompt + response + EOS, and how many of them are prompt (no loss there).
 #[derive(Clone, Debug)]
 pub struct Tokenized {
+    /// Prompt, response and EOS token ids.
     pub ids: Vec<u32>,
+    /// How many of `ids` are prompt.
     pub prompt_len: usize,
 }
 

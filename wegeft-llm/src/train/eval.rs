@@ -76,10 +76,15 @@ impl Extract {
 /// One evaluated example.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Prediction {
+    /// The question: the example's last user turn.
     pub prompt: String,
+    /// The reference response.
     pub expected: String,
+    /// The model's generation, without the stop token.
     pub generated: String,
+    /// The answer extracted from the generation, if any.
     pub answer: Option<String>,
+    /// Whether the answer matches the one extracted from the reference.
     pub correct: bool,
 }
 
@@ -88,9 +93,11 @@ pub struct Prediction {
 pub struct LmEvaluation {
     /// Exact-match accuracy in percent.
     pub accuracy: f64,
+    /// Examples evaluated.
     pub examples: usize,
     /// Generated tokens per second (prompt processing included in the time).
     pub tokens_per_second: f64,
+    /// Every example's prediction, in order.
     pub predictions: Vec<Prediction>,
 }
 

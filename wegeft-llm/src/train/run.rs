@@ -25,15 +25,23 @@ use crate::train::LlmTrainConfig;
 /// `results.json` of a run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LlmResults {
+    /// Exact-match accuracy (%) of the base model.
     pub before_accuracy: f64,
+    /// Exact-match accuracy (%) after training.
     pub after_accuracy: f64,
+    /// Held-out examples evaluated.
     pub eval_examples: usize,
     /// Parameter counts of the training model.
     pub params: ParamReport,
+    /// Training examples used.
     pub train_examples: usize,
+    /// Optimiser steps over all epochs.
     pub train_steps: usize,
+    /// Training tokens per second, padding excluded.
     pub train_tokens_per_second: f64,
+    /// Wall-clock seconds of this invocation's training.
     pub train_seconds: f64,
+    /// Generated tokens per second in the final evaluation.
     pub generation_tokens_per_second: f64,
     /// Peak resident memory of the process (VmHWM), in MiB.
     pub peak_memory_mib: Option<f64>,

@@ -20,15 +20,20 @@ pub const IGNORED: u32 = 0;
 /// A right-padded batch: inputs, next-token targets, loss mask, key padding.
 #[derive(Clone, Debug)]
 pub struct LmBatch<B: Backend> {
+    /// Input ids `[B, T]`.
     pub tokens: Tensor<B, 2, Int>,
+    /// The next token at each position, [`IGNORED`] where there is no loss.
     pub targets: Tensor<B, 2, Int>,
+    /// 1 where a position counts towards the loss, else 0.
     pub loss_mask: Tensor<B, 2>,
+    /// Per row, 1 for a real token and 0 for padding.
     pub padding: Arc<Vec<Vec<u8>>>,
 }
 
 /// Pads with `pad` to the longest sequence of the batch.
 #[derive(Clone, Debug)]
 pub struct LmBatcher {
+    /// The padding token id.
     pub pad: u32,
 }
 
@@ -63,6 +68,7 @@ impl<B: Backend> Batcher<B, Tokenized, LmBatch<B>> for LmBatcher {
 /// A [`Llama`] trained as a causal LM.
 #[derive(Module, Debug)]
 pub struct CausalLm<B: Backend> {
+    /// The decoder.
     pub model: Llama<B>,
 }
 

@@ -14,7 +14,9 @@ use burn::train::SequenceOutput;
 
 /// A step's sequence output and how many real tokens its batch held.
 pub struct LmOutput<S> {
+    /// The step's output, for the loss and perplexity metrics.
     pub sequence: S,
+    /// Real (unpadded) tokens in the batch.
     pub tokens: usize,
 }
 

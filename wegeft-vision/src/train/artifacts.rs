@@ -30,9 +30,13 @@ pub const MODEL_FILE: &str = "model";
 /// `results.json`: what the run measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunResults {
+    /// The task's name.
     pub task: String,
+    /// The task's VTAB group.
     pub group: TaskGroup,
+    /// What trained besides the head.
     pub method: Method,
+    /// The adapter rank; `None` for the linear probe and full fine-tuning.
     pub rank: Option<usize>,
     /// Parameter counts of the training model; the head is part of `params.head`.
     pub params: ParamReport,
@@ -40,18 +44,27 @@ pub struct RunResults {
     pub head_params: usize,
     /// The split and the accuracy after the last epoch (no selection on it).
     pub eval_split: String,
+    /// The evaluation on `eval_split`, with the adapter unmerged.
     pub eval: Evaluation,
     /// The same evaluation with the adapter merged into the weights.
     pub merged_eval: Option<Evaluation>,
+    /// Training epochs.
     pub epochs: usize,
+    /// Square input side.
     pub image_size: usize,
+    /// Images per step.
     pub batch_size: usize,
+    /// Peak learning rate.
     pub lr: f64,
+    /// AdamW weight decay.
     pub weight_decay: f64,
+    /// The run's seed.
     pub seed: u64,
     /// Training images per second (forward, backward and update), over this session.
     pub train_images_per_second: f64,
+    /// Wall-clock seconds of this invocation's training.
     pub train_seconds: f64,
+    /// How the reported model was chosen, in words.
     pub selection: String,
 }
 

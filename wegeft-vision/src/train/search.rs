@@ -24,6 +24,7 @@ pub struct SearchResult {
     pub points: Vec<(f64, f64, f64)>,
     /// The chosen point (highest val200 accuracy; the first on ties).
     pub lr: f64,
+    /// The chosen weight decay.
     pub weight_decay: f64,
 }
 

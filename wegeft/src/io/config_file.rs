@@ -64,7 +64,12 @@ pub enum FileDescription {
     /// Written by this crate: the full plan.
     Plan(AdapterPlan),
     /// A plain HF PEFT LoRA adapter: rank and α only; its tensors say the rest.
-    PeftLora { rank: usize, alpha: f64 },
+    PeftLora {
+        /// The LoRA rank `r`.
+        rank: usize,
+        /// `lora_alpha`: the update is scaled by α / r.
+        alpha: f64,
+    },
 }
 
 /// Parses `adapter_config.json`; unknown keys from a newer writer go to `warnings`.
