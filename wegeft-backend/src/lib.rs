@@ -11,9 +11,12 @@
 use std::fmt;
 
 pub mod bench;
+pub mod parse;
 mod run_args;
+mod stderr_logger;
 
 pub use run_args::{asset_dir, RunArgs};
+pub use stderr_logger::install_stderr_logger;
 
 use burn::tensor::backend::AutodiffBackend;
 
@@ -59,6 +62,14 @@ pub enum BackendError {
         /// The backend asked for.
         backend: BackendKind,
     },
+    /// A device index the backend does not have.
+    #[error("the {backend} backend has no device {index} (the CPU backends have one, device 0)")]
+    NoSuchDevice {
+        /// The backend asked for.
+        backend: BackendKind,
+        /// The index asked for.
+        index: usize,
+    },
     /// The CPU thread pool could not be set up.
     #[error("could not set the CPU thread count: {0}")]
     Threads(String),
@@ -90,6 +101,9 @@ fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::Che
     index: Option<usize>,
     job: J,
 ) -> Result<J::Output, BackendError> {
+    if let (BackendKind::Flex | BackendKind::Ndarray, Some(index @ 1..)) = (kind, index) {
+        return Err(BackendError::NoSuchDevice { backend: kind, index });
+    }
     match kind {
         #[cfg(feature = "flex")]
         BackendKind::Flex => {
@@ -182,6 +196,7 @@ impl BackendArgs {
         J: BackendJob<Output = Result<T, E>>,
         E: fmt::Display,
     {
+        install_stderr_logger();
         let announced = Announced(job);
         let outcome = self.configure().and_then(|()| match checkpointing {
             true => run_checkpointed(self.backend, self.device, announced),

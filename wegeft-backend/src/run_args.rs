@@ -15,14 +15,17 @@ pub struct RunArgs {
     #[arg(long)]
     pub resume: bool,
     /// Stop after this many epochs (the schedule still spans all of them); `--resume` continues.
-    #[arg(long)]
-    pub stop_after: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stop_after: Option<u32>,
+    /// Start afresh in a run directory that holds a previous run, replacing its state.
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
 }
 
 impl RunArgs {
     /// How far this invocation goes.
     pub fn session(&self) -> Session {
-        Session { resume: self.resume, stop_after: self.stop_after }
+        Session { resume: self.resume, stop_after: self.stop_after.map(|epochs| epochs as usize), overwrite: self.overwrite }
     }
 
     /// `--out`, or `default` under the working directory.

@@ -42,6 +42,9 @@ pub struct ChatTemplate {
 
 const NAME: &str = "chat_template";
 
+/// Instructions one rendering may execute.
+const TEMPLATE_FUEL: u64 = 10_000_000;
+
 fn template_error(error: Error) -> LlmError {
     LlmError::Template(error.to_string())
 }
@@ -50,6 +53,9 @@ impl ChatTemplate {
     /// Compiles `source`; a syntax error names the template line.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
         let mut env = Environment::new();
+        // A bounded amount of work per rendering: a template with a runaway loop fails with an
+        // error instead of hanging (real chat templates use a few thousand instructions).
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_syntax(SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().map_err(template_error)?);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |message: String| -> std::result::Result<String, Error> {

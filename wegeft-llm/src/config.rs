@@ -104,8 +104,10 @@ impl LlamaConfig {
     /// Checks what the model relies on; errors name `path`.
     pub fn validate(&self, path: &Path) -> crate::Result<()> {
         let heads = self.num_attention_heads;
-        let problem = if heads == 0 || !self.hidden_size.is_multiple_of(heads) {
-            Some(format!("{heads} heads do not divide hidden size {}", self.hidden_size))
+        let problem = if heads == 0 || !self.hidden_size.is_multiple_of(heads) || self.hidden_size < 2 * heads {
+            Some(format!("{heads} heads do not divide hidden size {} into heads of at least 2", self.hidden_size))
+        } else if self.vocab_size == 0 || self.num_hidden_layers == 0 || self.intermediate_size == 0 {
+            Some("the vocabulary, the layers and the MLP width must not be empty".to_string())
         } else if self.key_value_heads() == 0 || !heads.is_multiple_of(self.key_value_heads()) {
             Some(format!("{} key/value heads do not divide {heads} heads", self.key_value_heads()))
         } else if !self.head_dim().is_multiple_of(2) {

@@ -32,6 +32,9 @@ pub enum LlmError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Settings no run or generation can use.
+    #[error("invalid settings: {0}")]
+    InvalidConfig(String),
     /// The tokenizer could not be built or failed on a text.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

@@ -5,6 +5,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use wegeft::train::SplitMix64;
 
+use crate::error::{LlmError, Result};
 use crate::model::Llama;
 
 /// How the next token is chosen.
@@ -22,6 +23,17 @@ impl Sampling {
     /// Always the most likely token.
     pub fn greedy() -> Self {
         Self { temperature: 0.0, top_p: 1.0, seed: 0 }
+    }
+
+    /// Fails unless the temperature is a non-negative number and top-p lies in (0, 1].
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(LlmError::InvalidConfig(format!("temperature must be 0 (greedy) or positive, got {}", self.temperature)));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(LlmError::InvalidConfig(format!("top-p must be in (0, 1], got {}", self.top_p)));
+        }
+        Ok(())
     }
 
     fn pick(&self, logits: &[f32], rng: &mut SplitMix64) -> u32 {
@@ -54,7 +66,8 @@ impl Sampling {
 }
 
 /// Continues each prompt by up to `max_new` tokens; a sequence stops at a token in `stop_ids`
-/// or when `stop` says so of its generated ids. Returns the generated ids (prompts excluded).
+/// or when `stop` says so of its generated ids. Returns the generated ids (prompts excluded);
+/// an empty prompt, an id outside the vocabulary or unusable sampling settings are errors.
 pub fn generate<B: Backend>(
     model: &Llama<B>,
     prompts: &[Vec<u32>],
@@ -63,7 +76,15 @@ pub fn generate<B: Backend>(
     sampling: &Sampling,
     stop: impl Fn(&[u32]) -> bool,
     device: &B::Device,
-) -> Vec<Vec<u32>> {
+) -> Result<Vec<Vec<u32>>> {
+    sampling.validate()?;
+    if let Some(index) = prompts.iter().position(Vec::is_empty) {
+        return Err(LlmError::InvalidConfig(format!("prompt {} is empty: generation continues at least one token", index + 1)));
+    }
+    let vocab = model.embed_tokens.weight.dims()[0];
+    if let Some(id) = prompts.iter().flatten().find(|&&id| id as usize >= vocab) {
+        return Err(LlmError::InvalidConfig(format!("token id {id} is outside the model's vocabulary of {vocab}")));
+    }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let mut padding: Vec<Vec<u8>> = prompts.iter().map(|p| [vec![0; longest - p.len()], vec![1; p.len()]].concat()).collect();
     let ids: Vec<i64> = prompts.iter().flat_map(|p| std::iter::repeat_n(0, longest - p.len()).chain(p.iter().map(|&t| t as i64))).collect();
@@ -95,5 +116,5 @@ pub fn generate<B: Backend>(
         }
         input = Tensor::from_data(TensorData::new(next, [batch, 1]), device);
     }
-    outputs
+    Ok(outputs)
 }

@@ -72,14 +72,28 @@ pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> 
             .as_str()
             .or_else(|| templates.as_array()?.iter().find(|t| t["name"] == "default")?["template"].as_str())
             .map(String::from);
+        check_vocabulary(path, &tokenizer, &config)?;
         let model = Llama::load(&config, weights, injector, device)?;
         return Ok(Pretrained { config, model, tokenizer });
     }
     let file = GgufFile::open(path)?;
     let config = LlamaConfig::from_gguf(&file)?;
     let tokenizer = LlmTokenizer::from_gguf(&file)?;
+    check_vocabulary(path, &tokenizer, &config)?;
     let weights = hf_weights(&file, &config)?;
     drop(file);
     let model = Llama::load(&config, weights, injector, device)?;
     Ok(Pretrained { config, model, tokenizer })
+}
+
+/// Fails when the tokenizer can produce ids the embedding has no row for.
+fn check_vocabulary(path: &Path, tokenizer: &LlmTokenizer, config: &LlamaConfig) -> Result<()> {
+    let tokens = tokenizer.inner.get_vocab_size(true);
+    if tokens > config.vocab_size {
+        return Err(LlmError::Format {
+            path: path.to_path_buf(),
+            reason: format!("the tokenizer has {tokens} tokens but the embedding only {} rows", config.vocab_size),
+        });
+    }
+    Ok(())
 }

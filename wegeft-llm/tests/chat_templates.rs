@@ -71,3 +71,10 @@ fn training_examples_end_with_the_templates_end_of_turn_or_eos() {
     tokenizer.chat_template = None;
     assert!(matches!(PromptFormat::new(PromptStyle::Chat, &tokenizer), Err(LlmError::Template(_))));
 }
+
+#[test]
+fn a_runaway_template_stops_with_an_error() {
+    let template = ChatTemplate::new("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", "", "").unwrap();
+    let error = template.render(&[Message::new("user", "hi")], true).unwrap_err();
+    assert!(matches!(error, LlmError::Template(_)), "{error}");
+}

@@ -180,14 +180,14 @@ fn batched_generation_matches_one_prompt_at_a_time() {
     let prompts = vec![vec![5u32, 17, 3], vec![90, 42, 8, 61, 33]];
     let alone: Vec<Vec<u32>> = prompts
         .iter()
-        .map(|p| generate(&model, std::slice::from_ref(p), 6, &[], &Sampling::greedy(), |_| false, &device).remove(0))
+        .map(|p| generate(&model, std::slice::from_ref(p), 6, &[], &Sampling::greedy(), |_| false, &device).unwrap().remove(0))
         .collect();
-    let batched = generate(&model, &prompts, 6, &[], &Sampling::greedy(), |_| false, &device);
+    let batched = generate(&model, &prompts, 6, &[], &Sampling::greedy(), |_| false, &device).unwrap();
     assert_eq!(batched, alone);
     assert!(batched.iter().all(|g| g.len() == 6));
     let sampling = Sampling { temperature: 0.8, top_p: 0.9, seed: 3 };
-    let first = generate(&model, &prompts, 6, &[], &sampling, |_| false, &device);
-    assert_eq!(first, generate(&model, &prompts, 6, &[], &sampling, |_| false, &device), "sampling is seeded");
+    let first = generate(&model, &prompts, 6, &[], &sampling, |_| false, &device).unwrap();
+    assert_eq!(first, generate(&model, &prompts, 6, &[], &sampling, |_| false, &device).unwrap(), "sampling is seeded");
 }
 
 #[test]
@@ -256,4 +256,93 @@ fn hf_tokenizer_files_encode_as_the_tokenizers_library_does() {
         assert_eq!(&loaded.tokenizer.decode(ids).unwrap(), text);
     }
     assert!(loaded.tokenizer.chat_template.as_deref().is_some_and(|t| t.contains("<|im_start|>")));
+}
+
+#[test]
+fn generation_refuses_empty_prompts_unknown_ids_and_bad_sampling() {
+    use wegeft_llm::{generate, Sampling};
+    let model = hf_model("tiny_llama_untied");
+    let device = Default::default();
+    let run = |prompts: Vec<Vec<u32>>, sampling: Sampling| generate(&model, &prompts, 2, &[], &sampling, |_| false, &device).unwrap_err();
+    let greedy = Sampling::greedy;
+    for (error, needle) in [
+        (run(vec![vec![5, 17], vec![]], greedy()), "prompt 2 is empty"),
+        (run(vec![vec![5, 300]], greedy()), "token id 300 is outside"),
+        (run(vec![vec![5]], Sampling { temperature: f64::NAN, ..greedy() }), "temperature"),
+        (run(vec![vec![5]], Sampling { temperature: -1.0, ..greedy() }), "temperature"),
+        (run(vec![vec![5]], Sampling { top_p: 0.0, ..greedy() }), "top-p"),
+    ] {
+        assert!(matches!(error, LlmError::InvalidConfig(_)) && error.to_string().contains(needle), "{needle}: {error}");
+    }
+}
+
+#[test]
+fn a_tokenizer_larger_than_the_embedding_is_refused() {
+    let dir = std::env::temp_dir().join(format!("small-vocab-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(fixture("tiny_llama_untied")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap().replace("\"vocab_size\": 300", "\"vocab_size\": 20");
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    let error = wegeft_llm::load::<B>(&dir, Injector::none(), &Default::default()).err().expect("refused");
+    assert!(error.to_string().contains("embedding only 20 rows"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A GGUF v3 file: `metadata` as (key, type, value bytes), then `tensors` as (name, dims, type).
+fn gguf(metadata: &[(&str, u32, Vec<u8>)], tensors: &[(&str, &[u64], u32)]) -> Vec<u8> {
+    let string = |s: &str| [(s.len() as u64).to_le_bytes().to_vec(), s.as_bytes().to_vec()].concat();
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend((tensors.len() as u64).to_le_bytes());
+    bytes.extend((metadata.len() as u64).to_le_bytes());
+    for (key, kind, value) in metadata {
+        bytes.extend(string(key));
+        bytes.extend(kind.to_le_bytes());
+        bytes.extend(value);
+    }
+    for (name, dims, kind) in tensors {
+        bytes.extend(string(name));
+        bytes.extend((dims.len() as u32).to_le_bytes());
+        dims.iter().for_each(|d| bytes.extend(d.to_le_bytes()));
+        bytes.extend(kind.to_le_bytes());
+        bytes.extend(0u64.to_le_bytes());
+    }
+    bytes
+}
+
+#[test]
+fn hostile_gguf_files_are_errors_not_crashes() {
+    let path = std::path::Path::new("hostile.gguf");
+    let parse = |bytes: Vec<u8>| GgufFile::parse(path, bytes).err().expect("refused").to_string();
+    // Dimensions whose product wraps around a 64-bit size (each is no longer than the file).
+    let mut huge = gguf(&[], &[("huge", &[1 << 16; 4], 0)]);
+    huge.resize(1 << 17, 0);
+    let message = parse(huge);
+    assert!(message.contains("huge") && message.contains("multiply past"), "{message}");
+    // Arrays of arrays of …: a million levels would overflow the stack.
+    let mut nested = Vec::new();
+    for _ in 0..1_000_000 {
+        nested.extend(9u32.to_le_bytes());
+        nested.extend(1u64.to_le_bytes());
+    }
+    let message = parse(gguf(&[("deep", 9, nested)], &[]));
+    assert!(message.contains("nested"), "{message}");
+    // A model with more heads than its width has rows.
+    let number = |n: u32| n.to_le_bytes().to_vec();
+    let text = |s: &str| [(s.len() as u64).to_le_bytes().to_vec(), s.as_bytes().to_vec()].concat();
+    let metadata = [
+        ("general.architecture", 8, text("llama")),
+        ("llama.vocab_size", 4, number(10)),
+        ("llama.embedding_length", 4, number(4)),
+        ("llama.feed_forward_length", 4, number(8)),
+        ("llama.block_count", 4, number(1)),
+        ("llama.attention.head_count", 4, number(8)),
+    ];
+    let file = GgufFile::parse(path, gguf(&metadata, &[])).unwrap();
+    let message = LlamaConfig::from_gguf(&file).unwrap_err().to_string();
+    assert!(message.contains("8 heads"), "{message}");
 }

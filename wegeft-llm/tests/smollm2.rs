@@ -15,7 +15,7 @@ fn smollm2_knows_the_capital_of_france() {
     let ids = tokenizer.encode("The capital of France is").unwrap();
     assert_eq!(tokenizer.decode(&ids).unwrap(), "The capital of France is");
     assert_eq!(tokenizer.encode("<|im_start|>user").unwrap()[0], 1, "control tokens are matched whole");
-    let output = generate(&loaded.model, &[ids], 2, &[], &Sampling::greedy(), |_| false, &Default::default());
+    let output = generate(&loaded.model, &[ids], 2, &[], &Sampling::greedy(), |_| false, &Default::default()).unwrap();
     let text = tokenizer.decode(&output[0]).unwrap();
     assert!(text.starts_with(" Paris"), "{text:?}");
 }

@@ -113,9 +113,9 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     let device = Default::default();
     train_llm::<A>(&config, &dir.join("straight"), Session::default(), &device).unwrap().unwrap();
     let interrupted = dir.join("interrupted");
-    let stopped = train_llm::<A>(&config, &interrupted, Session { resume: false, stop_after: Some(1) }, &device).unwrap();
+    let stopped = train_llm::<A>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &device).unwrap();
     assert!(stopped.is_none() && !interrupted.join("results.json").exists());
-    train_llm::<A>(&config, &interrupted, Session { resume: true, stop_after: None }, &device).unwrap().unwrap();
+    train_llm::<A>(&config, &interrupted, Session { resume: true, ..Session::default() }, &device).unwrap().unwrap();
     let (straight, resumed) = (adapter_values(&dir.join("straight")), adapter_values(&interrupted));
     assert_eq!(straight.len(), resumed.len());
     for ((name, a), (_, b)) in straight.iter().zip(&resumed) {
@@ -144,6 +144,72 @@ fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
     assert_eq!(results.params.adapter, 2 * 2 * ((64 + 64) + 2 * (64 + 16) + (64 + 96) + (96 + 64)));
     for file in ["config.json", "results.json", "predictions_before.json", "predictions_after.json", "adapter/adapter_model.safetensors"] {
         assert!(run.join(file).is_file(), "missing {file}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_default_wegeft_run_exports_a_lora_adapter_that_reloads_to_the_merged_model() {
+    use burn::tensor::{Int, Tensor, TensorData};
+    use wegeft::io::WeightStore;
+    use wegeft::{Injector, LoraConfig, Targets};
+    use wegeft_llm::pretrained::hf_shards;
+    use wegeft_llm::{load, Llama, LlamaConfig};
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = scratch("export");
+    // The default targets (q, k, v, up, down): o_proj and gate_proj stay outside the plan.
+    let config = tiny_run(&dir).with_rank(Some(2)).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2).with_lr(1e-2);
+    let run = dir.join("run");
+    train_llm::<Autodiff<Flex>>(&config, &run, Session::default(), &Default::default()).unwrap().unwrap();
+
+    // What `export-llm RUN` does.
+    type B = Flex;
+    let device = Default::default();
+    let mut pretrained = load::<B>(&config.model, config.injector().unwrap(), &device).unwrap();
+    pretrained.model.adapters = wegeft::load_adapter(std::mem::take(&mut pretrained.model.adapters), run.join("adapter")).unwrap();
+    pretrained.model.export_hf(&pretrained.config, &dir.join("merged")).unwrap();
+    wegeft::export_peft_lora(&pretrained.model, dir.join("peft-lora")).unwrap();
+
+    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64, 17, 3, 90, 42, 8], [1, 6]), &device);
+    let logits = |model: &Llama<B>| model.forward(ids.clone(), None, None).into_data().convert::<f32>().to_vec::<f32>().unwrap();
+    let adapted = logits(&pretrained.model);
+    let merged_dir = dir.join("merged");
+    let merged_config = LlamaConfig::from_hf_json(&merged_dir.join("config.json")).unwrap();
+    let weights = WeightStore::safetensors(&hf_shards(&merged_dir).unwrap()).unwrap();
+    let merged = logits(&Llama::load(&merged_config, weights, Injector::none(), &device).unwrap());
+    let targets = config.targets.iter().fold(Targets::new(), |t, s| t.suffix(s.as_str()));
+    let injector = Injector::new(LoraConfig::new(2).with_alpha(Some(2.0)), targets).unwrap();
+    let mut as_lora = load::<B>(&config.model, injector, &device).unwrap().model;
+    as_lora.adapters = wegeft::load_adapter(std::mem::take(&mut as_lora.adapters), dir.join("peft-lora")).unwrap();
+    let lora = logits(&as_lora);
+    let scale = adapted.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for (name, other) in [("merged HF checkpoint", &merged), ("PEFT LoRA export", &lora)] {
+        let error = adapted.iter().zip(other).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        assert!(error < 1e-5, "{name} differs from the trained model by {error}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unusable_settings_and_empty_files_are_refused_before_training() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = scratch("settings");
+    let base = tiny_run(&dir).with_rank(Some(2));
+    std::fs::write(dir.join("empty.jsonl"), "\n  \n").unwrap();
+    for (config, needle) in [
+        (base.clone().with_batch_size(0), "batch_size"),
+        (base.clone().with_max_len(0), "max_len"),
+        (base.clone().with_epochs(0), "epochs"),
+        (base.clone().with_train_limit(Some(0)), "train_limit"),
+        (base.clone().with_lr(f64::NAN), "learning rate"),
+        (base.clone().with_lr(-1e-3), "learning rate"),
+        (LlmTrainConfig { train_file: dir.join("empty.jsonl"), ..base.clone() }, "empty.jsonl: no examples"),
+        (LlmTrainConfig { test_file: dir.join("empty.jsonl"), ..base.clone() }, "empty.jsonl: no examples"),
+    ] {
+        let run = dir.join("run");
+        let session = Session { overwrite: true, ..Session::default() };
+        let error = train_llm::<Autodiff<Flex>>(&config, &run, session, &Default::default()).unwrap_err();
+        assert!(error.to_string().contains(needle), "{needle}: {error}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -76,10 +76,23 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     let device = Default::default();
     let straight = train::<B>(&config, &scratch.0.join("straight"), Session::default(), &device).unwrap().unwrap();
     let interrupted = scratch.0.join("interrupted");
-    let stopped = train::<B>(&config, &interrupted, Session { stop_after: Some(1), resume: false }, &device).unwrap();
+    let stopped = train::<B>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &device).unwrap();
     assert!(stopped.is_none());
-    let resumed = train::<B>(&config, &interrupted, Session { resume: true, stop_after: None }, &device).unwrap().unwrap();
+    let resume = Session { resume: true, ..Session::default() };
+    let resumed = train::<B>(&config, &interrupted, resume, &device).unwrap().unwrap();
     assert_eq!(resumed.eval.accuracy, straight.eval.accuracy);
+    // The metric history is the uninterrupted run's: every epoch once, under its own number.
+    let epochs = |dir: &str| {
+        let csv = std::fs::read_to_string(scratch.0.join(dir).join("metrics.csv")).unwrap();
+        let mut rows: Vec<String> = csv.lines().skip(1).map(|row| row.rsplit_once(',').unwrap().0.to_string()).collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(epochs("interrupted"), epochs("straight"));
+    assert!(epochs("straight").iter().any(|row| row.starts_with("3,train,Loss")));
+    // Resuming a finished run changes nothing: its results stand.
+    let again = train::<B>(&config, &interrupted, resume, &device).unwrap().unwrap();
+    assert_eq!(again.train_seconds, resumed.train_seconds);
 
     let weights = |dir: &str| read_safetensors(&scratch.0.join(dir).join("adapter/adapter_model.safetensors")).unwrap();
     let (a, b) = (weights("straight"), weights("interrupted"));
@@ -90,6 +103,62 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     }
     let changed = a.values().any(|t| t.values.iter().any(|v| *v != 0.0));
     assert!(changed, "LoRA's B starts at zero and must have trained");
+}
+
+#[test]
+fn a_run_directory_is_not_reused_or_resumed_with_other_settings() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("run-dir");
+    let task = write_task(&scratch.0, 1);
+    let config = tiny_config(&task, Method::Wegeft).with_epochs(1);
+    let run = scratch.0.join("run");
+    let device = Default::default();
+    train::<B>(&config, &run, Session::default(), &device).unwrap().unwrap();
+    let error = train::<B>(&config, &run, Session::default(), &device).unwrap_err();
+    assert!(error.to_string().contains("--overwrite"), "{error}");
+    let resume = Session { resume: true, ..Session::default() };
+    let error = train::<B>(&config.clone().with_rank(Some(4)).with_method(Method::Lora), &run, resume, &device).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("rank: 2 → 4") && message.contains(r#"method: "wegeft" → "lora""#), "{message}");
+    let overwrite = Session { overwrite: true, ..Session::default() };
+    let results = train::<B>(&config.clone().with_method(Method::Lora), &run, overwrite, &device).unwrap().unwrap();
+    assert_eq!(results.method, Method::Lora);
+}
+
+#[test]
+fn unusable_settings_are_refused_before_training() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("settings");
+    let task = write_task(&scratch.0, 1);
+    let device = Default::default();
+    let base = tiny_config(&task, Method::Wegeft);
+    for (config, needle) in [
+        (base.clone().with_batch_size(0), "batch_size"),
+        (base.clone().with_image_size(0), "image_size"),
+        (base.clone().with_epochs(0), "epochs"),
+        (base.clone().with_lr(f64::NAN), "learning rate"),
+        (base.clone().with_lr(-1.0), "learning rate"),
+        (base.clone().with_rank(Some(100_000_000_000)), "rank"),
+    ] {
+        let run = scratch.0.join(needle.replace(' ', "-"));
+        let error = train::<B>(&config, &run, Session { overwrite: true, ..Session::default() }, &device).unwrap_err();
+        assert!(error.to_string().contains(needle), "{needle}: {error}");
+    }
+    std::fs::write(task.join("task.json"), r#"{"name": "colours", "group": "Natural", "classes": 100000000000}"#).unwrap();
+    let error = TaskInfo::of_dir(&task).unwrap_err();
+    assert!(error.to_string().contains("task.json") && error.to_string().contains("classes"), "{error}");
+}
+
+#[test]
+fn a_diverging_run_stops_with_an_error_naming_the_step() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("diverging");
+    let task = write_task(&scratch.0, 2);
+    // A rate this large sends the weights, then the logits, to infinity within a few steps.
+    let config = tiny_config(&task, Method::Full).with_lr(1e30).with_warmup_epochs(0);
+    let error = train::<B>(&config, &scratch.0.join("run"), Session::default(), &Default::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("loss became") && message.contains("epoch 1, iteration"), "{message}");
 }
 
 #[test]

@@ -127,6 +127,33 @@ pub enum PeftError {
         shape: Vec<usize>,
     },
 
+    /// A fresh run was pointed at a directory that holds another run.
+    #[error("{dir} holds a previous run (its config.json): `--resume` continues it, `--overwrite` starts afresh and replaces it")]
+    RunExists {
+        /// The run directory.
+        dir: PathBuf,
+    },
+
+    /// A resumed run's settings differ from the ones it was started with.
+    #[error("{path}: the run was started with other settings, so it cannot resume with these ({differences}); start a new run, or `--overwrite` this one")]
+    ResumeMismatch {
+        /// The stored config.
+        path: PathBuf,
+        /// Each differing setting, `key: stored → given`.
+        differences: String,
+    },
+
+    /// The training loss became NaN or infinite; training stopped there.
+    #[error("the training loss became {loss} at epoch {epoch}, iteration {iteration}; training stopped (the last complete checkpoint is kept). Try a lower learning rate")]
+    NonFiniteLoss {
+        /// The epoch it happened in.
+        epoch: usize,
+        /// The iteration within that epoch.
+        iteration: usize,
+        /// The loss value.
+        loss: f64,
+    },
+
     /// A run asked to resume has no complete checkpoint.
     #[error("{dir}: no complete checkpoint (model, optim and scheduler of one epoch) to resume from")]
     NoCheckpoint {
@@ -156,6 +183,19 @@ pub enum PeftError {
         key: String,
         /// The dtype in the file.
         dtype: String,
+    },
+
+    /// A stored tensor holds NaN or an infinity, which would poison everything computed from it.
+    #[error("{path}: tensor `{key}` holds {value} at element {index}")]
+    NonFiniteTensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's key.
+        key: String,
+        /// The first non-finite element's index.
+        index: usize,
+        /// Its value.
+        value: f32,
     },
 }
 

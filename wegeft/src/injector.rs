@@ -85,6 +85,16 @@ impl Targeting {
             self.plan.untouched.push(name.to_string());
             return Ok(None);
         }
+        // A rank above the layer's sizes adds parameters, not expressiveness (and a huge one
+        // would abort on allocation).
+        let rank = self.plan.method.rank();
+        let limit = match &self.plan.method {
+            AdapterMethod::Wegeft(_) => d_in,
+            AdapterMethod::Lora(_) => d_in.min(d_out),
+        };
+        if rank > limit {
+            return Err(PeftError::InvalidConfig(format!("rank {rank} exceeds {limit}, the size of layer `{name}` ({d_in} -> {d_out})")));
+        }
         let group_name = match &self.plan.method {
             AdapterMethod::Wegeft(config) if config.sharing == Sharing::PerModuleType => {
                 module_type(name)

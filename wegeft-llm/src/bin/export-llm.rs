@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use burn::backend::Flex;
 use clap::Parser;
 use wegeft_llm::train::LlmTrainConfig;
-use wegeft_llm::{load, LlmError, Result};
+use wegeft_llm::{load, Result};
 
 #[derive(Parser)]
 #[command(about = "Merge a trained adapter into its base model and export it")]
@@ -20,9 +20,7 @@ struct Args {
 }
 
 fn export(args: Args) -> Result<()> {
-    let path = args.run.join(wegeft::train::CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|source| LlmError::Io { path: path.clone(), source })?;
-    let config: LlmTrainConfig = serde_json::from_str(&text).map_err(|e| LlmError::Format { path, reason: e.to_string() })?;
+    let config: LlmTrainConfig = wegeft::io::read_json(&args.run.join(wegeft::train::CONFIG_FILE))?;
     let device = Default::default();
     let mut pretrained = load::<Flex>(&config.model, config.injector()?, &device)?;
     let bank = std::mem::take(&mut pretrained.model.adapters);
@@ -35,6 +33,7 @@ fn export(args: Args) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    wegeft_backend::install_stderr_logger();
     // No backend choice here: the job's own result is the whole outcome.
     wegeft_backend::exit_code("export-llm", Ok(export(Args::parse())))
 }

@@ -24,15 +24,16 @@ struct Args {
     /// none).
     #[arg(long)]
     chat: bool,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = wegeft_backend::parse::at_least_one)]
     max_new_tokens: usize,
     /// Weight precision; f16 and bf16 need a backend that has them (CUDA; WGPU: f16).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     precision: Precision,
     /// 0 for greedy decoding.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = wegeft_backend::parse::non_negative)]
     temperature: f64,
-    #[arg(long, default_value_t = 1.0)]
+    /// Sample among the most likely tokens whose probabilities sum to this.
+    #[arg(long, default_value_t = 1.0, value_parser = wegeft_backend::parse::share)]
     top_p: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -69,7 +70,7 @@ impl BackendJob for Args {
         let tokenizer = &loaded.tokenizer;
         let stop = |ids: &[u32]| tokenizer.decode(ids).is_ok_and(|text| args.stop.iter().any(|s| text.contains(s.as_str())));
         let start = Instant::now();
-        let outputs = generate(&loaded.model, &prompts, args.max_new_tokens, &stop_ids, &sampling, stop, &device);
+        let outputs = generate(&loaded.model, &prompts, args.max_new_tokens, &stop_ids, &sampling, stop, &device)?;
         let seconds = start.elapsed().as_secs_f64();
         let tokens: usize = outputs.iter().map(Vec::len).sum();
         for (prompt, output) in args.prompt.iter().zip(&outputs) {

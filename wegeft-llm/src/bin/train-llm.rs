@@ -28,43 +28,43 @@ struct Args {
     #[arg(long, value_enum)]
     method: Option<LlmMethod>,
     /// Rank [default: WeGeFT 64, LoRA 16].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     rank: Option<usize>,
     /// α [default: 2 × rank].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::positive)]
     alpha: Option<f64>,
     /// Dropout [default: WeGeFT 0.1 on W, LoRA 0.05 on x].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::rate)]
     dropout: Option<f64>,
     /// Layer-name suffixes to adapt (comma-separated) [default: q,k,v,up,down projections].
     #[arg(long, value_delimiter = ',')]
     targets: Vec<String>,
     /// [default: 1]
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     epochs: Option<usize>,
     /// [default: 1e-3]
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::positive)]
     lr: Option<f64>,
     /// [default: 8]
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     batch_size: Option<usize>,
     /// Longest tokenised example; longer ones are cut [default: 128].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     max_len: Option<usize>,
     /// How examples are rendered [default: auto].
     #[arg(long, value_enum)]
     template: Option<PromptStyle>,
     /// Use only the first N training examples.
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     train_limit: Option<usize>,
     /// Held-out examples to evaluate [default: 100].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     eval_limit: Option<usize>,
     /// How answers are read out of a generation [default: last-number].
     #[arg(long, value_enum)]
     extract: Option<Extract>,
     /// Tokens generated per held-out question [default: 12].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     max_new_tokens: Option<usize>,
     /// [default: 42]
     #[arg(long)]

@@ -38,10 +38,10 @@ impl GgmlType {
 
     /// Bytes that `count` values take, if `count` fills whole blocks.
     pub fn byte_size(self, count: usize) -> Option<usize> {
-        let per_block = |bytes: usize| count.is_multiple_of(BLOCK).then_some(count / BLOCK * bytes);
+        let per_block = |bytes: usize| count.is_multiple_of(BLOCK).then(|| (count / BLOCK).checked_mul(bytes)).flatten();
         match self {
-            Self::F32 => Some(4 * count),
-            Self::F16 | Self::BF16 => Some(2 * count),
+            Self::F32 => count.checked_mul(4),
+            Self::F16 | Self::BF16 => count.checked_mul(2),
             Self::Q4_0 => per_block(2 + BLOCK / 2),
             Self::Q4_1 => per_block(4 + BLOCK / 2),
             Self::Q8_0 => per_block(2 + BLOCK),

@@ -88,6 +88,11 @@ pub struct GgufFile {
     data_start: usize,
 }
 
+/// Metadata arrays inside arrays, at most (llama.cpp's files nest none).
+const MAX_ARRAY_NESTING: usize = 4;
+/// Tensor dimensions, at most (GGML_MAX_DIMS).
+const MAX_DIMS: usize = 4;
+
 struct Cursor<'a> {
     bytes: &'a [u8],
     position: usize,
@@ -129,7 +134,8 @@ impl Cursor<'_> {
         String::from_utf8(bytes).map_err(|_| self.error("a string is not UTF-8"))
     }
 
-    fn value(&mut self, kind: u32) -> Result<MetadataValue> {
+    /// A metadata value of type `kind`, inside `depth` enclosing arrays.
+    fn value(&mut self, kind: u32, depth: usize) -> Result<MetadataValue> {
         let int = |bytes: &[u8], signed: bool| -> i64 {
             let mut wide = [0u8; 8];
             wide[..bytes.len()].copy_from_slice(bytes);
@@ -151,10 +157,11 @@ impl Cursor<'_> {
             6 => MetadataValue::Float(f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")) as f64),
             7 => MetadataValue::Bool(self.take(1)?[0] != 0),
             8 => MetadataValue::String(self.string()?),
+            9 if depth >= MAX_ARRAY_NESTING => return Err(self.error(format!("metadata arrays nested more than {MAX_ARRAY_NESTING} deep"))),
             9 => {
                 let element = self.u32()?;
                 let len = self.len()?;
-                MetadataValue::Array((0..len).map(|_| self.value(element)).collect::<Result<_>>()?)
+                MetadataValue::Array((0..len).map(|_| self.value(element, depth + 1)).collect::<Result<_>>()?)
             }
             10 => MetadataValue::Int(int(self.take(8)?, false)),
             11 => MetadataValue::Int(int(self.take(8)?, true)),
@@ -188,12 +195,15 @@ impl GgufFile {
         for _ in 0..metadata_count {
             let key = cursor.string()?;
             let kind = cursor.u32()?;
-            metadata.insert(key, cursor.value(kind)?);
+            metadata.insert(key, cursor.value(kind, 0)?);
         }
         let mut tensors = BTreeMap::new();
         for _ in 0..tensor_count {
             let name = cursor.string()?;
             let rank = cursor.u32()? as usize;
+            if rank > MAX_DIMS {
+                return Err(cursor.error(format!("tensor `{name}` has {rank} dimensions (GGUF has at most {MAX_DIMS})")));
+            }
             let dims = (0..rank).map(|_| cursor.len()).collect::<Result<Vec<_>>>()?;
             let kind = cursor.u32()?;
             let ggml_type = GgmlType::from_id(kind).ok_or_else(|| cursor.error(format!("tensor `{name}`: unsupported ggml type {kind}")))?;
@@ -210,8 +220,11 @@ impl GgufFile {
             data_start,
         };
         for (name, info) in &file.tensors {
-            let size = info.ggml_type.byte_size(info.len()).ok_or_else(|| file.tensor_error(name, "size is not a whole number of blocks"))?;
-            if file.data_start + info.offset + size > file.bytes.len() {
+            let count = info.dims.iter().try_fold(1usize, |count, &dim| count.checked_mul(dim));
+            let count = count.ok_or_else(|| file.tensor_error(name, format!("dimensions {:?} multiply past the address space", info.dims)))?;
+            let size = info.ggml_type.byte_size(count).ok_or_else(|| file.tensor_error(name, "size is not a whole number of blocks, or too large"))?;
+            let end = file.data_start.checked_add(info.offset).and_then(|start| start.checked_add(size));
+            if end.is_none_or(|end| end > file.bytes.len()) {
                 return Err(file.tensor_error(name, "data runs past the end of the file"));
             }
         }

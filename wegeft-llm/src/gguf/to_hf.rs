@@ -107,6 +107,9 @@ pub fn hf_weights(file: &GgufFile, config: &LlamaConfig) -> Result<WeightStore> 
             });
         };
         let (shape, mut values) = file.tensor_f32(name)?;
+        if let Some(value) = values.iter().find(|value| !value.is_finite()) {
+            return Err(LlmError::Tensor { path: file.path.clone(), name: name.clone(), reason: format!("holds {value}") });
+        }
         let heads = if hf.ends_with("q_proj.weight") {
             Some(config.num_attention_heads)
         } else if hf.ends_with("k_proj.weight") {

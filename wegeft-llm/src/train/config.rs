@@ -84,6 +84,30 @@ pub struct LlmTrainConfig {
 }
 
 impl LlmTrainConfig {
+    /// Fails on settings no run can use, naming the setting (rank and dropout are the adapter
+    /// method's to check).
+    pub fn validate(&self) -> crate::Result<()> {
+        let problem = if self.batch_size == 0 {
+            Some("batch_size must be at least 1".to_string())
+        } else if self.max_len < 2 {
+            Some(format!("max_len must be at least 2 tokens (a prompt and an answer), got {}", self.max_len))
+        } else if self.epochs == 0 {
+            Some("epochs must be at least 1".to_string())
+        } else if self.train_limit == Some(0) || self.eval_limit == 0 {
+            Some("train_limit and eval_limit must be at least 1".to_string())
+        } else if self.max_new_tokens == 0 {
+            Some("max_new_tokens must be at least 1".to_string())
+        } else if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            Some(format!("warmup_ratio must be in [0, 1], got {}", self.warmup_ratio))
+        } else if self.alpha.is_some_and(|alpha| !(alpha.is_finite() && alpha > 0.0)) {
+            Some(format!("alpha must be a positive number, got {:?}", self.alpha))
+        } else {
+            None
+        };
+        problem.map_or(Ok(()), |problem| Err(crate::LlmError::InvalidConfig(problem)))?;
+        Ok(wegeft::train::check_optimizer(self.lr, self.weight_decay)?)
+    }
+
     /// The injector of the configured method.
     pub fn injector(&self) -> crate::Result<Injector> {
         let targets = self.targets.iter().fold(Targets::new(), |t, s| t.suffix(s.as_str()));

@@ -9,11 +9,11 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{LearningRateMetric, LossMetric, PerplexityMetric};
 use serde::{Deserialize, Serialize};
-use wegeft::io::write_json;
+use wegeft::io::{read_json, write_json};
 use wegeft::train::{finished_epochs, fit, peak_memory_mib, start_run, EpochLoader, Schedule, Session};
 use wegeft::ParamReport;
 
-use crate::error::Result;
+use crate::error::{LlmError, Result};
 use crate::pretrained::load;
 use crate::prompt::PromptFormat;
 use crate::train::data::{read_jsonl, tokenize};
@@ -49,7 +49,13 @@ pub struct LlmResults {
 
 /// Trains `config` into `run_dir`; `None` when the session stops before the last epoch.
 pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, session: Session, device: &B::Device) -> Result<Option<LlmResults>> {
-    start_run(run_dir, config)?;
+    config.validate()?;
+    start_run(run_dir, config, session)?;
+    let results_file = run_dir.join("results.json");
+    if session.resume && results_file.is_file() {
+        println!("{}: the run is complete; its results stand", run_dir.display());
+        return Ok(Some(read_json(&results_file)?));
+    }
     finished_epochs(run_dir, session)?; // a resume without checkpoint fails before the slow evaluation
     B::seed(device, config.seed);
     let pretrained = load::<B>(&config.model, config.injector()?, device)?;
@@ -59,6 +65,11 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     train.truncate(config.train_limit.unwrap_or(train.len()));
     let mut test = read_jsonl(&config.test_file)?;
     test.truncate(config.eval_limit);
+    for (examples, file) in [(train.len(), &config.train_file), (test.len(), &config.test_file)] {
+        if examples == 0 {
+            return Err(LlmError::Format { path: file.clone(), reason: "no examples".into() });
+        }
+    }
     let params = ParamReport::of(&pretrained.model);
     println!("{:?}: {params}; {} training examples, {} held out", config.method, train.len(), test.len());
 
@@ -110,6 +121,6 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
         generation_tokens_per_second: after.tokens_per_second,
         peak_memory_mib: peak_memory_mib(),
     };
-    write_json(&run_dir.join("results.json"), &results)?;
+    write_json(&results_file, &results)?;
     Ok(Some(results))
 }

@@ -9,6 +9,7 @@ use clap::Parser;
 use wegeft::io::write_json;
 use wegeft_backend::{asset_dir, BackendArgs, BackendJob, RunArgs};
 use wegeft_vision::assets::{DINOV2_VITS14, VTAB_SUITE};
+use wegeft_vision::train::artifacts::load_results;
 use wegeft_vision::train::{self, markdown_report, suite_tasks, Method, Preset, RunResults, TrainConfig};
 use wegeft_vision::{Result, VisionError, VitConfig};
 
@@ -32,25 +33,25 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Preset::Demo)]
     preset: Preset,
     /// Adapter rank [default: WeGeFT 16, LoRA 8].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     rank: Option<usize>,
     /// Layer-name suffixes to adapt (comma-separated) [default: attn.proj].
     #[arg(long, value_delimiter = ',')]
     targets: Vec<String>,
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     epochs: Option<usize>,
     #[arg(long)]
     warmup_epochs: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::positive)]
     lr: Option<f64>,
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::non_negative)]
     weight_decay: Option<f64>,
     /// Square input side (a multiple of the patch size, 14 for DINOv2).
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     image_size: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     batch_size: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::rate)]
     drop_path: Option<f64>,
     #[arg(long)]
     seed: Option<u64>,
@@ -65,11 +66,13 @@ struct Args {
     #[arg(long)]
     search: bool,
     /// Epochs of each search run.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = wegeft_backend::parse::at_least_one)]
     search_epochs: usize,
-    #[arg(long, value_delimiter = ',')]
+    /// Learning rates of the search (comma-separated) [default: the paper's].
+    #[arg(long, value_delimiter = ',', value_parser = wegeft_backend::parse::positive)]
     lr_grid: Vec<f64>,
-    #[arg(long, value_delimiter = ',')]
+    /// Weight decays of the search (comma-separated) [default: the paper's].
+    #[arg(long, value_delimiter = ',', value_parser = wegeft_backend::parse::non_negative)]
     wd_grid: Vec<f64>,
     /// Train nothing: collect the `results.json` of every run under --out into summary.md.
     #[arg(long)]
@@ -138,7 +141,7 @@ impl BackendJob for Args {
                 if self.search {
                     let lrs = if self.lr_grid.is_empty() { train::PAPER_LR_GRID.to_vec() } else { self.lr_grid.clone() };
                     let wds = if self.wd_grid.is_empty() { train::PAPER_WD_GRID.to_vec() } else { self.wd_grid.clone() };
-                    let found = train::search::<B>(&config, &lrs, &wds, self.search_epochs, &run_dir.join("search"), &device)?;
+                    let found = train::search::<B>(&config, (&lrs, &wds), self.search_epochs, &run_dir.join("search"), self.run.session(), &device)?;
                     println!("{task_name}/{method}: search chose lr {:e}, wd {:e}", found.lr, found.weight_decay);
                     config = config.with_lr(found.lr).with_weight_decay(found.weight_decay);
                     write_json(&run_dir.join("search.json"), &found)?;
@@ -159,7 +162,8 @@ impl BackendJob for Args {
             }
         }
         if !all.is_empty() {
-            write_report(&out, &all)?;
+            // Every run under `out`, earlier invocations' included.
+            write_report(&out, &collect_results(&out)?)?;
         }
         Ok(all)
     }
@@ -175,25 +179,14 @@ fn write_report(out: &Path, all: &[RunResults]) -> Result<()> {
     Ok(())
 }
 
-/// The results of the runs under `out` (`<out>/<task>/<method>/results.json`).
+/// The results of the finished runs under `out` (`<out>/<task>/<method>/results.json`).
 fn collect_results(out: &Path) -> Result<Vec<RunResults>> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| VisionError::Io { path, source }
-    };
+    let runs = std::fs::read_dir(out).map_err(|source| VisionError::Io { path: out.into(), source })?;
     let mut all = Vec::new();
-    for task in std::fs::read_dir(out).map_err(io(out))?.flatten() {
+    for task in runs.flatten() {
         let Ok(methods) = std::fs::read_dir(task.path()) else { continue };
         for run in methods.flatten() {
-            let file = run.path().join("results.json");
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                let results = serde_json::from_str(&text).map_err(|error| VisionError::Data {
-                    line: Some(error.line()),
-                    path: file.clone(),
-                    reason: error.to_string(),
-                })?;
-                all.push(results);
-            }
+            all.extend(load_results(&run.path())?);
         }
     }
     Ok(all)

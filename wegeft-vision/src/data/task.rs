@@ -65,6 +65,9 @@ pub const VTAB_TASKS: [(&str, TaskGroup, usize); 19] = {
 /// The file in a task directory that describes a task outside the VTAB catalogue.
 pub const TASK_FILE: &str = "task.json";
 
+/// The most classes a task may declare (ImageNet-21k has 21,841): a head for more would not fit.
+const MAX_CLASSES: usize = 100_000;
+
 impl TaskInfo {
     /// A catalogue task by name.
     pub fn vtab(name: &str) -> Option<Self> {
@@ -81,11 +84,16 @@ impl TaskInfo {
         let file = dir.join(TASK_FILE);
         if file.exists() {
             let text = std::fs::read_to_string(&file).map_err(|source| VisionError::Io { path: file.clone(), source })?;
-            return serde_json::from_str(&text).map_err(|error| VisionError::Data {
-                path: file,
+            let task: Self = serde_json::from_str(&text).map_err(|error| VisionError::Data {
+                path: file.clone(),
                 line: Some(error.line()),
                 reason: error.to_string(),
-            });
+            })?;
+            if !(2..=MAX_CLASSES).contains(&task.classes) {
+                let reason = format!("`classes` is {}; a classification task has 2 to {MAX_CLASSES}", task.classes);
+                return Err(VisionError::Data { path: file, line: None, reason });
+            }
+            return Ok(task);
         }
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Self::vtab(&name).ok_or_else(|| VisionError::Data {

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::Module;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::Backend;
 use burn::train::LearnerSummary;
 use serde::{Deserialize, Serialize};
-use wegeft::io::{write_json, write_safetensors, StoredTensor};
+use wegeft::io::{read_json, write_json, write_safetensors, StoredTensor};
+use wegeft::train::CheckpointRecorder;
 use wegeft::ParamReport;
 
 use crate::data::{TaskGroup, TaskInfo};
@@ -22,6 +22,8 @@ use crate::train::{Evaluation, Method, TrainConfig};
 pub use wegeft::train::CONFIG_FILE;
 /// The trained head.
 pub const HEAD_FILE: &str = "head.safetensors";
+/// What the run measured, written once it has finished.
+pub const RESULTS_FILE: &str = "results.json";
 /// The adapter directory.
 pub const ADAPTER_DIR: &str = "adapter";
 /// The whole model, for full fine-tuning (burn record).
@@ -112,19 +114,15 @@ impl RunResults {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VisionError + '_ {
-    move |source| VisionError::Io { path: path.to_path_buf(), source }
-}
-
 /// Reads a run's `config.json`.
 pub fn load_config(run_dir: &Path) -> Result<TrainConfig> {
-    let path = run_dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    serde_json::from_str(&text).map_err(|error| VisionError::Data {
-        line: Some(error.line()),
-        path,
-        reason: error.to_string(),
-    })
+    Ok(read_json(&run_dir.join(CONFIG_FILE))?)
+}
+
+/// The results of a finished run (its `results.json`), `None` when it has not finished.
+pub fn load_results(run_dir: &Path) -> Result<Option<RunResults>> {
+    let path = run_dir.join(RESULTS_FILE);
+    Ok(if path.is_file() { Some(read_json(&path)?) } else { None })
 }
 
 /// Writes the trained parts, the metrics, the results and the curves.
@@ -133,9 +131,8 @@ pub fn save_run<B: Backend>(model: &VisionTransformer<B>, results: &RunResults, 
         wegeft::save_adapter(&model.adapters, run_dir.join(ADAPTER_DIR))?;
     }
     if results.method == Method::Full {
-        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
         let path = run_dir.join(MODEL_FILE);
-        model.clone().save_file(&path, &recorder).map_err(|error| VisionError::Data {
+        model.clone().save_file(&path, &CheckpointRecorder::default()).map_err(|error| VisionError::Data {
             path,
             line: None,
             reason: error.to_string(),
@@ -150,7 +147,7 @@ pub fn save_run<B: Backend>(model: &VisionTransformer<B>, results: &RunResults, 
         }
         write_safetensors(&run_dir.join(HEAD_FILE), &tensors)?;
     }
-    write_json(&run_dir.join("results.json"), results)?;
+    write_json(&run_dir.join(RESULTS_FILE), results)?;
     let curves = write_metrics_csv(run_dir)?;
     if let Err(error) = plot::training_curves(&curves, &run_dir.join("curves.png")) {
         eprintln!("warning: no curves.png: {error}");
@@ -192,9 +189,8 @@ pub fn load_trained<B: Backend>(run_dir: &Path, device: &B::Device) -> Result<(T
     let task = TaskInfo::of_dir(&config.task_dir)?;
     let mut model = crate::train::build_model::<B>(&config, &task, device)?;
     if config.method == Method::Full {
-        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
         let path = run_dir.join(MODEL_FILE);
-        model = model.load_file(&path, &recorder, device).map_err(|error| VisionError::Data {
+        model = model.load_file(&path, &CheckpointRecorder::default(), device).map_err(|error| VisionError::Data {
             path,
             line: None,
             reason: error.to_string(),

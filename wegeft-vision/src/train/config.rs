@@ -81,6 +81,24 @@ impl TrainConfig {
         }
     }
 
+    /// Fails on settings no run can use, naming the setting (the ViT's sizes are
+    /// [`VitConfig::validate`]'s).
+    pub fn validate(&self) -> crate::Result<()> {
+        let problem = if self.batch_size == 0 {
+            Some("batch_size must be at least 1".to_string())
+        } else if self.image_size == 0 {
+            Some("image_size must be positive".to_string())
+        } else if self.epochs == 0 {
+            Some("epochs must be at least 1".to_string())
+        } else if self.rank == Some(0) {
+            Some("rank must be at least 1".to_string())
+        } else {
+            None
+        };
+        problem.map_or(Ok(()), |problem| Err(crate::VisionError::InvalidConfig(problem)))?;
+        Ok(wegeft::train::check_optimizer(self.lr, self.weight_decay)?)
+    }
+
     /// The adapter rank in use.
     pub fn rank(&self) -> usize {
         self.rank.unwrap_or_else(|| self.method.default_rank())

@@ -28,6 +28,7 @@ pub fn load_split(config: &TrainConfig, task: &TaskInfo, split: Split) -> Result
 /// The run's model before training: backbone, fresh head, and the method's adapter, initialised
 /// from `config.seed` (so a random backbone is the same every time it is rebuilt).
 pub fn build_model<B: Backend>(config: &TrainConfig, task: &TaskInfo, device: &B::Device) -> Result<VisionTransformer<B>> {
+    config.validate()?;
     B::seed(device, config.seed);
     let weights = match &config.checkpoint {
         Some(path) => WeightStore::safetensors(std::slice::from_ref(path))?,
@@ -42,8 +43,13 @@ pub fn build_model<B: Backend>(config: &TrainConfig, task: &TaskInfo, device: &B
 /// Trains `config` into `run_dir` and evaluates the result once on `config.eval_split`.
 /// Returns `None` when the session stopped before the last epoch.
 pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: Session, device: &B::Device) -> Result<Option<RunResults>> {
+    config.validate()?;
     let task = TaskInfo::of_dir(&config.task_dir)?;
-    start_run(run_dir, config)?;
+    start_run(run_dir, config, session)?;
+    if let Some(results) = artifacts::load_results(run_dir)?.filter(|_| session.resume) {
+        println!("{}: the run is complete; its results stand", run_dir.display());
+        return Ok(Some(results));
+    }
 
     let train_set = load_split(config, &task, config.train_split)?;
     let valid_set = load_split(config, &task, config.valid_split)?;

@@ -29,15 +29,17 @@ pub struct SearchResult {
 }
 
 /// Trains `config` on train800 for `epochs` at every grid point, scoring on val200; runs go to
-/// `dir/lr{lr}-wd{wd}`.
+/// `dir/lr{lr}-wd{wd}` (resumed or overwritten as `session` says; each runs to its end).
 pub fn search<B: AutodiffBackend>(
     config: &TrainConfig,
-    lrs: &[f64],
-    wds: &[f64],
+    grid: (&[f64], &[f64]),
     epochs: usize,
     dir: &Path,
+    session: Session,
     device: &B::Device,
 ) -> Result<SearchResult> {
+    let (lrs, wds) = grid;
+    let session = Session { stop_after: None, ..session };
     let mut points = Vec::new();
     for &lr in lrs {
         for &wd in wds {
@@ -52,7 +54,7 @@ pub fn search<B: AutodiffBackend>(
                 ..config.clone()
             };
             let run_dir = dir.join(format!("lr{lr:e}-wd{wd:e}"));
-            let results: Option<RunResults> = train::<B>(&point, &run_dir, Session::default(), device)?;
+            let results: Option<RunResults> = train::<B>(&point, &run_dir, session, device)?;
             let accuracy = results.map_or(0.0, |r| r.eval.accuracy);
             println!("search lr {lr:e} wd {wd:e}: val200 {accuracy:.2}%");
             points.push((lr, wd, accuracy));

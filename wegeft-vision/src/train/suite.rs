@@ -19,6 +19,13 @@ pub fn suite_tasks(suite: &Path, only: &[String]) -> Result<Vec<PathBuf>> {
         .filter(|p| only.is_empty() || only.iter().any(|name| p.file_name().is_some_and(|n| n == name.as_str())))
         .collect();
     tasks.sort();
+    if tasks.is_empty() {
+        return Err(VisionError::Data {
+            path: suite.into(),
+            line: None,
+            reason: "no tasks here (a task is a directory with train800.txt)".into(),
+        });
+    }
     if let Some(missing) = only.iter().find(|name| !tasks.iter().any(|p| p.ends_with(name.as_str()))) {
         return Err(VisionError::Data {
             path: suite.into(),

@@ -158,6 +158,15 @@ impl AdapterFile {
     }
 }
 
+/// Reads `path` as JSON into `T`; errors name the file and the line.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| PeftError::io(path, source))?;
+    serde_json::from_str(&text).map_err(|error| PeftError::BadConfigFile {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })
+}
+
 /// Writes `value` as pretty JSON to `path`, atomically.
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|error| PeftError::BadConfigFile {

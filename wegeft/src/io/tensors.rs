@@ -41,7 +41,7 @@ impl StoredTensor {
     }
 }
 
-/// Reads every tensor of a safetensors file as f32.
+/// Reads every tensor of a safetensors file as f32; a NaN or infinite value is an error.
 pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
     let bytes = std::fs::read(path).map_err(|source| PeftError::io(path, source))?;
     let file = SafeTensors::deserialize(&bytes).map_err(|error| PeftError::Safetensors {
@@ -56,6 +56,9 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
                 key: key.clone(),
                 dtype: format!("{:?}", view.dtype()),
             })?;
+            if let Some((index, &value)) = values.iter().enumerate().find(|(_, value)| !value.is_finite()) {
+                return Err(PeftError::NonFiniteTensor { path: path.to_path_buf(), key, index, value });
+            }
             let shape = view.shape().to_vec();
             Ok((key, StoredTensor { shape, values }))
         })

@@ -6,17 +6,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::config::Config;
 use burn::module::AutodiffModule;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{InferenceStep, Learner, LearningComponentsMarker, SupervisedTraining, TrainStep};
 
 use crate::error::{PeftError, Result};
+use crate::train::atomic_recorder::AtomicFileRecorder;
+use crate::train::session_logger::SessionLogger;
 use crate::train::{last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
 
-/// The run's configuration file, from which `--resume` and evaluation rebuild the run.
-pub const CONFIG_FILE: &str = "config.json";
+/// How checkpoints and full models are written: burn's named MessagePack, full precision, each
+/// file atomically.
+pub type CheckpointRecorder = AtomicFileRecorder<NamedMpkFileRecorder<FullPrecisionSettings>>;
 
 /// The Learner's components for model `M` on backend `B`.
 pub type Components<B, M> = LearningComponentsMarker<B, WarmupCosine, M, SelectiveDecayAdamW<M, B>>;
@@ -38,6 +40,29 @@ pub struct Schedule {
     pub seed: u64,
 }
 
+impl Schedule {
+    /// Fails unless the run has steps to take with a usable rate and decay.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 || self.steps_per_epoch == 0 {
+            let problem = format!("nothing to train: {} epochs of {} steps (is the training set empty?)", self.epochs, self.steps_per_epoch);
+            return Err(PeftError::InvalidConfig(problem));
+        }
+        check_optimizer(self.lr, self.weight_decay)
+    }
+}
+
+/// Fails unless `lr` is a positive number and `weight_decay` a non-negative one (a NaN rate
+/// trains NaN adapters and cannot even be written to `config.json`).
+pub fn check_optimizer(lr: f64, weight_decay: f64) -> Result<()> {
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(PeftError::InvalidConfig(format!("the learning rate must be a positive number, got {lr}")));
+    }
+    if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+        return Err(PeftError::InvalidConfig(format!("the weight decay must be a non-negative number, got {weight_decay}")));
+    }
+    Ok(())
+}
+
 /// What a finished invocation hands back.
 pub struct Fitted<M> {
     /// The trained model, without autodiff.
@@ -46,12 +71,6 @@ pub struct Fitted<M> {
     pub train_seconds: f64,
     /// Epochs trained by this invocation (fewer than the schedule's after a resume).
     pub trained_epochs: usize,
-}
-
-/// Creates `run_dir` and writes `config` as its `config.json`.
-pub fn start_run(run_dir: &Path, config: &(impl Config + std::fmt::Display)) -> Result<()> {
-    std::fs::create_dir_all(run_dir).map_err(|source| PeftError::io(run_dir, source))?;
-    crate::io::write_atomic(&run_dir.join(CONFIG_FILE), config.to_string().as_bytes())
 }
 
 /// The epochs a run in `run_dir` has finished: the last complete checkpoint when resuming, 0 otherwise.
@@ -85,18 +104,27 @@ where
     I: Send + Sync + 'static,
     J: Send + Sync + 'static,
 {
+    schedule.validate()?;
     let finished = finished_epochs(run_dir, session)?;
     let train = train.shuffled(schedule.seed, finished);
     let total_steps = schedule.epochs * schedule.steps_per_epoch;
     let lr = WarmupCosine::new(schedule.lr, schedule.warmup_steps, total_steps);
     let learner = Learner::new(model, SelectiveDecayAdamW::new(schedule.weight_decay), lr);
+    // Warnings go through the `log` crate to whatever logger the binary installed (stderr for
+    // ours), not into burn's `experiment.log`, which would take over the process's logging.
     let training = SupervisedTraining::new(run_dir, Arc::new(train), Arc::new(valid))
-        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new());
-    let training = session.configure(metrics(training), schedule.epochs, finished);
+        .with_file_checkpointer(CheckpointRecorder::default())
+        .with_application_logger(None);
+    let divergence = Default::default();
+    let logger = SessionLogger::new(run_dir, finished, training.interrupter(), Arc::clone(&divergence));
+    let training = session.configure(metrics(training.with_metric_logger(logger)), schedule.epochs, finished);
     let start = Instant::now();
     let result = training.launch(learner);
     let train_seconds = start.elapsed().as_secs_f64();
     drop(result.renderer);
+    if let Some((epoch, iteration, loss)) = *divergence.lock().expect("not poisoned") {
+        return Err(PeftError::NonFiniteLoss { epoch, iteration, loss });
+    }
     let last = session.last_epoch(schedule.epochs);
     if last < schedule.epochs {
         println!("stopped after epoch {last} of {}; `--resume` continues", schedule.epochs);

@@ -2,15 +2,20 @@
 //! `Learner`, AdamW with weight decay on matrices only, a linear warmup followed by cosine decay,
 //! a data loader that makes resumed runs exact, its seeded generator, and progress lines for logs.
 
+mod atomic_recorder;
 mod fit;
 mod loader;
 mod optim;
 mod progress;
 mod rng;
+mod run_dir;
 mod schedule;
 mod session;
+mod session_logger;
 
-pub use fit::{finished_epochs, fit, peak_memory_mib, start_run, Components, Fitted, Schedule, CONFIG_FILE};
+pub use atomic_recorder::AtomicFileRecorder;
+pub use fit::{check_optimizer, finished_epochs, fit, peak_memory_mib, CheckpointRecorder, Components, Fitted, Schedule};
+pub use run_dir::{start_run, CONFIG_FILE};
 pub use loader::EpochLoader;
 pub use optim::SelectiveDecayAdamW;
 pub use progress::LineRenderer;

@@ -9,14 +9,16 @@ use burn::train::{LearningComponentsTypes, SupervisedTraining};
 use crate::error::PeftError;
 use crate::train::LineRenderer;
 
-/// How far this invocation goes.
+/// How far this invocation goes, and what it may do with a run directory that is not empty.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Session {
-    /// Continue from the run directory's last complete checkpoint.
+    /// Continue from the run directory's last complete checkpoint; the stored config must match.
     pub resume: bool,
     /// Stop after this many epochs in total (the schedule still spans all of them); a later
     /// `resume` finishes the run.
     pub stop_after: Option<usize>,
+    /// Start afresh in a directory that holds a previous run, replacing its state.
+    pub overwrite: bool,
 }
 
 impl Session {
@@ -41,14 +43,25 @@ impl Session {
     }
 }
 
-/// The last epoch with a complete checkpoint (model, optimizer, scheduler) under `run_dir`.
+/// The last epoch with a complete checkpoint (model, optimizer and scheduler, each written
+/// atomically) under `run_dir`; later epochs with a partial set are skipped, and said so.
 pub fn last_checkpoint(run_dir: &Path) -> Result<usize, PeftError> {
     let dir = run_dir.join("checkpoint");
-    let complete = |epoch: usize| ["model", "optim", "scheduler"].iter().all(|kind| dir.join(format!("{kind}-{epoch}.mpk")).is_file());
-    let entries = std::fs::read_dir(&dir).map_err(|source| PeftError::Io { path: dir.clone(), source })?;
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_prefix("model-")?.strip_suffix(".mpk")?.parse().ok())
-        .filter(|&epoch| complete(epoch))
-        .max()
-        .ok_or(PeftError::NoCheckpoint { dir })
+    let no_checkpoint = || PeftError::NoCheckpoint { dir: dir.clone() };
+    let entries = std::fs::read_dir(&dir).map_err(|_| no_checkpoint())?;
+    let mut epochs: Vec<usize> = entries
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let (_, epoch) = name.strip_suffix(".mpk")?.rsplit_once('-')?;
+            epoch.parse().ok()
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    let complete = |epoch: &usize| ["model", "optim", "scheduler"].iter().all(|kind| dir.join(format!("{kind}-{epoch}.mpk")).is_file());
+    let last = epochs.iter().copied().filter(complete).max().ok_or_else(no_checkpoint)?;
+    for partial in epochs.iter().filter(|&&epoch| epoch > last) {
+        eprintln!("{}: epoch {partial}'s checkpoint is incomplete (interrupted while writing); resuming after epoch {last}", dir.display());
+    }
+    Ok(last)
 }

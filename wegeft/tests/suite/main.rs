@@ -12,4 +12,5 @@ mod adapter_files;
 mod cross_backend;
 mod properties;
 mod reference;
+mod reliability;
 mod targets;

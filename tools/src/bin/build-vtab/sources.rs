@@ -83,6 +83,9 @@ pub fn fashion_mnist(dir: &Path) -> Result<(Vec<Labelled>, Vec<Labelled>), Strin
         let images = idx(&dir.join(format!("{prefix}-images-idx3-ubyte.gz")), 0x0803)?;
         let labels = idx(&dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), 0x0801)?;
         let (side, pixels) = (images.dims[1], images.dims[1] * images.dims[2]);
+        if side == 0 || images.dims[1] != images.dims[2] {
+            return Err(format!("{}: images of {}x{} pixels; Fashion-MNIST's are square", dir.display(), images.dims[1], images.dims[2]));
+        }
         if labels.data.len() != images.dims[0] {
             return Err(format!("{}: {} labels for {} images", dir.display(), labels.data.len(), images.dims[0]));
         }
@@ -120,7 +123,7 @@ fn idx(path: &Path, magic: u32) -> Result<Idx, String> {
         .map(|i| word(i).map(|d| d as usize).ok_or_else(|| bad("truncated header".into())))
         .collect::<Result<Vec<_>, _>>()?;
     let data = bytes[4 * (rank + 1)..].to_vec();
-    if data.len() != dims.iter().product::<usize>() {
+    if dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(data.len()) {
         return Err(bad(format!("{} bytes of data for dimensions {dims:?}", data.len())));
     }
     Ok(Idx { dims, data })
@@ -147,4 +150,38 @@ pub fn mnist(dir: &Path) -> Result<Vec<Labelled>, String> {
         }
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    /// Writes Fashion-MNIST's four files with `images` of `rows`×`cols` pixels into `dir`.
+    fn write_idx(dir: &std::path::Path, rows: u32, cols: u32) {
+        let gz = |name: &str, header: &[u32], data: &[u8]| {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            header.iter().for_each(|word| encoder.write_all(&word.to_be_bytes()).unwrap());
+            encoder.write_all(data).unwrap();
+            std::fs::write(dir.join(name), encoder.finish().unwrap()).unwrap();
+        };
+        for prefix in ["train", "t10k"] {
+            let pixels = vec![7u8; 2 * (rows * cols) as usize];
+            gz(&format!("{prefix}-images-idx3-ubyte.gz"), &[0x0803, 2, rows, cols], &pixels);
+            gz(&format!("{prefix}-labels-idx1-ubyte.gz"), &[0x0801, 2], &[1, 2]);
+        }
+    }
+
+    #[test]
+    fn idx_images_that_are_not_square_or_are_empty_are_errors() {
+        let dir = std::env::temp_dir().join(format!("idx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_idx(&dir, 28, 28);
+        assert_eq!(super::fashion_mnist(&dir).unwrap().0.len(), 2);
+        for (rows, cols) in [(28, 14), (0, 0)] {
+            write_idx(&dir, rows, cols);
+            let error = super::fashion_mnist(&dir).err().expect("refused");
+            assert!(error.contains("square"), "{rows}x{cols}: {error}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
