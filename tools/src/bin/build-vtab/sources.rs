@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(super::fashion_mnist(&dir).unwrap().0.len(), 2);
         for (rows, cols) in [(28, 14), (0, 0)] {
             write_idx(&dir, rows, cols);
-            let error = super::fashion_mnist(&dir).err().expect("refused");
+            let error = super::fashion_mnist(&dir).expect_err("refused");
             assert!(error.contains("square"), "{rows}x{cols}: {error}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
