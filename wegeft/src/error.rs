@@ -143,6 +143,17 @@ pub enum PeftError {
         differences: String,
     },
 
+    /// The disk has no room for a run's checkpoints.
+    #[error("{dir}: {available} bytes free, but the run's checkpoints need about {needed}; free some space or choose another --out")]
+    DiskFull {
+        /// The run directory.
+        dir: PathBuf,
+        /// Bytes the checkpoints need, about.
+        needed: u64,
+        /// Bytes free on its file system.
+        available: u64,
+    },
+
     /// The training loss became NaN or infinite; training stopped there.
     #[error("the training loss became {loss} at epoch {epoch}, iteration {iteration}; training stopped (the last complete checkpoint is kept). Try a lower learning rate")]
     NonFiniteLoss {

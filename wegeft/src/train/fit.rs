@@ -14,7 +14,7 @@ use burn::train::{InferenceStep, Learner, LearningComponentsMarker, SupervisedTr
 use crate::error::{PeftError, Result};
 use crate::train::atomic_recorder::AtomicFileRecorder;
 use crate::train::session_logger::SessionLogger;
-use crate::train::{last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
+use crate::train::{checkpoint_bytes, ensure_space, last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
 
 /// How checkpoints and full models are written: burn's named MessagePack, full precision, each
 /// file atomically.
@@ -105,6 +105,7 @@ where
     J: Send + Sync + 'static,
 {
     schedule.validate()?;
+    ensure_space(run_dir, checkpoint_bytes(&model))?;
     let finished = finished_epochs(run_dir, session)?;
     let train = train.shuffled(schedule.seed, finished);
     let total_steps = schedule.epochs * schedule.steps_per_epoch;

@@ -3,6 +3,7 @@
 //! a data loader that makes resumed runs exact, its seeded generator, and progress lines for logs.
 
 mod atomic_recorder;
+mod disk_space;
 mod fit;
 mod loader;
 mod optim;
@@ -14,6 +15,7 @@ mod session;
 mod session_logger;
 
 pub use atomic_recorder::AtomicFileRecorder;
+pub use disk_space::{checkpoint_bytes, ensure_space};
 pub use fit::{check_optimizer, finished_epochs, fit, peak_memory_mib, CheckpointRecorder, Components, Fitted, Schedule};
 pub use run_dir::{start_run, CONFIG_FILE};
 pub use loader::EpochLoader;

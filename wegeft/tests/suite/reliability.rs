@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::nn::LinearConfig;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use wegeft::io::{read_safetensors, write_safetensors, StoredTensor};
-use wegeft::train::{last_checkpoint, start_run, AtomicFileRecorder, Schedule, Session};
+use wegeft::train::{checkpoint_bytes, ensure_space, last_checkpoint, start_run, AtomicFileRecorder, Schedule, Session};
 use wegeft::{Injector, LoraConfig, PeftError, Targets, WegeftConfig};
 
 use crate::common::temp_dir;
@@ -112,4 +112,15 @@ fn a_stored_nan_is_an_error_naming_the_tensor() {
     write_safetensors(&path, &[("blocks.0.fc.weight".to_string(), tensor)].into()).unwrap();
     let error = read_safetensors(&path).unwrap_err();
     assert!(matches!(&error, PeftError::NonFiniteTensor { key, index: 2, .. } if key == "blocks.0.fc.weight"), "{error}");
+}
+
+#[test]
+fn a_disk_without_room_for_the_checkpoints_is_said_before_training() {
+    let dir = std::env::temp_dir();
+    ensure_space(&dir, 1).unwrap();
+    let error = ensure_space(&dir, u64::MAX).unwrap_err();
+    assert!(matches!(error, PeftError::DiskFull { needed: u64::MAX, .. }), "{error}");
+    // 5×3 + 3 parameters, all trainable: three sets of the model and two AdamW moments.
+    let layer = LinearConfig::new(5, 3).init::<burn::backend::Autodiff<NdArray>>(&Default::default());
+    assert_eq!(checkpoint_bytes(&layer), 3 * 4 * (18 + 2 * 18) + (64 << 20));
 }
