@@ -61,10 +61,16 @@ impl<B: Backend> Block<B> {
 
     /// `[B, N, D]` → `[B, N, D]`.
     pub fn forward(&self, x: Tensor<B, 3>, adapters: &AdapterBank<B>) -> Tensor<B, 3> {
+        self.forward_with_attention(x, adapters).0
+    }
+
+    /// [`Self::forward`], and the attention branch's output (that of `attn.proj`) `[B, N, D]`,
+    /// the tokens WeGeFT's cluster maps are read from.
+    pub fn forward_with_attention(&self, x: Tensor<B, 3>, adapters: &AdapterBank<B>) -> (Tensor<B, 3>, Tensor<B, 3>) {
         let attended = self.attn.forward(self.norm1.forward(x.clone()), adapters);
-        let x = x + self.drop_path.forward(scaled(attended, &self.ls1));
+        let x = x + self.drop_path.forward(scaled(attended.clone(), &self.ls1));
         let mixed = self.mlp.forward(self.norm2.forward(x.clone()), adapters);
-        x + self.drop_path.forward(scaled(mixed, &self.ls2))
+        (x + self.drop_path.forward(scaled(mixed, &self.ls2)), attended)
     }
 }
 

@@ -18,6 +18,9 @@ pub enum VisionError {
         /// The model's patch side in pixels.
         patch: usize,
     },
+    /// Cluster maps asked of a layer that has no WeGeFT generator.
+    #[error("cannot map token clusters: {0}")]
+    Explain(String),
     /// A file or directory that cannot be read or written.
     #[error("{path}: {source}")]
     Io {

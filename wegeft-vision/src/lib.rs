@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod drop_path;
 pub mod error;
+pub mod explain;
 mod layer_norm;
 pub mod mlp;
 pub mod model;

@@ -96,16 +96,22 @@ impl<B: Backend> VisionTransformer<B> {
     /// Both sides must be multiples of the patch size ([`Self::check_image_size`] says so as an
     /// error; data pipelines resize to the model's size before this point).
     pub fn forward_features(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+        let (mut x, _) = self.embed(images);
+        for block in &self.blocks {
+            x = block.forward(x, &self.adapters);
+        }
+        self.norm.forward(x)
+    }
+
+    /// The tokens the first block sees, `[B, 1 + N, D]` (class token, then the patch grid
+    /// row by row, position embeddings added), and the grid's (rows, columns).
+    pub fn embed(&self, images: Tensor<B, 4>) -> (Tensor<B, 3>, (usize, usize)) {
         let [batch, _, height, width] = images.dims();
         let tokens = self.patch_embed.forward(images);
         let dim = tokens.dims()[2];
         let class = self.cls_token.val().expand([batch, 1, dim]);
         let grid = (height / self.patch_size, width / self.patch_size);
-        let mut x = Tensor::cat(vec![class, tokens], 1) + self.pos_embed.for_grid(grid.0, grid.1);
-        for block in &self.blocks {
-            x = block.forward(x, &self.adapters);
-        }
-        self.norm.forward(x)
+        (Tensor::cat(vec![class, tokens], 1) + self.pos_embed.for_grid(grid.0, grid.1), grid)
     }
 
     /// Class-token logits `[B, classes]` (the pooled features `[B, D]` without head).
