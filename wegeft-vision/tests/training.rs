@@ -241,3 +241,28 @@ fn the_suite_report_gives_group_means_and_both_averages() {
     // Groups 80 and 40: mean of groups 60.00; mean of tasks 66.67.
     assert!(report.contains("| wegeft | 10 | 90.00 | 70.00 | 40.00 | 80.00 | 40.00 | 60.00 | 66.67 | 2.0 |"), "{report}");
 }
+
+#[test]
+fn explain_vit_draws_the_cluster_maps_of_a_wegeft_run_and_refuses_lora() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("explain");
+    let task = write_task(&scratch.0, 1);
+    let device = Default::default();
+    let explain = |run: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_explain-vit")).arg(run).args(["--images", "2"]).output().unwrap()
+    };
+    let wegeft = scratch.0.join("wegeft");
+    train::<B>(&tiny_config(&task, Method::Wegeft).with_epochs(1), &wegeft, Session::default(), &device).unwrap();
+    let output = explain(&wegeft);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // Blocks 0 and 1 (both attn.proj are adapted) in rows; the image, 2 maps and 2 masks in columns.
+    let picture = image::open(wegeft.join("explain/image-1.png")).unwrap();
+    assert_eq!((picture.width(), picture.height()), (5 * (8 + 2), 2 * (8 + 2)));
+    let html = std::fs::read_to_string(wegeft.join("explain/index.html")).unwrap();
+    assert!(html.contains("image-0.png") && html.contains("image-1.png") && html.contains("block 0, block 1"), "{html}");
+
+    let lora = scratch.0.join("lora");
+    train::<B>(&tiny_config(&task, Method::Lora).with_epochs(1), &lora, Session::default(), &device).unwrap();
+    let output = explain(&lora);
+    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("LoRA"));
+}

@@ -51,6 +51,14 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Draws the token-cluster maps of a WeGeFT run's adapted `attn.proj` layers:
+    /// `cargo xtask explain-vit -- RUN_DIR [--images N] [--layers 9,10,11]`.
+    ExplainVit {
+        #[command(flatten)]
+        backend: BackendArgs,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Training-step benchmarks (`vit-step`, `llm-step`), with `--reference` beside PyTorch
     /// (a private venv with torch, timm, transformers and PEFT in the cache, several GB).
     Bench {
@@ -137,6 +145,7 @@ fn main() -> ExitCode {
     let status = match Cli::parse().task {
         Task::TrainVit { backend, args } => train_vit(&backend, &args),
         Task::EvalVit { backend, args } => backend.cargo_run("wegeft-vision", "eval-vit", &args),
+        Task::ExplainVit { backend, args } => backend.cargo_run("wegeft-vision", "explain-vit", &args),
         Task::TrainLlm { backend, args } => with_assets(&[assets::llm, assets::llm_data], || backend.cargo_run("wegeft-llm", "train-llm", &args)),
         Task::Generate { backend, args } => with_assets(&[assets::llm], || backend.cargo_run("wegeft-llm", "generate", &args)),
         Task::Bench { backend, args } => bench::bench(&backend, &args),

@@ -42,6 +42,7 @@ pub fn fixtures() -> std::io::Result<bool> {
     for script in [
         "wegeft/tests/fixtures/make_fixtures.py",
         "wegeft-vision/tests/fixtures/make_vit_fixtures.py",
+        "wegeft-vision/tests/fixtures/make_cluster_map_fixture.py",
         "wegeft-llm/tests/fixtures/make_llama_fixtures.py",
         "wegeft-llm/tests/fixtures/make_chat_template_fixtures.py",
     ] {
