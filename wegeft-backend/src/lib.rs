@@ -18,7 +18,7 @@ mod stderr_logger;
 pub use run_args::{asset_dir, RunArgs};
 pub use stderr_logger::install_stderr_logger;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend, Device as _, DeviceId, DeviceOps};
 
 /// The backends a binary can be asked to run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -63,12 +63,14 @@ pub enum BackendError {
         backend: BackendKind,
     },
     /// A device index the backend does not have.
-    #[error("the {backend} backend has no device {index} (the CPU backends have one, device 0)")]
+    #[error("the {backend} backend has no device {index}: it sees {count} (`--devices 0,0` runs two workers on device 0)")]
     NoSuchDevice {
         /// The backend asked for.
         backend: BackendKind,
         /// The index asked for.
         index: usize,
+        /// How many devices the backend sees.
+        count: usize,
     },
     /// The CPU thread pool could not be set up.
     #[error("could not set the CPU thread count: {0}")]
@@ -86,39 +88,62 @@ pub trait BackendJob {
 
 /// Runs `job` on backend `kind`, device `index` (the first device when `None`).
 pub fn run<J: BackendJob>(kind: BackendKind, index: Option<usize>, job: J) -> Result<J::Output, BackendError> {
-    run_with::<J, burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>(kind, index, job)
+    run_with::<J, burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>(kind, index, &[], job)
+}
+
+/// The devices of `indices` on the backend of `main` (same kind: CUDA, a Vulkan GPU, …). The CPU
+/// backends have one device, so there every index is that device: workers sharing it.
+pub fn devices_like<D: DeviceOps>(main: &D, indices: &[usize]) -> Vec<D> {
+    let kind = main.to_id().type_id;
+    indices.iter().map(|&index| D::from_id(DeviceId::new(kind, index as u16))).collect()
+}
+
+/// Fails unless backend `B` has every device of `indices`, counted among devices of `main`'s kind.
+fn check_devices<B: Backend>(kind: BackendKind, main: &B::Device, indices: &[usize]) -> Result<(), BackendError> {
+    let count = B::device_count(main.to_id().type_id);
+    match indices.iter().find(|&&index| index >= count) {
+        Some(&index) => Err(BackendError::NoSuchDevice { backend: kind, index, count }),
+        None => Ok(()),
+    }
 }
 
 /// [`run`] with burn's balanced gradient checkpointing: the autodiff graph recomputes cheap
 /// (memory-bound) operations in the backward pass instead of keeping their outputs, trading a
 /// little compute for activation memory on long sequences.
 pub fn run_checkpointed<J: BackendJob>(kind: BackendKind, index: Option<usize>, job: J) -> Result<J::Output, BackendError> {
-    run_with::<J, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>(kind, index, job)
+    run_with::<J, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>(kind, index, &[], job)
 }
 
+/// Runs `job` on the backend `kind`, on device `index`, after checking that the backend has it
+/// and every device of `more` (the other data-parallel workers' devices).
 fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy>(
     kind: BackendKind,
     index: Option<usize>,
+    more: &[usize],
     job: J,
 ) -> Result<J::Output, BackendError> {
-    if let (BackendKind::Flex | BackendKind::Ndarray, Some(index @ 1..)) = (kind, index) {
-        return Err(BackendError::NoSuchDevice { backend: kind, index });
-    }
+    // Only the indices asked for are checked: a backend's default device always exists.
+    let indices: Vec<usize> = index.into_iter().chain(more.iter().copied()).collect();
     match kind {
         #[cfg(feature = "flex")]
         BackendKind::Flex => {
             let description = format!("flex (CPU, {})", cpu_threads());
-            Ok(job.run::<burn::backend::Autodiff<burn::backend::Flex, C>>(Default::default(), description))
+            type B<C> = burn::backend::Autodiff<burn::backend::Flex, C>;
+            check_devices::<B<C>>(kind, &Default::default(), &indices)?;
+            Ok(job.run::<B<C>>(Default::default(), description))
         }
         #[cfg(feature = "ndarray")]
         BackendKind::Ndarray => {
             let description = format!("ndarray (CPU, {})", cpu_threads());
-            Ok(job.run::<burn::backend::Autodiff<burn::backend::NdArray, C>>(Default::default(), description))
+            type B<C> = burn::backend::Autodiff<burn::backend::NdArray, C>;
+            check_devices::<B<C>>(kind, &Default::default(), &indices)?;
+            Ok(job.run::<B<C>>(Default::default(), description))
         }
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => {
             use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup, WgpuDevice};
             let device = index.map_or(WgpuDevice::DefaultDevice, WgpuDevice::DiscreteGpu);
+            check_devices::<burn::backend::Autodiff<burn::backend::Wgpu, C>>(kind, &device, &indices)?;
             let setup = init_setup::<AutoGraphicsApi>(&device, Default::default());
             let info = setup.adapter.get_info();
             let description = format!(
@@ -129,13 +154,14 @@ fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::Che
         }
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => {
+            let device = burn::backend::cuda::CudaDevice::new(index.unwrap_or(0));
+            check_devices::<burn::backend::Autodiff<burn::backend::Cuda, C>>(kind, &device, &indices)?;
             let index = index.unwrap_or(0);
-            let device = burn::backend::cuda::CudaDevice::new(index);
             Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda, C>>(device, format!("cuda device {index}")))
         }
         #[allow(unreachable_patterns)]
         backend => {
-            let _ = (index, job);
+            let _ = (indices, job);
             Err(BackendError::NotCompiled { backend })
         }
     }
@@ -169,14 +195,26 @@ pub struct BackendArgs {
     #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Device index (the first device by default).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "devices")]
     pub device: Option<usize>,
+    /// Data-parallel training on these devices (comma-separated indices), one worker each; an
+    /// index repeated runs several workers on one device (the CPU backends have only device 0).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub devices: Vec<usize>,
     /// CPU threads for the flex and ndarray backends (one per core by default).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub threads: Option<u32>,
 }
 
 impl BackendArgs {
+    /// The indices of the data-parallel workers' devices: `--devices`, else the one `--device`.
+    pub fn device_indices(&self) -> Vec<usize> {
+        match self.devices.is_empty() {
+            true => vec![self.device.unwrap_or(0)],
+            false => self.devices.clone(),
+        }
+    }
+
     /// Applies `--threads` (before any CPU work, so the backends' pools take it).
     fn configure(&self) -> Result<(), BackendError> {
         match self.threads {
@@ -198,9 +236,14 @@ impl BackendArgs {
     {
         install_stderr_logger();
         let announced = Announced(job);
+        use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
+        let (first, more) = match self.devices.split_first() {
+            Some((first, more)) => (Some(*first), more),
+            None => (self.device, &[][..]),
+        };
         let outcome = self.configure().and_then(|()| match checkpointing {
-            true => run_checkpointed(self.backend, self.device, announced),
-            false => run(self.backend, self.device, announced),
+            true => run_with::<_, BalancedCheckpointing>(self.backend, first, more, announced),
+            false => run_with::<_, NoCheckpointing>(self.backend, first, more, announced),
         });
         exit_code(name, outcome)
     }

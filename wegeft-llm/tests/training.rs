@@ -110,12 +110,12 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     // WeGeFT with its dropout on W: the resumed epoch must replay the same order and draws.
     let config = tiny_run(&dir).with_rank(Some(2)).with_epochs(2).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2);
     type A = Autodiff<Flex>;
-    let device = Default::default();
-    train_llm::<A>(&config, &dir.join("straight"), Session::default(), &device).unwrap().unwrap();
+    let device: burn::tensor::Device<A> = Default::default();
+    train_llm::<A>(&config, &dir.join("straight"), Session::default(), &[device.clone()]).unwrap().unwrap();
     let interrupted = dir.join("interrupted");
-    let stopped = train_llm::<A>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &device).unwrap();
+    let stopped = train_llm::<A>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &[device.clone()]).unwrap();
     assert!(stopped.is_none() && !interrupted.join("results.json").exists());
-    train_llm::<A>(&config, &interrupted, Session { resume: true, ..Session::default() }, &device).unwrap().unwrap();
+    train_llm::<A>(&config, &interrupted, Session { resume: true, ..Session::default() }, &[device.clone()]).unwrap().unwrap();
     let (straight, resumed) = (adapter_values(&dir.join("straight")), adapter_values(&interrupted));
     assert_eq!(straight.len(), resumed.len());
     for ((name, a), (_, b)) in straight.iter().zip(&resumed) {
@@ -137,7 +137,7 @@ fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
         .with_eval_limit(4)
         .with_max_new_tokens(3);
     let run = dir.join("run");
-    let results = train_llm::<Autodiff<Flex>>(&config, &run, Session::default(), &Default::default()).unwrap().unwrap();
+    let results = train_llm::<Autodiff<Flex>>(&config, &run, Session::default(), &[Default::default()]).unwrap().unwrap();
     assert_eq!(results.train_steps, 6);
     assert_eq!(results.eval_examples, 4);
     // LoRA r=2 on q (64→64), k, v (64→16), up (64→96), down (96→64) of 2 layers.
@@ -160,11 +160,11 @@ fn the_default_wegeft_run_exports_a_lora_adapter_that_reloads_to_the_merged_mode
     // The default targets (q, k, v, up, down): o_proj and gate_proj stay outside the plan.
     let config = tiny_run(&dir).with_rank(Some(2)).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2).with_lr(1e-2);
     let run = dir.join("run");
-    train_llm::<Autodiff<Flex>>(&config, &run, Session::default(), &Default::default()).unwrap().unwrap();
+    train_llm::<Autodiff<Flex>>(&config, &run, Session::default(), &[Default::default()]).unwrap().unwrap();
 
     // What `export-llm RUN` does.
     type B = Flex;
-    let device = Default::default();
+    let device: burn::tensor::Device<Autodiff<Flex>> = Default::default();
     let mut pretrained = load::<B>(&config.model, config.injector().unwrap(), &device).unwrap();
     pretrained.model.adapters = wegeft::load_adapter(std::mem::take(&mut pretrained.model.adapters), run.join("adapter")).unwrap();
     pretrained.model.export_hf(&pretrained.config, &dir.join("merged")).unwrap();
@@ -208,8 +208,42 @@ fn unusable_settings_and_empty_files_are_refused_before_training() {
     ] {
         let run = dir.join("run");
         let session = Session { overwrite: true, ..Session::default() };
-        let error = train_llm::<Autodiff<Flex>>(&config, &run, session, &Default::default()).unwrap_err();
+        let error = train_llm::<Autodiff<Flex>>(&config, &run, session, &[Default::default()]).unwrap_err();
         assert!(error.to_string().contains(needle), "{needle}: {error}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two data-parallel workers (threads on the one CPU device, standing in for two devices), each
+/// on half of a fixed global batch, train the adapter one device trains on the whole batch. The
+/// loss is a mean over response tokens per worker, so every answer is the same tokens: the two
+/// halves then weigh as they do in the global mean.
+#[test]
+fn two_data_parallel_workers_train_the_adapter_one_device_would() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = scratch("data-parallel");
+    let data: String = (0..12).map(|i| format!("{{\"instruction\": \"Is {i} a number?\", \"output\": \"yes\"}}\n")).collect();
+    std::fs::write(dir.join("train.jsonl"), &data).unwrap();
+    std::fs::write(dir.join("test.jsonl"), &data).unwrap();
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_llama_untied");
+    let config = LlmTrainConfig::new(model, dir.join("train.jsonl"), dir.join("test.jsonl"))
+        .with_rank(Some(2))
+        .with_dropout(Some(0.0))
+        .with_epochs(3)
+        .with_batch_size(12)
+        .with_eval_limit(2)
+        .with_max_new_tokens(2);
+    type A = Autodiff<Flex>;
+    let device: burn::tensor::Device<A> = Default::default();
+    let one = train_llm::<A>(&config, &dir.join("one"), Session::default(), &[device.clone()]).unwrap().unwrap();
+    let two = train_llm::<A>(&config, &dir.join("two"), Session::default(), &[device.clone(), device.clone()]).unwrap().unwrap();
+    assert_eq!((one.world_size, two.world_size, two.train_steps), (1, 2, 3));
+    let (a, b) = (adapter_values(&dir.join("one")), adapter_values(&dir.join("two")));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = x.iter().zip(y).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        assert!(diff <= 1e-5 * scale.max(1.0), "{name}: two workers differ from one by {diff} (scale {scale})");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

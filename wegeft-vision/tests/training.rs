@@ -46,7 +46,7 @@ fn a_run_writes_every_output_and_reloads_to_the_same_accuracy() {
     let task = write_task(&scratch.0, 4);
     let config = tiny_config(&task, Method::Wegeft);
     let run = scratch.0.join("run");
-    let results = train::<B>(&config, &run, Session::default(), &Default::default()).unwrap().unwrap();
+    let results = train::<B>(&config, &run, Session::default(), &[Default::default()]).unwrap().unwrap();
 
     for file in ["config.json", "head.safetensors", "adapter/adapter_config.json", "metrics.csv", "results.json"] {
         assert!(run.join(file).is_file(), "missing {file}");
@@ -73,13 +73,13 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     let scratch = Scratch::new("resume");
     let task = write_task(&scratch.0, 4);
     let config = tiny_config(&task, Method::Lora);
-    let device = Default::default();
-    let straight = train::<B>(&config, &scratch.0.join("straight"), Session::default(), &device).unwrap().unwrap();
+    let device: burn::tensor::Device<B> = Default::default();
+    let straight = train::<B>(&config, &scratch.0.join("straight"), Session::default(), &[device.clone()]).unwrap().unwrap();
     let interrupted = scratch.0.join("interrupted");
-    let stopped = train::<B>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &device).unwrap();
+    let stopped = train::<B>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &[device.clone()]).unwrap();
     assert!(stopped.is_none());
     let resume = Session { resume: true, ..Session::default() };
-    let resumed = train::<B>(&config, &interrupted, resume, &device).unwrap().unwrap();
+    let resumed = train::<B>(&config, &interrupted, resume, &[device.clone()]).unwrap().unwrap();
     assert_eq!(resumed.eval.accuracy, straight.eval.accuracy);
     // The metric history is the uninterrupted run's: every epoch once, under its own number.
     let epochs = |dir: &str| {
@@ -91,7 +91,7 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     assert_eq!(epochs("interrupted"), epochs("straight"));
     assert!(epochs("straight").iter().any(|row| row.starts_with("3,train,Loss")));
     // Resuming a finished run changes nothing: its results stand.
-    let again = train::<B>(&config, &interrupted, resume, &device).unwrap().unwrap();
+    let again = train::<B>(&config, &interrupted, resume, &[device.clone()]).unwrap().unwrap();
     assert_eq!(again.train_seconds, resumed.train_seconds);
 
     let weights = |dir: &str| read_safetensors(&scratch.0.join(dir).join("adapter/adapter_model.safetensors")).unwrap();
@@ -112,16 +112,16 @@ fn a_run_directory_is_not_reused_or_resumed_with_other_settings() {
     let task = write_task(&scratch.0, 1);
     let config = tiny_config(&task, Method::Wegeft).with_epochs(1);
     let run = scratch.0.join("run");
-    let device = Default::default();
-    train::<B>(&config, &run, Session::default(), &device).unwrap().unwrap();
-    let error = train::<B>(&config, &run, Session::default(), &device).unwrap_err();
+    let device: burn::tensor::Device<B> = Default::default();
+    train::<B>(&config, &run, Session::default(), &[device.clone()]).unwrap().unwrap();
+    let error = train::<B>(&config, &run, Session::default(), &[device.clone()]).unwrap_err();
     assert!(error.to_string().contains("--overwrite"), "{error}");
     let resume = Session { resume: true, ..Session::default() };
-    let error = train::<B>(&config.clone().with_rank(Some(4)).with_method(Method::Lora), &run, resume, &device).unwrap_err();
+    let error = train::<B>(&config.clone().with_rank(Some(4)).with_method(Method::Lora), &run, resume, &[device.clone()]).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("rank: 2 → 4") && message.contains(r#"method: "wegeft" → "lora""#), "{message}");
     let overwrite = Session { overwrite: true, ..Session::default() };
-    let results = train::<B>(&config.clone().with_method(Method::Lora), &run, overwrite, &device).unwrap().unwrap();
+    let results = train::<B>(&config.clone().with_method(Method::Lora), &run, overwrite, &[device.clone()]).unwrap().unwrap();
     assert_eq!(results.method, Method::Lora);
 }
 
@@ -130,7 +130,7 @@ fn unusable_settings_are_refused_before_training() {
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("settings");
     let task = write_task(&scratch.0, 1);
-    let device = Default::default();
+    let device: burn::tensor::Device<B> = Default::default();
     let base = tiny_config(&task, Method::Wegeft);
     for (config, needle) in [
         (base.clone().with_batch_size(0), "batch_size"),
@@ -141,7 +141,7 @@ fn unusable_settings_are_refused_before_training() {
         (base.clone().with_rank(Some(100_000_000_000)), "rank"),
     ] {
         let run = scratch.0.join(needle.replace(' ', "-"));
-        let error = train::<B>(&config, &run, Session { overwrite: true, ..Session::default() }, &device).unwrap_err();
+        let error = train::<B>(&config, &run, Session { overwrite: true, ..Session::default() }, &[device.clone()]).unwrap_err();
         assert!(error.to_string().contains(needle), "{needle}: {error}");
     }
     std::fs::write(task.join("task.json"), r#"{"name": "colours", "group": "Natural", "classes": 100000000000}"#).unwrap();
@@ -156,7 +156,7 @@ fn a_diverging_run_stops_with_an_error_naming_the_step() {
     let task = write_task(&scratch.0, 2);
     // A rate this large sends the weights, then the logits, to infinity within a few steps.
     let config = tiny_config(&task, Method::Full).with_lr(1e30).with_warmup_epochs(0);
-    let error = train::<B>(&config, &scratch.0.join("run"), Session::default(), &Default::default()).unwrap_err();
+    let error = train::<B>(&config, &scratch.0.join("run"), Session::default(), &[Default::default()]).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("loss became") && message.contains("epoch 1, iteration"), "{message}");
 }
@@ -188,7 +188,7 @@ fn each_method_trains_what_it_should() {
 #[test]
 fn weight_decay_skips_biases_and_norms() {
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Default::default();
+    let device: burn::tensor::Device<B> = Default::default();
     let layer = LinearConfig::new(3, 2).init::<B>(&device);
     let (weight, bias) = (layer.weight.val(), layer.bias.as_ref().unwrap().val());
     // A zero loss gradient: AdamW's step is then pure decay.
@@ -247,12 +247,12 @@ fn explain_vit_draws_the_cluster_maps_of_a_wegeft_run_and_refuses_lora() {
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("explain");
     let task = write_task(&scratch.0, 1);
-    let device = Default::default();
+    let device: burn::tensor::Device<B> = Default::default();
     let explain = |run: &std::path::Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_explain-vit")).arg(run).args(["--images", "2"]).output().unwrap()
     };
     let wegeft = scratch.0.join("wegeft");
-    train::<B>(&tiny_config(&task, Method::Wegeft).with_epochs(1), &wegeft, Session::default(), &device).unwrap();
+    train::<B>(&tiny_config(&task, Method::Wegeft).with_epochs(1), &wegeft, Session::default(), &[device.clone()]).unwrap();
     let output = explain(&wegeft);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     // Blocks 0 and 1 (both attn.proj are adapted) in rows; the image, 2 maps and 2 masks in columns.
@@ -261,8 +261,103 @@ fn explain_vit_draws_the_cluster_maps_of_a_wegeft_run_and_refuses_lora() {
     let html = std::fs::read_to_string(wegeft.join("explain/index.html")).unwrap();
     assert!(html.contains("image-0.png") && html.contains("image-1.png") && html.contains("block 0, block 1"), "{html}");
 
+    // Scoring needs ground-truth masks: refused, naming an image, until they are there.
+    let score = |run: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_explain-vit")).arg(run).args(["--images", "1", "--score", "3"]).output().unwrap()
+    };
+    let output = score(&wegeft);
+    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("000000.png"));
+    let masks = task.join("masks/test");
+    std::fs::create_dir_all(&masks).unwrap();
+    for index in 0..3 {
+        image::GrayImage::from_fn(8, 8, |x, _| image::Luma([if x < 4 { 255 } else { 0 }])).save(masks.join(format!("{index:06}.png"))).unwrap();
+    }
+    let output = score(&wegeft);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(wegeft.join("explain/explain.json")).unwrap()).unwrap();
+    assert_eq!((report["images"].as_u64(), report["rank"].as_u64(), report["object_fraction"].as_f64()), (Some(3), Some(2), Some(0.5)));
+    let heads: Vec<&str> = report["heads"].as_array().unwrap().iter().map(|h| h["head"].as_str().unwrap()).collect();
+    assert_eq!(heads, ["trained", "random_phi", "principal_w"]);
+    for head in report["heads"].as_array().unwrap() {
+        let layers = head["layers"].as_array().unwrap();
+        assert_eq!(layers.iter().map(|l| l["layer"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1]);
+        for layer in layers {
+            let clusters = layer["clusters"].as_array().unwrap();
+            assert_eq!(clusters.len(), 2);
+            let best = clusters.iter().map(|c| c["object_iou"].as_f64().unwrap()).fold(0.0, f64::max);
+            assert_eq!(layer["best_object"]["iou"].as_f64(), Some(best));
+            assert!((0.0..=1.0).contains(&best));
+        }
+    }
+
     let lora = scratch.0.join("lora");
-    train::<B>(&tiny_config(&task, Method::Lora).with_epochs(1), &lora, Session::default(), &device).unwrap();
+    train::<B>(&tiny_config(&task, Method::Lora).with_epochs(1), &lora, Session::default(), &[device.clone()]).unwrap();
     let output = explain(&lora);
     assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("LoRA"));
+}
+
+/// Two data-parallel workers (threads on the one CPU device, standing in for two devices),
+/// each on half of a fixed global batch, take the steps one device takes on the whole batch:
+/// burn's multi-device Learner sums their gradients and the optimizer averages them.
+#[test]
+fn two_data_parallel_workers_train_the_adapter_one_device_would() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("data-parallel");
+    let task = write_task(&scratch.0, 4);
+    // train800val200 holds 24 images: one step per epoch on the whole set; no drop_path draws.
+    let config = tiny_config(&task, Method::Wegeft).with_batch_size(24).with_drop_path(0.0);
+    let device: burn::tensor::Device<B> = Default::default();
+    let one = train::<B>(&config, &scratch.0.join("one"), Session::default(), &[device]).unwrap().unwrap();
+    let two = train::<B>(&config, &scratch.0.join("two"), Session::default(), &[device, device]).unwrap().unwrap();
+    assert_eq!((one.world_size, two.world_size), (1, 2));
+    let written: RunResults = serde_json::from_str(&std::fs::read_to_string(scratch.0.join("two/results.json")).unwrap()).unwrap();
+    assert_eq!(written.world_size, 2);
+    let weights = |run: &str, file: &str| read_safetensors(&scratch.0.join(run).join(file)).unwrap();
+    for file in ["adapter/adapter_model.safetensors", "head.safetensors"] {
+        let (a, b) = (weights("one", file), weights("two", file));
+        for (key, tensor) in &a {
+            let scale = tensor.values.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let diff = tensor.values.iter().zip(&b[key].values).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(diff <= 1e-5 * scale.max(1.0), "{key}: two workers differ from one by {diff} (scale {scale})");
+        }
+    }
+    // A batch that does not split over the workers is refused before training.
+    let error = train::<B>(&config.clone().with_batch_size(5), &scratch.0.join("odd"), Session::default(), &[device, device]).unwrap_err();
+    assert!(error.to_string().contains("does not split evenly over 2 devices"), "{error}");
+}
+
+/// The all-reduce of data-parallel training, as burn's multi-device Learner does it: each
+/// worker's gradients of its half batch, summed per parameter (`MultiGradientsParams`) and
+/// averaged over the two workers, are the full batch's gradient. The shared WeGeFT pair is one
+/// tensor, so its gradient is the sum over layers and over workers.
+#[test]
+fn gradients_summed_over_workers_and_averaged_are_the_full_batch_gradient() {
+    use burn::optim::MultiGradientsParams;
+    use burn::tensor::backend::Device as _;
+    use burn::tensor::{Distribution, Int};
+    use wegeft_vision::data::ImageBatch;
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("all-reduce");
+    let task = write_task(&scratch.0, 1);
+    let config = tiny_config(&task, Method::Wegeft).with_drop_path(0.0);
+    let device: burn::tensor::Device<B> = Default::default();
+    let model = build_model::<B>(&config, &TaskInfo::of_dir(&task).unwrap(), &device).unwrap();
+    let images = Tensor::<B, 4>::random([6, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let targets = Tensor::<B, 1, Int>::from_ints([0, 1, 2, 2, 1, 0], &device);
+    let grads_of = |range: std::ops::Range<usize>| {
+        let batch = ImageBatch { images: images.clone().slice([range.clone()]), targets: targets.clone().slice([range]) };
+        GradientsParams::from_grads(model.classify(batch).loss.backward(), &model)
+    };
+    let full = grads_of(0..6);
+    let mut workers = MultiGradientsParams { grads: vec![(grads_of(0..3), device.to_id()), (grads_of(3..6), device.to_id())] };
+    let wegeft::Adapter::Wegeft(pair) = &model.adapters.adapters[0] else { panic!("a WeGeFT run") };
+    // ψ starts at zero (the update starts at zero), so φ's first gradient is zero; ψ's is not.
+    for (id, trained) in [(pair.phi.id, false), (pair.psi.id, true)] {
+        let expected = full.get::<Flex, 2>(id).unwrap();
+        let (summed, _) = workers.remove::<Flex, 2>(id).unwrap();
+        let averaged = summed.div_scalar(2.0);
+        let scale = expected.clone().abs().max().into_scalar().elem::<f32>();
+        let diff = (averaged - expected).abs().max().into_scalar().elem::<f32>();
+        assert!((scale > 0.0) == trained && diff <= 1e-5 * scale, "{id}: averaged worker gradients differ by {diff} (scale {scale})");
+    }
 }

@@ -115,7 +115,8 @@ impl BackendJob for Args {
 
     fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Result<()> {
         let out = self.run.out_or("runs-llm/arithmetic");
-        let Some(results) = train_llm::<B>(&self.config(), &out, self.run.session(), &device)? else {
+        let devices = wegeft_backend::devices_like(&device, &self.backend.device_indices());
+        let Some(results) = train_llm::<B>(&self.config(), &out, self.run.session(), &devices)? else {
             return Ok(());
         };
         println!(

@@ -11,7 +11,7 @@ use burn::train::metric::{LearningRateMetric, LossMetric, PerplexityMetric};
 use serde::{Deserialize, Serialize};
 use wegeft::io::{read_json, write_json};
 use wegeft::train::{finished_epochs, fit, peak_memory_mib, start_run, EpochLoader, Schedule, Session};
-use wegeft::ParamReport;
+use wegeft::{ParamReport, PeftError};
 
 use crate::error::{LlmError, Result};
 use crate::pretrained::load;
@@ -45,11 +45,16 @@ pub struct LlmResults {
     pub generation_tokens_per_second: f64,
     /// Peak resident memory of the process (VmHWM), in MiB.
     pub peak_memory_mib: Option<f64>,
+    /// Data-parallel workers (devices) that trained it.
+    #[serde(default = "wegeft::train::single_worker")]
+    pub world_size: usize,
 }
 
-/// Trains `config` into `run_dir`; `None` when the session stops before the last epoch.
-pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, session: Session, device: &B::Device) -> Result<Option<LlmResults>> {
+/// Trains `config` into `run_dir` on `devices` (one data-parallel worker each; see
+/// [`fit`]); `None` when the session stops before the last epoch.
+pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, session: Session, devices: &[B::Device]) -> Result<Option<LlmResults>> {
     config.validate()?;
+    let device = devices.first().ok_or_else(|| PeftError::InvalidConfig("no device to train on".into()))?;
     start_run(run_dir, config, session)?;
     let results_file = run_dir.join("results.json");
     if session.resume && results_file.is_file() {
@@ -97,7 +102,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
         seed: config.seed,
     };
     let model = CausalLm { model: pretrained.model };
-    let fitted = fit(run_dir, session, schedule, model, train_loader, valid_loader, |training| {
+    let fitted = fit(run_dir, session, schedule, devices, model, train_loader, valid_loader, |training| {
         training
             .metrics((LossMetric::new(), PerplexityMetric::new().with_pad_token(IGNORED as usize)))
             .metric_train_numeric(LearningRateMetric::new())
@@ -120,6 +125,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
         train_seconds: fitted.train_seconds,
         generation_tokens_per_second: after.tokens_per_second,
         peak_memory_mib: peak_memory_mib(),
+        world_size: fitted.world_size,
     };
     write_json(&results_file, &results)?;
     Ok(Some(results))

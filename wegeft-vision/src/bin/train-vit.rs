@@ -126,6 +126,7 @@ impl BackendJob for Args {
     type Output = Result<Vec<RunResults>>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Self::Output {
+        let devices = wegeft_backend::devices_like(&device, &self.backend.device_indices());
         let out = self.out();
         if self.report {
             let all = collect_results(&out)?;
@@ -141,12 +142,12 @@ impl BackendJob for Args {
                 if self.search {
                     let lrs = if self.lr_grid.is_empty() { train::PAPER_LR_GRID.to_vec() } else { self.lr_grid.clone() };
                     let wds = if self.wd_grid.is_empty() { train::PAPER_WD_GRID.to_vec() } else { self.wd_grid.clone() };
-                    let found = train::search::<B>(&config, (&lrs, &wds), self.search_epochs, &run_dir.join("search"), self.run.session(), &device)?;
+                    let found = train::search::<B>(&config, (&lrs, &wds), self.search_epochs, &run_dir.join("search"), self.run.session(), &devices)?;
                     println!("{task_name}/{method}: search chose lr {:e}, wd {:e}", found.lr, found.weight_decay);
                     config = config.with_lr(found.lr).with_weight_decay(found.weight_decay);
                     write_json(&run_dir.join("search.json"), &found)?;
                 }
-                if let Some(results) = train::train::<B>(&config, &run_dir, self.run.session(), &device)? {
+                if let Some(results) = train::train::<B>(&config, &run_dir, self.run.session(), &devices)? {
                     println!(
                         "{task_name}/{method}: {} accuracy {:.2}% ({} images), merged {}, {} trainable params besides the head, {:.1} train img/s -> {}",
                         results.eval_split,

@@ -64,6 +64,9 @@ pub struct RunResults {
     pub seed: u64,
     /// Training images per second (forward, backward and update), over this session.
     pub train_images_per_second: f64,
+    /// Data-parallel workers (devices) that trained it.
+    #[serde(default = "wegeft::train::single_worker")]
+    pub world_size: usize,
     /// Wall-clock seconds of this invocation's training.
     pub train_seconds: f64,
     /// How the reported model was chosen, in words.
@@ -81,6 +84,7 @@ impl RunResults {
         merged_eval: Option<Evaluation>,
         trained_images: usize,
         train_seconds: f64,
+        world_size: usize,
     ) -> Self {
         let adapted = !matches!(config.method, Method::Linear | Method::Full);
         Self {
@@ -101,6 +105,7 @@ impl RunResults {
             seed: config.seed,
             train_images_per_second: trained_images as f64 / train_seconds.max(1e-9),
             train_seconds,
+            world_size,
             selection: format!("last epoch, trained on {}; {} never used for selection", config.train_split, config.eval_split),
         }
     }

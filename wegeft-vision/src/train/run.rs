@@ -40,10 +40,12 @@ pub fn build_model<B: Backend>(config: &TrainConfig, task: &TaskInfo, device: &B
     Ok(if config.method.trains_backbone() { unfreeze(model) } else { model })
 }
 
-/// Trains `config` into `run_dir` and evaluates the result once on `config.eval_split`.
-/// Returns `None` when the session stopped before the last epoch.
-pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: Session, device: &B::Device) -> Result<Option<RunResults>> {
+/// Trains `config` into `run_dir` on `devices` (one data-parallel worker each; see [`fit`]) and
+/// evaluates the result once on `config.eval_split`. Returns `None` when the session stopped
+/// before the last epoch.
+pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: Session, devices: &[B::Device]) -> Result<Option<RunResults>> {
     config.validate()?;
+    let device = devices.first().ok_or_else(|| wegeft::PeftError::InvalidConfig("no device to train on".into()))?;
     let task = TaskInfo::of_dir(&config.task_dir)?;
     start_run(run_dir, config, session)?;
     if let Some(results) = artifacts::load_results(run_dir)?.filter(|_| session.resume) {
@@ -70,7 +72,7 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
         weight_decay: config.weight_decay,
         seed: config.seed,
     };
-    let fitted = fit(run_dir, session, schedule, model, train_loader, valid_loader, |training| {
+    let fitted = fit(run_dir, session, schedule, devices, model, train_loader, valid_loader, |training| {
         training
             .metrics((AccuracyMetric::new(), LossMetric::new()))
             .metric_train_numeric(LearningRateMetric::new())
@@ -90,7 +92,7 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
     let evaluation = eval(&model, &config.eval_split.to_string());
     let merged = model.adapters.plan().is_some().then(|| eval(&wegeft::Adapted::merged(model.clone()), "merged"));
     let trained_images = fitted.trained_epochs * train_set.len();
-    let results = RunResults::new(config, &task, params, head, evaluation, merged, trained_images, fitted.train_seconds);
+    let results = RunResults::new(config, &task, params, head, evaluation, merged, trained_images, fitted.train_seconds, fitted.world_size);
     artifacts::save_run(&model, &results, run_dir)?;
     Ok(Some(results))
 }

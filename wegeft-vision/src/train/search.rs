@@ -36,7 +36,7 @@ pub fn search<B: AutodiffBackend>(
     epochs: usize,
     dir: &Path,
     session: Session,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<SearchResult> {
     let (lrs, wds) = grid;
     let session = Session { stop_after: None, ..session };
@@ -54,7 +54,7 @@ pub fn search<B: AutodiffBackend>(
                 ..config.clone()
             };
             let run_dir = dir.join(format!("lr{lr:e}-wd{wd:e}"));
-            let results: Option<RunResults> = train::<B>(&point, &run_dir, session, device)?;
+            let results: Option<RunResults> = train::<B>(&point, &run_dir, session, devices)?;
             let accuracy = results.map_or(0.0, |r| r.eval.accuracy);
             println!("search lr {lr:e} wd {wd:e}: val200 {accuracy:.2}%");
             points.push((lr, wd, accuracy));

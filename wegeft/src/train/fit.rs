@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
-use burn::train::{InferenceStep, Learner, LearningComponentsMarker, SupervisedTraining, TrainStep};
+use burn::train::{ExecutionStrategy, InferenceStep, Learner, LearningComponentsMarker, MultiDeviceOptim, SupervisedTraining, TrainStep};
 
 use crate::error::{PeftError, Result};
 use crate::train::atomic_recorder::AtomicFileRecorder;
@@ -71,6 +71,13 @@ pub struct Fitted<M> {
     pub train_seconds: f64,
     /// Epochs trained by this invocation (fewer than the schedule's after a resume).
     pub trained_epochs: usize,
+    /// Data-parallel workers that trained it (1 on a single device).
+    pub world_size: usize,
+}
+
+/// The world size of runs written before data-parallel training existed.
+pub fn single_worker() -> usize {
+    1
 }
 
 /// The epochs a run in `run_dir` has finished: the last complete checkpoint when resuming, 0 otherwise.
@@ -86,10 +93,17 @@ pub fn finished_epochs(run_dir: &Path, session: Session) -> Result<usize> {
 /// sees the data an uninterrupted one would), validating on `valid` after each epoch, with the
 /// metrics `metrics` registers. Checkpoints go to `run_dir`. Returns `None` when `session`
 /// stops before the schedule's last epoch.
+///
+/// With several `devices`, burn's multi-device Learner runs one worker per device: each gets a
+/// contiguous shard of the training set and `1/n` of every batch, and the optimizer averages
+/// their summed gradients, so a step sees the same global batch size and schedule as on one
+/// device. Validation and checkpoints stay on the first device.
+#[allow(clippy::too_many_arguments)]
 pub fn fit<B, M, I, J>(
     run_dir: &Path,
     session: Session,
     schedule: Schedule,
+    devices: &[B::Device],
     model: M,
     train: EpochLoader<B, I, M::Input>,
     valid: EpochLoader<B::InnerBackend, J, <M::InnerModule as InferenceStep>::Input>,
@@ -107,15 +121,19 @@ where
     schedule.validate()?;
     ensure_space(run_dir, checkpoint_bytes(&model))?;
     let finished = finished_epochs(run_dir, session)?;
-    let train = train.shuffled(schedule.seed, finished);
+    let workers = devices.len().max(1);
+    let train = train.shuffled(schedule.seed, finished).sharded(workers)?;
     let total_steps = schedule.epochs * schedule.steps_per_epoch;
     let lr = WarmupCosine::new(schedule.lr, schedule.warmup_steps, total_steps);
-    let learner = Learner::new(model, SelectiveDecayAdamW::new(schedule.weight_decay), lr);
+    let learner = Learner::new(model, SelectiveDecayAdamW::new(schedule.weight_decay).with_workers(workers), lr);
     // Warnings go through the `log` crate to whatever logger the binary installed (stderr for
     // ours), not into burn's `experiment.log`, which would take over the process's logging.
-    let training = SupervisedTraining::new(run_dir, Arc::new(train), Arc::new(valid))
+    let mut training = SupervisedTraining::new(run_dir, Arc::new(train), Arc::new(valid))
         .with_file_checkpointer(CheckpointRecorder::default())
         .with_application_logger(None);
+    if workers > 1 {
+        training = training.with_training_strategy(ExecutionStrategy::multi(devices.to_vec(), MultiDeviceOptim::OptimSharded).into());
+    }
     let divergence = Default::default();
     let logger = SessionLogger::new(run_dir, finished, training.interrupter(), Arc::clone(&divergence));
     let training = session.configure(metrics(training.with_metric_logger(logger)), schedule.epochs, finished);
@@ -135,6 +153,7 @@ where
         model: result.model,
         train_seconds,
         trained_epochs: last.saturating_sub(finished),
+        world_size: workers,
     }))
 }
 

@@ -58,6 +58,17 @@ impl<B: Backend, I, O> EpochLoader<B, I, O> {
         }
     }
 
+    /// The shard of every batch that each of `workers` data-parallel workers takes: the batch
+    /// must split evenly, so the global batch stays what the run asked for.
+    pub fn sharded(mut self, workers: usize) -> crate::Result<Self> {
+        if !self.batch_size.is_multiple_of(workers) {
+            let problem = format!("a batch of {} does not split evenly over {workers} devices", self.batch_size);
+            return Err(crate::PeftError::InvalidConfig(problem));
+        }
+        self.batch_size /= workers;
+        Ok(self)
+    }
+
     /// Shuffled batches; the first `iter()` serves epoch `first_epoch` (0 for a fresh run, the
     /// number of finished epochs for a resumed one).
     pub fn shuffled(mut self, seed: u64, first_epoch: usize) -> Self {
@@ -89,9 +100,12 @@ impl<B: Backend, I: Send + Sync + 'static, O: Send + 'static> DataLoader<B, O> f
         Arc::new(loader)
     }
 
+    /// A worker's shard: its own epoch counter (each shard's `iter()` is one epoch), starting
+    /// where this loader stands.
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, O>> {
         let mut loader = self.clone();
         loader.indices = self.indices[start..end.min(self.indices.len())].into();
+        loader.epoch = Arc::new(AtomicU64::new(self.epoch.load(Ordering::SeqCst)));
         Arc::new(loader)
     }
 }

@@ -1,6 +1,11 @@
 //! AdamW without weight decay on vector-like parameters (biases, norms, LayerScale, class
 //! token), as timm's parameter groups do: decaying a LayerNorm gain towards 0 is not
 //! regularisation. burn's AdamW decays every parameter it steps, so two run side by side.
+//!
+//! With several workers (burn's multi-device Learner), the gradients arrive summed over the
+//! workers; each worker's loss is the mean over its shard of the global batch, so dividing by the
+//! number of workers gives the gradient of the global batch's mean loss: training on n devices
+//! takes the steps one device would take on the whole batch.
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -16,6 +21,8 @@ type AdaptorRecord<M, B> = <OptimizerAdaptor<AdamW, M, B> as Optimizer<M, B>>::R
 pub struct SelectiveDecayAdamW<M: AutodiffModule<B>, B: AutodiffBackend> {
     decayed: OptimizerAdaptor<AdamW, M, B>,
     undecayed: OptimizerAdaptor<AdamW, M, B>,
+    /// Data-parallel workers whose gradients are summed into each step.
+    workers: usize,
 }
 
 impl<M: AutodiffModule<B>, B: AutodiffBackend> SelectiveDecayAdamW<M, B> {
@@ -25,24 +32,46 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> SelectiveDecayAdamW<M, B> {
         Self {
             decayed: config(weight_decay).init(),
             undecayed: config(0.0).init(),
+            workers: 1,
         }
+    }
+
+    /// For gradients summed over `workers` data-parallel workers: each step averages them.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Moves the gradients of vector-like parameters out of `grads` and into the returned set,
+    /// averaging every gradient over the workers on the way.
+    fn split(&self, module: &M, grads: &mut GradientsParams) -> GradientsParams {
+        let mut split = SplitGradients {
+            all: grads,
+            vectors: GradientsParams::new(),
+            scale: 1.0 / self.workers as f64,
+        };
+        module.visit(&mut split);
+        split.vectors
     }
 }
 
-/// Moves the gradients of vector-like parameters (at most one dimension above 1) out of `all`.
-struct VectorGradients<'a> {
+/// Moves the gradients of vector-like parameters (at most one dimension above 1) out of `all`,
+/// scaling every gradient by `scale`.
+struct SplitGradients<'a> {
     all: &'a mut GradientsParams,
     vectors: GradientsParams,
+    scale: f64,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for VectorGradients<'_> {
+impl<B: AutodiffBackend> ModuleVisitor<B> for SplitGradients<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let vector_like = param.val().dims().iter().filter(|&&d| d > 1).count() <= 1;
-        if vector_like {
-            if let Some(grad) = self.all.remove::<B::InnerBackend, D>(param.id) {
-                self.vectors.register::<B::InnerBackend, D>(param.id, grad);
-            }
+        let Some(mut grad) = self.all.remove::<B::InnerBackend, D>(param.id) else { return };
+        if self.scale != 1.0 {
+            grad = grad.mul_scalar(self.scale);
         }
+        let vector_like = param.val().dims().iter().filter(|&&d| d > 1).count() <= 1;
+        let target = if vector_like { &mut self.vectors } else { &mut *self.all };
+        target.register::<B::InnerBackend, D>(param.id, grad);
     }
 }
 
@@ -50,18 +79,19 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optimizer<M, B> for SelectiveDeca
     type Record = (AdaptorRecord<M, B>, AdaptorRecord<M, B>);
 
     fn step(&mut self, lr: LearningRate, module: M, mut grads: GradientsParams) -> M {
-        let mut split = VectorGradients {
-            all: &mut grads,
-            vectors: GradientsParams::new(),
-        };
-        module.visit(&mut split);
-        let vectors = split.vectors;
+        let vectors = self.split(&module, &mut grads);
         let module = self.decayed.step(lr, module, grads);
         self.undecayed.step(lr, module, vectors)
     }
 
-    fn step_multi(&mut self, _lr: LearningRate, _module: M, _grads: MultiGradientsParams) -> M {
-        unimplemented!("SelectiveDecayAdamW drives single-device training only")
+    /// Sharded multi-device steps: each device's gradients split the same way; burn's adaptors
+    /// then sum every parameter's gradients on the device that owns its update.
+    fn step_multi(&mut self, lr: LearningRate, module: M, mut grads: MultiGradientsParams) -> M {
+        let vectors = MultiGradientsParams {
+            grads: grads.grads.iter_mut().map(|(slot, device)| (self.split(&module, slot), *device)).collect(),
+        };
+        let module = self.decayed.step_multi(lr, module, grads);
+        self.undecayed.step_multi(lr, module, vectors)
     }
 
     fn to_record(&self) -> Self::Record {
@@ -72,6 +102,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optimizer<M, B> for SelectiveDeca
         Self {
             decayed: self.decayed.load_record(decayed),
             undecayed: self.undecayed.load_record(undecayed),
+            workers: self.workers,
         }
     }
 }

@@ -72,7 +72,7 @@ pub fn cifar10(path: &Path) -> Result<Vec<Labelled>, String> {
                 .decode(&example.input)
                 .map_err(|e| bad(e.to_string()))?;
             let image = image::load_from_memory(&png).map_err(|e| bad(e.to_string()))?;
-            Ok((image, label))
+            Ok(Labelled::new(image, label))
         })
         .collect()
 }
@@ -95,7 +95,7 @@ pub fn fashion_mnist(dir: &Path) -> Result<(Vec<Labelled>, Vec<Labelled>), Strin
             .zip(&labels.data)
             .map(|(image, &label)| {
                 let grey = GrayImage::from_raw(side as u32, side as u32, image.to_vec()).expect("IDX image size");
-                (DynamicImage::ImageLuma8(grey), label as usize)
+                Labelled::new(DynamicImage::ImageLuma8(grey), label as usize)
             })
             .collect())
     };
@@ -146,7 +146,7 @@ pub fn mnist(dir: &Path) -> Result<Vec<Labelled>, String> {
         for image in digits.data.chunks_exact(784) {
             let pixels = image.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
             let grey = GrayImage::from_raw(28, 28, pixels).expect("28x28");
-            all.push((DynamicImage::ImageLuma8(grey), digit));
+            all.push(Labelled::new(DynamicImage::ImageLuma8(grey), digit));
         }
     }
     Ok(all)

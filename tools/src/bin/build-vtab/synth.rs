@@ -1,7 +1,8 @@
 //! Seeded Structured-group tasks in the spirit of dSprites and CLEVR: where a shape is, which way
-//! it points, how many objects there are. Images are 64×64 and drawn with 4×4 supersampling.
+//! it points, how many objects there are. Images are 64×64 and drawn with 4×4 supersampling;
+//! each comes with its ground-truth object mask, so what a model attends to can be scored.
 
-use image::{DynamicImage, Rgb, RgbImage};
+use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 use wegeft::train::SplitMix64;
 use wegeft_vision::data::TaskGroup;
 
@@ -69,22 +70,27 @@ impl Shape {
     }
 }
 
-fn draw(shapes: &[Shape], background: [u8; 3]) -> DynamicImage {
+/// The image, and its object mask: a pixel is object when at least half its samples are.
+fn draw(shapes: &[Shape], background: [u8; 3], label: usize) -> Labelled {
     const SUB: u32 = 4;
+    let mut mask = GrayImage::new(SIDE, SIDE);
     let image = RgbImage::from_fn(SIDE, SIDE, |x, y| {
-        let mut sum = [0u32; 3];
+        let (mut sum, mut inside) = ([0u32; 3], 0);
         for sy in 0..SUB {
             for sx in 0..SUB {
                 let (px, py) = (x as f64 + (sx as f64 + 0.5) / SUB as f64, y as f64 + (sy as f64 + 0.5) / SUB as f64);
-                let colour = shapes.iter().rev().find(|s| s.contains(px, py)).map_or(background, |s| s.colour);
+                let shape = shapes.iter().rev().find(|s| s.contains(px, py));
+                inside += u32::from(shape.is_some());
+                let colour = shape.map_or(background, |s| s.colour);
                 for c in 0..3 {
                     sum[c] += colour[c] as u32;
                 }
             }
         }
+        mask.put_pixel(x, y, Luma([if 2 * inside >= SUB * SUB { 255 } else { 0 }]));
         Rgb(sum.map(|s| (s / (SUB * SUB)) as u8))
     });
-    DynamicImage::ImageRgb8(image)
+    Labelled { image: DynamicImage::ImageRgb8(image), label, mask: Some(mask) }
 }
 
 fn uniform(rng: &mut SplitMix64, low: f64, high: f64) -> f64 {
@@ -123,7 +129,7 @@ impl SynthTask {
                     angle: uniform(rng, 0.0, tau),
                     colour: [255; 3],
                 };
-                (draw(&[shape], [0; 3]), label.min(self.classes - 1))
+                draw(&[shape], [0; 3], label.min(self.classes - 1))
             }
             Kind::Orientation => {
                 let angle = uniform(rng, 0.0, tau);
@@ -136,7 +142,7 @@ impl SynthTask {
                     angle,
                     colour: [255; 3],
                 };
-                (draw(&[shape], [0; 3]), label.min(self.classes - 1))
+                draw(&[shape], [0; 3], label.min(self.classes - 1))
             }
             Kind::Count => {
                 let count = 1 + rng.below(self.classes);
@@ -150,8 +156,79 @@ impl SynthTask {
                         shapes.push(Shape { kind: rng.below(2), x, y, size, angle: uniform(rng, 0.0, tau), colour });
                     }
                 }
-                (draw(&shapes, [128; 3]), count - 1)
+                draw(&shapes, [128; 3], count - 1)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(task: &SynthTask, n: usize) -> Vec<(RgbImage, GrayImage, usize)> {
+        let mut rng = SplitMix64::new(7);
+        (0..n)
+            .map(|_| {
+                let drawn = task.sample(&mut rng);
+                (drawn.image.to_rgb8(), drawn.mask.expect("generated images have masks"), drawn.label)
+            })
+            .collect()
+    }
+
+    /// White shapes on black: a pixel's grey level is 255·k/16 for k of its 16 samples inside,
+    /// so the mask (k ≥ 8) is exactly the pixels at 127 or brighter, read back from the image.
+    #[test]
+    fn masks_of_white_shapes_are_their_bright_pixels() {
+        for task in [&TASKS[0], &TASKS[1]] {
+            for (image, mask, _) in samples(task, 40) {
+                let object = mask.pixels().filter(|m| m[0] == 255).count();
+                assert!(object >= 16, "{}: a shape of {object} pixels", task.name);
+                for (pixel, m) in image.pixels().zip(mask.pixels()) {
+                    assert_eq!(m[0] == 255, pixel[0] >= 127, "{}: mask {} at grey level {}", task.name, m[0], pixel[0]);
+                    assert!(m[0] == 0 || m[0] == 255);
+                }
+            }
+        }
+    }
+
+    /// Counting: the mask has one 4-connected blob per drawn object (label = count − 1), and
+    /// every mask pixel is off the grey background.
+    #[test]
+    fn count_masks_have_one_blob_per_object() {
+        for (image, mask, label) in samples(&TASKS[2], 40) {
+            assert_eq!(blobs(&mask), label + 1);
+            for (pixel, m) in image.pixels().zip(mask.pixels()) {
+                if m[0] == 255 {
+                    assert_ne!(pixel.0, [128; 3], "a mask pixel on the background");
+                }
+            }
+        }
+    }
+
+    fn blobs(mask: &GrayImage) -> usize {
+        let (w, h) = mask.dimensions();
+        let mut seen = vec![false; (w * h) as usize];
+        let mut count = 0;
+        for start in 0..w * h {
+            if seen[start as usize] || mask.get_pixel(start % w, start / w)[0] == 0 {
+                continue;
+            }
+            count += 1;
+            let mut stack = vec![start];
+            seen[start as usize] = true;
+            while let Some(at) = stack.pop() {
+                let (x, y) = (at % w, at / w);
+                let next = [(x.wrapping_sub(1), y), (x + 1, y), (x, y.wrapping_sub(1)), (x, y + 1)];
+                for (nx, ny) in next.into_iter().filter(|&(nx, ny)| nx < w && ny < h) {
+                    let index = (ny * w + nx) as usize;
+                    if !seen[index] && mask.get_pixel(nx, ny)[0] == 255 {
+                        seen[index] = true;
+                        stack.push(index as u32);
+                    }
+                }
+            }
+        }
+        count
     }
 }

@@ -3,12 +3,26 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use image::DynamicImage;
+use image::{DynamicImage, GrayImage};
 use wegeft::train::SplitMix64;
 use wegeft_vision::data::{TaskGroup, TaskInfo};
 
-/// An image and its label.
-pub type Labelled = (DynamicImage, usize);
+/// An image, its label and, for a generated image, where its objects are.
+#[derive(Debug)]
+pub struct Labelled {
+    pub image: DynamicImage,
+    pub label: usize,
+    /// The ground-truth object mask (255 object, 0 background), written to `masks/<split>/`
+    /// beside `images/<split>/` under the same file name.
+    pub mask: Option<GrayImage>,
+}
+
+impl Labelled {
+    /// A real image: no mask.
+    pub fn new(image: DynamicImage, label: usize) -> Self {
+        Self { image, label, mask: None }
+    }
+}
 
 /// Where a task's images come from, for the manifest.
 pub struct Source {
@@ -90,10 +104,16 @@ impl Suite {
             let image_dir = dir.join("images").join(split);
             std::fs::create_dir_all(&image_dir).map_err(|e| io(&image_dir, e))?;
             let mut list = String::new();
-            for (index, (image, label)) in images.iter().enumerate() {
+            let save = |image: &DynamicImage, path: PathBuf| image.save(&path).map_err(|e| format!("{}: {e}", path.display()));
+            for (index, labelled) in images.iter().enumerate() {
                 let name = format!("{index:06}.png");
-                image.save(image_dir.join(&name)).map_err(|e| format!("{}: {e}", image_dir.join(&name).display()))?;
-                writeln!(list, "images/{split}/{name} {label}").expect("write to String");
+                save(&labelled.image, image_dir.join(&name))?;
+                if let Some(mask) = &labelled.mask {
+                    let mask_dir = dir.join("masks").join(split);
+                    std::fs::create_dir_all(&mask_dir).map_err(|e| io(&mask_dir, e))?;
+                    save(&DynamicImage::ImageLuma8(mask.clone()), mask_dir.join(&name))?;
+                }
+                writeln!(list, "images/{split}/{name} {}", labelled.label).expect("write to String");
             }
             let file = dir.join(format!("{split}.txt"));
             std::fs::write(&file, &list).map_err(|e| io(&file, e))?;

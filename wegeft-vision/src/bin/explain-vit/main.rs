@@ -1,6 +1,8 @@
 //! Shows what a WeGeFT run learned: for the first test images of its task, each adapted
 //! `attn.proj`'s r token-cluster maps (see `wegeft_vision::explain`) as heat overlays and as
 //! masks thresholded at 0.5, one PNG per image, and an `index.html` that shows them all.
+//! `--score` measures them on a generated task's ground-truth masks against two baselines and
+//! writes `explain.json`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use wegeft_vision::explain::{cluster_maps, normalised};
 use wegeft_vision::train::load_trained;
 use wegeft_vision::{Result, VisionError};
 
+mod score;
+
 #[derive(Parser, Clone)]
 #[command(about = "Draw the token-cluster maps of a WeGeFT run's adapted attn.proj layers")]
 struct Args {
@@ -30,6 +34,11 @@ struct Args {
     /// Where the pictures go [default: <run>/explain].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also score the maps of this many evaluation images (a generated task's, which have object
+    /// masks) by IoU against the object and the background, beside random-φ and principal-W
+    /// baselines; writes `<out>/explain.json`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "200", value_parser = wegeft_backend::parse::at_least_one)]
+    score: Option<usize>,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -75,6 +84,13 @@ impl BackendJob for Args {
         let html = index_page(&self.run, &task.name, &layers, rank, &pictures);
         wegeft::io::write_atomic(&out.join("index.html"), html.as_bytes())?;
         println!("{} images, blocks {layers:?}, {rank} clusters each -> {}", pictures.len(), out.join("index.html").display());
+        if let Some(images) = self.score {
+            let all = read_split(&config.task_dir, config.eval_split, task.classes)?;
+            let report = score::score(&self.run, &config, &task, &model, &all[..images.min(all.len())], &layers, &device)?;
+            wegeft::io::write_json(&out.join("explain.json"), &report)?;
+            println!("{}", report.table());
+            println!("-> {}", out.join("explain.json").display());
+        }
         Ok(())
     }
 }
