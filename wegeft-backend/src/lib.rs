@@ -99,6 +99,7 @@ pub fn devices_like<D: DeviceOps>(main: &D, indices: &[usize]) -> Vec<D> {
 }
 
 /// Fails unless backend `B` has every device of `indices`, counted among devices of `main`'s kind.
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "wgpu", feature = "cuda"))]
 fn check_devices<B: Backend>(kind: BackendKind, main: &B::Device, indices: &[usize]) -> Result<(), BackendError> {
     let count = B::device_count(main.to_id().type_id);
     match indices.iter().find(|&&index| index >= count) {

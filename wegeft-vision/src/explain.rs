@@ -31,7 +31,7 @@ pub struct ClusterMaps<B: Backend> {
     pub maps: Tensor<B, 4>,
 }
 
-/// The cluster maps of blocks `layers` for normalised `images` `[B, 3, H, W]` (run it on an
+/// The cluster maps of blocks `layers`, in that order, for normalised `images` `[B, 3, H, W]` (run it on an
 /// inference backend: drop_path is then off). Each block's `attn.proj` must carry a WeGeFT pair,
 /// shared or its own; LoRA and unadapted layers have no such head and are errors.
 pub fn cluster_maps<B: Backend>(model: &VisionTransformer<B>, images: Tensor<B, 4>, layers: &[usize]) -> Result<Vec<ClusterMaps<B>>> {

@@ -43,7 +43,7 @@ fn maps_follow_the_official_formula<B: AutodiffBackend>() {
     pair.psi = Param::from_tensor(tensor::<B, 2>(&golden["psi"]));
     let images = tensor::<B, 4>(&golden["input"]);
     let found = cluster_maps(&model, images, &[1, 0]).unwrap();
-    assert_eq!(found.iter().map(|m| m.layer).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(found.iter().map(|m| m.layer).collect::<Vec<_>>(), [1, 0], "in the order asked for");
     for maps in found {
         let expected = tensor::<B, 4>(&golden[&format!("maps.{}", maps.layer)]);
         let scale: f32 = expected.clone().abs().max().into_scalar().elem();

@@ -9,35 +9,19 @@ use burn::module::AutodiffModule;
 use burn::nn::LinearConfig;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{ElementConversion, Tensor};
-use common::{write_task, Scratch};
+use common::{tiny_config, write_task, Scratch};
 use wegeft::io::read_safetensors;
 use wegeft_vision::data::{Split, TaskInfo};
 use burn::module::Module;
 use wegeft::train::{SelectiveDecayAdamW, Session, WarmupCosine};
 use wegeft::ParamReport;
-use wegeft_vision::train::{build_model, load_trained, markdown_report, train, Method, RunResults, TrainConfig};
-use wegeft_vision::VitConfig;
+use wegeft_vision::train::{build_model, load_trained, markdown_report, train, Method, RunResults};
 
 type B = Autodiff<Flex>;
 
 /// Flex's random generator is one global: every test here that seeds or draws from it (init,
 /// drop_path) holds this lock, or a concurrent test would reseed it in the middle of a run.
 static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn tiny_config(task: &std::path::Path, method: Method) -> TrainConfig {
-    let vit = VitConfig::new(8, 4, 16, 2, 2, 0).with_mlp_ratio(2.0);
-    TrainConfig::new(task.to_path_buf(), vit)
-        .with_method(method)
-        .with_rank(Some(2))
-        .with_targets(vec!["attn.proj".into(), "mlp.fc1".into()])
-        .with_epochs(3)
-        .with_warmup_epochs(1)
-        .with_lr(3e-3)
-        .with_image_size(8)
-        .with_batch_size(4)
-        .with_drop_path(0.2)
-        .with_seed(5)
-}
 
 #[test]
 fn a_run_writes_every_output_and_reloads_to_the_same_accuracy() {

@@ -94,7 +94,8 @@ pub fn vit() -> std::io::Result<bool> {
 /// (Debian), plus generated Structured tasks, built by `build-vtab`.
 pub fn vtab() -> std::io::Result<bool> {
     let suite = asset_dir().join("vtab");
-    if suite.join("manifest.json").exists() {
+    // Suites built before the generated tasks had object masks are rebuilt (the same images).
+    if suite.join("manifest.json").exists() && suite.join("synth_loc/masks").is_dir() {
         println!("{} is already there", suite.display());
         return Ok(true);
     }

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use image::{Rgb, RgbImage};
 use wegeft_vision::data::{TaskGroup, TaskInfo};
+use wegeft_vision::train::{Method, TrainConfig};
+use wegeft_vision::VitConfig;
 
 /// A scratch directory removed on drop.
 pub struct Scratch(pub PathBuf);
@@ -59,4 +61,22 @@ pub fn write_task(dir: &Path, per_class: usize) -> PathBuf {
     .write(&task)
     .unwrap();
     task
+}
+
+/// A two-block ViT (dim 16, patch 4) on the tiny task's 8×8 images, r = 2 on attn.proj and
+/// mlp.fc1; three epochs.
+#[allow(dead_code)]
+pub fn tiny_config(task: &std::path::Path, method: Method) -> TrainConfig {
+    let vit = VitConfig::new(8, 4, 16, 2, 2, 0).with_mlp_ratio(2.0);
+    TrainConfig::new(task.to_path_buf(), vit)
+        .with_method(method)
+        .with_rank(Some(2))
+        .with_targets(vec!["attn.proj".into(), "mlp.fc1".into()])
+        .with_epochs(3)
+        .with_warmup_epochs(1)
+        .with_lr(3e-3)
+        .with_image_size(8)
+        .with_batch_size(4)
+        .with_drop_path(0.2)
+        .with_seed(5)
 }
