@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{ElementConversion, Tensor};
 use wegeft_vision::data::{load_object_mask, ImageBatch, ImageBatcher, ImageDataset, TaskInfo};
 use wegeft_vision::explain::{clustering_head, cluster_maps_with, normalised, principal_head, ClusterScore, IouTally};
 use wegeft_vision::train::{build_model, TrainConfig};
@@ -49,6 +49,8 @@ struct HeadReport {
 #[derive(serde::Serialize)]
 struct LayerReport {
     layer: usize,
+    /// ‖C − C₀‖ / ‖C₀‖ against the random-φ head C₀: how far training moved this head.
+    change_from_init: f64,
     best_object: Best,
     best_background: Best,
     clusters: Vec<ClusterScore>,
@@ -61,12 +63,12 @@ struct Best {
 }
 
 impl LayerReport {
-    fn new(layer: usize, clusters: Vec<ClusterScore>) -> Self {
+    fn new(layer: usize, change_from_init: f64, clusters: Vec<ClusterScore>) -> Self {
         let best = |iou: fn(&ClusterScore) -> f64| {
             let (cluster, score) = clusters.iter().enumerate().max_by(|a, b| iou(a.1).total_cmp(&iou(b.1))).expect("r ≥ 1 clusters");
             Best { cluster, iou: iou(score) }
         };
-        Self { layer, best_object: best(|s| s.object_iou), best_background: best(|s| s.background_iou), clusters }
+        Self { layer, change_from_init, best_object: best(|s| s.object_iou), best_background: best(|s| s.background_iou), clusters }
     }
 }
 
@@ -95,6 +97,13 @@ pub fn score<B: Backend>(
         }
     }
     let rank = heads[0].1.dims()[0];
+    let norm = |t: Tensor<B, 2>| t.powf_scalar(2.0).sum().sqrt().into_scalar().elem::<f64>();
+    let changes: Vec<f64> = (0..layers.len())
+        .map(|i| {
+            let (trained, initial) = (heads[i].1.clone(), heads[layers.len() + i].1.clone());
+            norm(trained - initial.clone()) / norm(initial).max(f64::MIN_POSITIVE)
+        })
+        .collect();
     let data = ImageDataset::load(files, size)?;
     let batcher = ImageBatcher::new(config.vit.normalization.clone(), size);
     let mut tallies = vec![IouTally::default(); heads.len()];
@@ -116,7 +125,7 @@ pub fn score<B: Backend>(
         .map(|&(head, description)| HeadReport {
             head,
             description,
-            layers: layers.iter().zip(tallies.by_ref()).map(|(&layer, tally)| LayerReport::new(layer, tally.scores())).collect(),
+            layers: layers.iter().zip(&changes).zip(tallies.by_ref()).map(|((&layer, &change), tally)| LayerReport::new(layer, change, tally.scores())).collect(),
         })
         .collect();
     Ok(Report {
@@ -140,11 +149,11 @@ impl Report {
             "{} ({} images, r = {}): best IoU of a cluster mask (map ≥ 0.5) over the clusters; a mask covering the whole image scores {:.3} on the object\n\n",
             self.task, self.images, self.rank, self.object_fraction
         );
-        out.push_str("| block | object: trained | object: random φ | object: principal W | background: trained | background: random φ | background: principal W |\n");
-        out.push_str("|---|---|---|---|---|---|---|\n");
+        out.push_str("| block | ‖C − C₀‖/‖C₀‖ | object: trained | object: random φ | object: principal W | background: trained | background: random φ | background: principal W |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|\n");
         for (index, layer) in self.heads[0].layers.iter().enumerate() {
             let cells = |pick: fn(&LayerReport) -> f64| self.heads.iter().map(|head| format!("{:.3}", pick(&head.layers[index]))).collect::<Vec<_>>().join(" | ");
-            let _ = writeln!(out, "| {} | {} | {} |", layer.layer, cells(|l| l.best_object.iou), cells(|l| l.best_background.iou));
+            let _ = writeln!(out, "| {} | {:.3} | {} | {} |", layer.layer, layer.change_from_init, cells(|l| l.best_object.iou), cells(|l| l.best_background.iou));
         }
         out
     }
