@@ -296,3 +296,40 @@ macro_rules! backend_tests {
         }
     };
 }
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+    use clap::Parser;
+
+    /// A job that only says it ran.
+    struct Probe;
+
+    impl BackendJob for Probe {
+        type Output = &'static str;
+
+        fn run<B: AutodiffBackend>(self, _device: B::Device, _description: String) -> &'static str {
+            "ran"
+        }
+    }
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        backend: BackendArgs,
+    }
+
+    #[test]
+    fn devices_the_backend_lacks_are_refused_before_the_job_runs() {
+        let error = run_with::<_, NoCheckpointing>(BackendKind::Flex, Some(0), &[1], Probe).unwrap_err();
+        assert!(matches!(error, BackendError::NoSuchDevice { index: 1, count: 1, .. }), "{error}");
+        assert!(error.to_string().contains("`--devices 0,0` runs two workers"), "{error}");
+        assert_eq!(run_with::<_, NoCheckpointing>(BackendKind::Flex, Some(0), &[0], Probe).unwrap(), "ran");
+
+        let cli = Cli::try_parse_from(["bin", "--devices", "0,0"]).unwrap();
+        assert_eq!(cli.backend.device_indices(), [0, 0]);
+        assert_eq!(Cli::try_parse_from(["bin"]).unwrap().backend.device_indices(), [0]);
+        assert!(Cli::try_parse_from(["bin", "--device", "0", "--devices", "0,0"]).is_err(), "--device and --devices conflict");
+    }
+}
