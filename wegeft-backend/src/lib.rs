@@ -155,9 +155,9 @@ fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::Che
         }
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => {
-            let device = burn::backend::cuda::CudaDevice::new(index.unwrap_or(0));
-            check_devices::<burn::backend::Autodiff<burn::backend::Cuda, C>>(kind, &device, &indices)?;
             let index = index.unwrap_or(0);
+            let device = burn::backend::cuda::CudaDevice::new(index);
+            check_devices::<burn::backend::Autodiff<burn::backend::Cuda, C>>(kind, &device, &indices)?;
             Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda, C>>(device, format!("cuda device {index}")))
         }
         #[allow(unreachable_patterns)]

@@ -49,11 +49,14 @@ pub fn cluster_maps_with<B: Backend>(model: &VisionTransformer<B>, images: Tenso
     for (index, block) in model.blocks.iter().enumerate().take(depth) {
         let (next, attended) = block.forward_with_attention(x, &model.adapters);
         x = next;
+        if !heads.iter().any(|(layer, _)| *layer == index) {
+            continue;
+        }
         let [batch, tokens, dim] = attended.dims();
+        let patches = attended.slice([0..batch, 1..tokens, 0..dim]);
         for (slot, (_, head)) in found.iter_mut().zip(heads).filter(|(_, (layer, _))| *layer == index) {
-            let patches = attended.clone().slice([0..batch, 1..tokens, 0..dim]);
             let rank = head.dims()[0];
-            let maps = patches.matmul(head.clone().transpose().unsqueeze::<3>()).swap_dims(1, 2);
+            let maps = patches.clone().matmul(head.clone().transpose().unsqueeze::<3>()).swap_dims(1, 2);
             *slot = Some(ClusterMaps { layer: index, maps: maps.reshape([batch, rank, rows, columns]) });
         }
     }
@@ -76,7 +79,7 @@ pub fn normalised<B: Backend>(maps: Tensor<B, 4>, height: usize, width: usize) -
 /// `build_model` (same config and seed) this is the random-φ baseline.
 pub fn clustering_head<B: Backend>(model: &VisionTransformer<B>, layer: usize) -> Result<Tensor<B, 2>> {
     let name = format!("blocks.{layer}.attn.proj");
-    let block = model.blocks.get(layer).ok_or_else(|| explain(format!("the model has {} blocks, not {}", model.blocks.len(), layer + 1)))?;
+    let block = block(model, layer)?;
     let plan = model.adapters.plan().ok_or_else(|| explain("the model has no adapter".into()))?;
     let (_, planned) = plan.layer(&name).ok_or_else(|| explain(format!("`{name}` is not adapted")))?;
     match &model.adapters.adapters[planned.group] {
@@ -89,7 +92,7 @@ pub fn clustering_head<B: Backend>(model: &VisionTransformer<B>, layer: usize) -
 /// principal directions in its output space (the top eigenvectors of WᵀW, burn's `[d_in, d_out]`
 /// layout), as rows, `[rank, d_out]`.
 pub fn principal_head<B: Backend>(model: &VisionTransformer<B>, layer: usize, rank: usize) -> Result<Tensor<B, 2>> {
-    let block = model.blocks.get(layer).ok_or_else(|| explain(format!("the model has {} blocks, not {}", model.blocks.len(), layer + 1)))?;
+    let block = block(model, layer)?;
     let weight = block.attn.proj.base.weight.val();
     let [_, d_out] = weight.dims();
     let gram = weight.clone().transpose().matmul(weight.clone());
@@ -97,6 +100,10 @@ pub fn principal_head<B: Backend>(model: &VisionTransformer<B>, layer: usize, ra
     let directions = top_eigenvectors(&values, d_out, rank.min(d_out));
     let rows: Vec<f32> = directions.iter().flatten().map(|&v| v as f32).collect();
     Ok(Tensor::from_data(burn::tensor::TensorData::new(rows, [directions.len(), d_out]), &weight.device()))
+}
+
+fn block<B: Backend>(model: &VisionTransformer<B>, layer: usize) -> Result<&crate::block::Block<B>> {
+    model.blocks.get(layer).ok_or_else(|| explain(format!("the model has {} blocks, not {}", model.blocks.len(), layer + 1)))
 }
 
 fn explain(reason: String) -> VisionError {

@@ -65,11 +65,13 @@ struct SplitGradients<'a> {
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for SplitGradients<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let Some(mut grad) = self.all.remove::<B::InnerBackend, D>(param.id) else { return };
-        if self.scale != 1.0 {
-            grad = grad.mul_scalar(self.scale);
-        }
         let vector_like = param.val().dims().iter().filter(|&&d| d > 1).count() <= 1;
+        // On one worker a matrix's gradient stays where it is: nothing to move or scale.
+        if !vector_like && self.scale == 1.0 {
+            return;
+        }
+        let Some(grad) = self.all.remove::<B::InnerBackend, D>(param.id) else { return };
+        let grad = if self.scale == 1.0 { grad } else { grad.mul_scalar(self.scale) };
         let target = if vector_like { &mut self.vectors } else { &mut *self.all };
         target.register::<B::InnerBackend, D>(param.id, grad);
     }
