@@ -7,13 +7,22 @@ per process (so the peak RSS is that configuration's), as `wegeft-vision/benches
               on attn.proj, WeGeFT r 16 on attn.proj (one pair shared by the 12 blocks, or one per
               block), or full fine-tuning. AdamW lr 1e-3, weight decay 1e-4 on matrices only (as
               `SelectiveDecayAdamW`).
-    llm-step  SmolLM2-135M-Instruct dequantised to f32 from a local GGUF, random token ids, next-token
-              cross-entropy on every position; HF PEFT LoRA r 16 (alpha 32, dropout 0.05 on x) or
-              WeGeFT r 64 (alpha 128, dropout 0.1 on W; one pair per module type or per layer) on
-              q,k,v,up,down_proj. AdamW lr 1e-3, no weight decay (`train-llm`'s defaults).
+    llm-step  SmolLM2-135M-Instruct dequantised to f32 from a local GGUF (or, with `--random
+              smollm2-135m`, a randomly initialised Llama of its exact shapes, so no file is needed),
+              random token ids, next-token cross-entropy on every position; HF PEFT LoRA r 16
+              (alpha 32, dropout 0.05 on x) or WeGeFT r 64 (alpha 128, dropout 0.1 on W; one pair
+              per module type or per layer) on q,k,v,up,down_proj. AdamW lr 1e-3, no weight decay
+              (`train-llm`'s defaults).
 
 A step is forward, loss, backward, optimizer step and zero_grad; `--warmup` untimed steps come
 first, then `--steps` are timed with `time.perf_counter` and the median is reported.
+
+Both benches take `--device cpu|cuda` (default cpu): on cuda the model, inputs and labels live on the
+GPU, every step ends with `torch.cuda.synchronize()` before its timer stops, and the JSON adds the
+allocator's peaks after the model is built (`peak_gpu_mb`, `peak_gpu_reserved_mb`). fp32 matmuls and
+convolutions are full IEEE fp32 unless `--tf32` (cuda only). `--amp bf16|f16` runs forward and loss
+under `torch.autocast` (f16 with a `GradScaler`) over the fp32 weights, standard mixed precision.
+The JSON records `device`, `matmul_precision` (tf32|fp32) and `precision` (bf16|f16|fp32).
 
 WeGeFT is computed exactly as the Rust `WegeftPair::delta_forward`, on the activation path and
 without ever forming the d_in x d_out update. burn stores W as d_in x d_out and computes
@@ -24,10 +33,13 @@ s·ΦWᵀ (from dropout(W) while training) is the same, and so is the batch-depe
 
     python scripts/torch_reference_bench.py vit-step --size 112 --method wegeft --threads 2
     python scripts/torch_reference_bench.py llm-step --method lora --threads 2
+    python scripts/torch_reference_bench.py vit-step --size 224 --batch 128 --method wegeft --device cuda --amp bf16
+    python scripts/torch_reference_bench.py llm-step --random smollm2-135m --device cuda --tf32
 
-Needs torch, timm, peft, transformers and gguf.
+Needs torch, timm, peft, transformers and (unless `--random`) gguf.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -37,6 +49,13 @@ import time
 
 SMOLLM2_GGUF = os.path.expanduser("~/.cache/wegeft/assets/SmolLM2-135M-Instruct.Q4_1.gguf")
 LLM_TARGETS = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
+# `transformers.LlamaConfig` arguments of the models `llm-step --random` builds without weights.
+RANDOM_SHAPES = {
+    "smollm2-135m": {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+                     "num_attention_heads": 9, "num_key_value_heads": 3, "vocab_size": 49152,
+                     "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 100000.0,
+                     "tie_word_embeddings": True, "hidden_act": "silu"},
+}
 
 
 def parse_args():
@@ -50,6 +69,9 @@ def parse_args():
         sub.add_argument("--steps", type=int, default=3, help="timed steps (the median is reported)")
         sub.add_argument("--warmup", type=int, default=2, help="untimed steps first")
         sub.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op CPU threads")
+        sub.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+        sub.add_argument("--tf32", action="store_true", help="TF32 matmuls and convolutions (cuda only)")
+        sub.add_argument("--amp", choices=["bf16", "f16"], help="autocast forward and loss (default fp32)")
         return sub
 
     vit = bench("vit-step", "ViT-S/16 fine-tuning step", 32)
@@ -62,7 +84,12 @@ def parse_args():
     llm.add_argument("--gguf", default=SMOLLM2_GGUF, help="the model, dequantised to f32 on load")
     llm.add_argument("--method", default="wegeft", choices=["lora", "wegeft", "wegeft-layer"])
     llm.add_argument("--seq", type=int, default=64, help="tokens per sequence")
-    return parser.parse_args()
+    llm.add_argument("--random", choices=sorted(RANDOM_SHAPES),
+                     help="random weights of this model's shapes instead of `--gguf`")
+    args = parser.parse_args()
+    if args.tf32 and args.device != "cuda":
+        parser.error("--tf32 needs --device cuda")
+    return args
 
 
 def matches(name, suffixes):
@@ -128,17 +155,48 @@ def trainable(model):
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def time_steps(loss_fn, optimizer, warmup, steps):
-    """Median and every timed step (the upper median, as the Rust `time_steps`)."""
-    def step():
-        loss_fn().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+def set_matmul_precision(tf32):
+    """TF32 or IEEE fp32 for CUDA matmuls and cuDNN convolutions, explicitly either way (cuDNN
+    defaults to TF32). Recent torch has `fp32_precision` and rejects mixing it with `allow_tf32`."""
+    import torch
 
-    for _ in range(warmup):
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        torch.backends.cuda.matmul.fp32_precision = torch.backends.cudnn.conv.fp32_precision = (
+            "tf32" if tf32 else "ieee")
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+
+
+def time_steps(loss_fn, optimizer, args):
+    """Median and every timed step (the upper median, as the Rust `time_steps`)."""
+    import torch
+
+    cuda = args.device == "cuda"
+    dtype = {"bf16": torch.bfloat16, "f16": torch.float16}.get(args.amp)
+    # f16's narrow range needs the loss scaled so that small gradients do not flush to zero.
+    scaler = torch.amp.GradScaler(args.device) if args.amp == "f16" else None
+
+    def step():
+        with torch.autocast(args.device, dtype=dtype) if dtype else contextlib.nullcontext():
+            loss = loss_fn()
+        if scaler:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        # CUDA kernels run asynchronously: a step is timed to completion.
+        if cuda:
+            torch.cuda.synchronize()
+
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(args.warmup):
         step()
     times = []
-    for _ in range(max(steps, 1)):
+    for _ in range(max(args.steps, 1)):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
@@ -150,6 +208,14 @@ def peak_memory():
     with open("/proc/self/status") as status:
         kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     return {"peak_rss_mb": kib / 1024, "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def peak_gpu_memory():
+    """The CUDA caching allocator's peaks in MB since `time_steps` reset them: tensors, and reserved."""
+    import torch
+
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20,
+            "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved() / 2**20}
 
 
 def vit_step(args):
@@ -166,17 +232,18 @@ def vit_step(args):
     if args.method in ("wegeft", "wegeft-layer"):
         inject_wegeft(model, ["attn.proj"], rank=16, vision_init=True, scale=1.0, dropout=0.0,
                       per_layer=args.method == "wegeft-layer")
-    model.train()
+    model.train().to(args.device)
     params = trainable(model)
     head = sum(p.numel() for p in model.head.parameters())
     total = sum(p.numel() for p in params)
     print(f"vit-step: ViT-S/16 {args.size}px x {args.batch}, {args.method}: {total - head:,} trainable "
           f"besides the head + {head:,} head = {total:,}", file=sys.stderr)
 
-    images = torch.randn(args.batch, 3, args.size, args.size)
-    labels = torch.randint(args.classes, (args.batch,))
+    # Drawn on the CPU, so that both devices see the same numbers.
+    images = torch.randn(args.batch, 3, args.size, args.size).to(args.device)
+    labels = torch.randint(args.classes, (args.batch,)).to(args.device)
     optimizer = adamw(params, lr=1e-3, weight_decay=1e-4)
-    median, times = time_steps(lambda: F.cross_entropy(model(images), labels), optimizer, args.warmup, args.steps)
+    median, times = time_steps(lambda: F.cross_entropy(model(images), labels), optimizer, args)
     return {"size": args.size, "batch": args.batch, "method": args.method, "median_s": median, "steps_s": times,
             "trainable_params": total}
 
@@ -184,11 +251,15 @@ def vit_step(args):
 def llm_step(args):
     import torch
     from torch.nn import functional as F
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, LlamaConfig
 
-    model = AutoModelForCausalLM.from_pretrained(os.path.dirname(os.path.abspath(args.gguf)),
-                                                 gguf_file=os.path.basename(args.gguf), dtype=torch.float32,
-                                                 attn_implementation="sdpa")
+    if args.random:
+        model = AutoModelForCausalLM.from_config(LlamaConfig(**RANDOM_SHAPES[args.random]),
+                                                 dtype=torch.float32, attn_implementation="sdpa")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(os.path.dirname(os.path.abspath(args.gguf)),
+                                                     gguf_file=os.path.basename(args.gguf), dtype=torch.float32,
+                                                     attn_implementation="sdpa")
     model.requires_grad_(False)
     if args.method == "lora":
         inject_lora(model, LLM_TARGETS, rank=16, alpha=32, dropout=0.05)
@@ -197,25 +268,26 @@ def llm_step(args):
     else:
         inject_wegeft(model, LLM_TARGETS, rank=64, vision_init=False, scale=128 / 64, dropout=0.1,
                       per_layer=args.method == "wegeft-layer")
-    model.train()
+    model.train().to(args.device)
     params = trainable(model)
     total = sum(p.numel() for p in params)
-    print(f"llm-step: SmolLM2-135M {args.batch} x {args.seq} tokens, {args.method}: {total:,} trainable",
+    weights = f"random {args.random}" if args.random else os.path.basename(args.gguf)
+    print(f"llm-step: {weights} {args.batch} x {args.seq} tokens, {args.method}: {total:,} trainable",
           file=sys.stderr)
 
     # seq + 1 ids per row: position p predicts p + 1, so every one of the seq positions has a loss.
     vocab = model.config.vocab_size
     ids = torch.randint(vocab, (args.batch, args.seq + 1))
-    inputs, targets = ids[:, :-1], ids[:, 1:]
+    inputs, targets = ids[:, :-1].to(args.device), ids[:, 1:].to(args.device)
 
     def loss():
         logits = model(input_ids=inputs, use_cache=False).logits
         return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
 
     optimizer = adamw(params, lr=1e-3, weight_decay=0.0)
-    median, times = time_steps(loss, optimizer, args.warmup, args.steps)
-    return {"method": args.method, "batch": args.batch, "seq": args.seq, "median_s": median, "steps_s": times,
-            "tokens_per_s": args.batch * args.seq / median, "trainable_params": total}
+    median, times = time_steps(loss, optimizer, args)
+    return {"method": args.method, "weights": weights, "batch": args.batch, "seq": args.seq, "median_s": median,
+            "steps_s": times, "tokens_per_s": args.batch * args.seq / median, "trainable_params": total}
 
 
 def main():
@@ -228,9 +300,15 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    cuda = args.device == "cuda"
+    if cuda:
+        set_matmul_precision(args.tf32)
     report = (vit_step if args.bench == "vit-step" else llm_step)(args)
+    device = f"cuda ({torch.cuda.get_device_name()})" if cuda else "cpu"
     print(json.dumps({"bench": args.bench, "framework": "pytorch", "torch": torch.__version__,
-                      "threads": args.threads, **report, **peak_memory()}))
+                      "threads": args.threads, "device": device,
+                      "matmul_precision": "tf32" if args.tf32 else "fp32", "precision": args.amp or "fp32",
+                      **report, **peak_memory(), **(peak_gpu_memory() if cuda else {})}))
 
 
 if __name__ == "__main__":

@@ -99,9 +99,14 @@ pub fn devices_like<D: DeviceOps>(main: &D, indices: &[usize]) -> Vec<D> {
 }
 
 /// Fails unless backend `B` has every device of `indices`, counted among devices of `main`'s kind.
-#[cfg(any(feature = "flex", feature = "ndarray", feature = "wgpu", feature = "cuda"))]
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "cuda"))]
 fn check_devices<B: Backend>(kind: BackendKind, main: &B::Device, indices: &[usize]) -> Result<(), BackendError> {
-    let count = B::device_count(main.to_id().type_id);
+    check_count(kind, B::device_count(main.to_id().type_id), indices)
+}
+
+/// Fails unless every index of `indices` is below `count`, the devices the backend sees.
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "wgpu", feature = "cuda"))]
+fn check_count(kind: BackendKind, count: usize, indices: &[usize]) -> Result<(), BackendError> {
     match indices.iter().find(|&&index| index >= count) {
         Some(&index) => Err(BackendError::NoSuchDevice { backend: kind, index, count }),
         None => Ok(()),
@@ -143,8 +148,15 @@ fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::Che
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => {
             use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup, WgpuDevice};
+            use burn::backend::wgpu::graphics::GraphicsApi;
+            use burn::cubecl::Runtime;
             let device = index.map_or(WgpuDevice::DefaultDevice, WgpuDevice::DiscreteGpu);
-            check_devices::<burn::backend::Autodiff<burn::backend::Wgpu, C>>(kind, &device, &indices)?;
+            // Adapters are counted without a client: burn's `device_count` registers the default
+            // device with default settings, and `init_setup` would then register it a second
+            // time, which cubecl refuses with a panic.
+            let type_id = device.to_id().type_id;
+            let count = burn::backend::wgpu::WgpuRuntime::enumerate_devices(type_id, &AutoGraphicsApi::backend()).len();
+            check_count(kind, count, &indices)?;
             let setup = init_setup::<AutoGraphicsApi>(&device, Default::default());
             let info = setup.adapter.get_info();
             let description = format!(
@@ -318,6 +330,15 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         backend: BackendArgs,
+    }
+
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn wgpu_starts_on_its_default_device_and_refuses_one_it_lacks() {
+        // The default device is set up once: counting devices must not register it first.
+        assert_eq!(run_with::<_, NoCheckpointing>(BackendKind::Wgpu, None, &[], Probe).unwrap(), "ran");
+        let error = run_with::<_, NoCheckpointing>(BackendKind::Wgpu, Some(999), &[], Probe).unwrap_err();
+        assert!(matches!(error, BackendError::NoSuchDevice { index: 999, .. }), "{error}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `train-llm`, on random token ids. Prints one JSON line last, with tokens per second.
 //!
 //! `cargo bench -p wegeft-llm --bench llm_step -- [--backend B] [--threads T] --method wegeft`
+//! (`--random smollm2-135m` where the GGUF is not at hand)
 
 use std::path::PathBuf;
 
@@ -18,6 +19,8 @@ use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::train::data::Tokenized;
 use wegeft_llm::train::step::{CausalLm, LmBatcher};
 use wegeft_llm::train::{LlmMethod, LlmTrainConfig};
+use wegeft_llm::{Llama, NamedShape};
+use wegeft::io::WeightStore;
 
 #[derive(Parser, Clone)]
 struct Args {
@@ -26,6 +29,9 @@ struct Args {
     /// A .gguf file or an HF directory [default: SmolLM2-135M-Instruct from `cargo xtask assets llm`].
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Random weights of this published shape instead of a file (same step cost).
+    #[arg(long, value_enum, conflicts_with = "model")]
+    random: Option<NamedShape>,
     /// The adapter, with `train-llm`'s defaults for it (WeGeFT r 64, LoRA r 16; q,k,v,up,down).
     #[arg(long, value_enum, default_value_t = LlmMethod::Wegeft)]
     method: LlmMethod,
@@ -48,9 +54,18 @@ impl BackendJob for Args {
     fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> Self::Output {
         let path = self.model.clone().unwrap_or_else(wegeft_llm::assets::smollm2_gguf);
         let config = LlmTrainConfig::new(path.clone(), "unused".into(), "unused".into()).with_method(self.method).with_dropout(self.dropout);
-        let loaded = wegeft_llm::load::<B>(&path, config.injector()?, &device)?;
-        let vocab = loaded.config.vocab_size as u64;
-        let mut model = Some(CausalLm { model: loaded.model });
+        let (llama, shape) = match self.random {
+            Some(shape) => {
+                let shape = shape.config();
+                (Llama::load(&shape, WeightStore::random(), config.injector()?, &device)?, shape)
+            }
+            None => {
+                let loaded = wegeft_llm::load::<B>(&path, config.injector()?, &device)?;
+                (loaded.model, loaded.config)
+            }
+        };
+        let vocab = shape.vocab_size as u64;
+        let mut model = Some(CausalLm { model: llama });
         eprintln!("llm-step: {} x {} tokens, {:?}; backend: {description}", self.batch, self.seq, self.method);
 
         // seq + 1 ids per row: position p predicts p + 1, every position carries loss.

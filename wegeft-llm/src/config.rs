@@ -143,3 +143,28 @@ impl LlamaConfig {
         json
     }
 }
+
+/// Published model shapes, for benchmarks on random weights where the checkpoint is not at hand
+/// (a GPU machine without the file): the same step cost as the real model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NamedShape {
+    /// `HuggingFaceTB/SmolLM2-135M`: 30 layers of width 576, 9 heads over 3 key/value heads.
+    #[value(name = "smollm2-135m")]
+    Smollm2_135m,
+}
+
+impl NamedShape {
+    /// The shape's `config.json`, as its model card publishes it.
+    pub fn config(self) -> LlamaConfig {
+        match self {
+            Self::Smollm2_135m => LlamaConfig {
+                num_key_value_heads: Some(3),
+                rope_theta: 100_000.0,
+                rms_norm_eps: 1e-5,
+                tie_word_embeddings: true,
+                max_position_embeddings: 8192,
+                ..LlamaConfig::new(49_152, 576, 1536, 30, 9)
+            },
+        }
+    }
+}

@@ -25,7 +25,7 @@ pub mod train;
 
 pub use cache::KvCache;
 pub use chat::{ChatTemplate, Message};
-pub use config::{LlamaConfig, RopeScaling};
+pub use config::{LlamaConfig, NamedShape, RopeScaling};
 pub use error::{LlmError, Result};
 pub use generate::{generate, Sampling};
 pub use model::Llama;

@@ -5,21 +5,26 @@ use std::process::Command;
 
 use crate::cargo::built_executables;
 
-/// Builds the core crate's release tests and benchmarks and the ViT training-step benchmark with
-/// `--features cuda,wgpu` (stripped, gzipped) into `.gpu-bundle/`, with the fixtures.
+/// Builds the core crate's release tests and benchmarks and the ViT and LLM training-step
+/// benchmarks with `--features cuda,wgpu` (stripped, gzipped) into `.gpu-bundle/`, with the
+/// fixtures and the PyTorch reference script.
 pub fn bundle() -> std::io::Result<bool> {
     let bundle = Path::new(".gpu-bundle");
     let _ = std::fs::remove_dir_all(bundle);
     std::fs::create_dir_all(bundle.join("tests"))?;
     let core = ["test", "-p", "wegeft", "--release", "--features", "cuda,wgpu", "--tests", "--benches", "--no-run"];
     let vit = ["bench", "-p", "wegeft-vision", "--bench", "vit_step", "--features", "cuda,wgpu", "--no-run"];
+    let llm = ["bench", "-p", "wegeft-llm", "--bench", "llm_step", "--features", "cuda,wgpu", "--no-run"];
     // Stripped binaries travel faster (and fit small upload limits).
     let strip = [("CARGO_PROFILE_RELEASE_STRIP", "symbols"), ("CARGO_PROFILE_BENCH_STRIP", "symbols")];
-    let (Some(core), Some(vit)) = (built_executables(&core, &strip)?, built_executables(&vit, &strip)?) else {
-        return Ok(false);
-    };
-    let vit = vit.into_iter().filter(|(kind, _, _)| kind == "bench");
-    for (kind, name, executable) in core.into_iter().chain(vit) {
+    let mut executables = Vec::new();
+    for (args, only_benches) in [(&core[..], false), (&vit[..], true), (&llm[..], true)] {
+        let Some(built) = built_executables(args, &strip)? else {
+            return Ok(false);
+        };
+        executables.extend(built.into_iter().filter(|(kind, _, _)| !only_benches || kind == "bench"));
+    }
+    for (kind, name, executable) in executables {
         let destination = match kind.as_str() {
             "test" => bundle.join("tests").join(name),
             "bench" => bundle.join(name),
@@ -33,6 +38,7 @@ pub fn bundle() -> std::io::Result<bool> {
         println!("{}.gz", destination.display());
     }
     copy_dir(Path::new("wegeft/tests/fixtures"), &bundle.join("fixtures"))?;
+    std::fs::copy("scripts/torch_reference_bench.py", bundle.join("torch_reference_bench.py"))?;
     println!("bundle ready: copy .gpu-bundle/ and scripts/gpu-check.sh to the GPU machine");
     Ok(true)
 }

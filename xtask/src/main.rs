@@ -77,8 +77,8 @@ enum Task {
         what: Asset,
     },
     /// Builds the inputs of `scripts/gpu-check.sh` into `.gpu-bundle/`: the core crate's release
-    /// tests and benchmarks and the ViT training-step benchmark with `--features cuda,wgpu`
-    /// (stripped, gzipped), and the fixtures.
+    /// tests and benchmarks and the ViT and LLM training-step benchmarks with
+    /// `--features cuda,wgpu` (stripped, gzipped), the fixtures and the PyTorch reference script.
     GpuBundle,
 }
 

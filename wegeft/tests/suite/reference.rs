@@ -3,10 +3,8 @@
 use burn::module::Param;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
-use crate::common::{assert_close, loras_mut, pairs_mut, Case};
+use crate::common::{assert_close, loras_mut, matmul_tolerance, pairs_mut, Case};
 use wegeft::{AdapterBank, Injector, LoraConfig, PeftLinear, Targets, WegeftConfig, WegeftInit};
-
-const TOLERANCE: f64 = 1e-5;
 
 fn stack<B: AutodiffBackend>(case: &Case, injector: &mut Injector) -> Vec<PeftLinear<B>> {
     (0..3)
@@ -32,13 +30,13 @@ fn check_wegeft<B: AutodiffBackend>(name: &str, init: WegeftInit) {
 
     let x = case.tensor::<B, 2>("x").require_grad();
     let y = forward(&layers, &bank, x.clone());
-    assert_close("output", y.clone(), case.tensor("y"), TOLERANCE);
+    assert_close("output", y.clone(), case.tensor("y"), matmul_tolerance::<B>());
 
     let grads = (y * case.tensor::<B, 2>("g")).sum().backward();
     let pair = crate::common::pairs(&bank)[0];
-    assert_close("grad x", x.grad(&grads).unwrap(), case.tensor("grad_x"), TOLERANCE);
-    assert_close("grad phi", pair.phi.grad(&grads).unwrap(), case.tensor("grad_phi"), TOLERANCE);
-    assert_close("grad psi", pair.psi.grad(&grads).unwrap(), case.tensor("grad_psi"), TOLERANCE);
+    assert_close("grad x", x.grad(&grads).unwrap(), case.tensor("grad_x"), matmul_tolerance::<B>());
+    assert_close("grad phi", pair.phi.grad(&grads).unwrap(), case.tensor("grad_phi"), matmul_tolerance::<B>());
+    assert_close("grad psi", pair.psi.grad(&grads).unwrap(), case.tensor("grad_psi"), matmul_tolerance::<B>());
     for layer in &layers {
         assert!(layer.base.weight.grad(&grads).is_none(), "frozen weight got a gradient");
     }
@@ -73,15 +71,15 @@ fn lora_matches_reference<B: AutodiffBackend>() {
     }
     let x = case.tensor::<B, 2>("x").require_grad();
     let y = forward(&layers, &bank, x.clone());
-    assert_close("output", y.clone(), case.tensor("y"), TOLERANCE);
+    assert_close("output", y.clone(), case.tensor("y"), matmul_tolerance::<B>());
 
     let grads = (y * case.tensor::<B, 2>("g")).sum().backward();
-    assert_close("grad x", x.grad(&grads).unwrap(), case.tensor("grad_x"), TOLERANCE);
+    assert_close("grad x", x.grad(&grads).unwrap(), case.tensor("grad_x"), matmul_tolerance::<B>());
     for (i, adapter) in loras_mut(&mut bank).into_iter().enumerate() {
         let grad_a = adapter.a.grad(&grads).unwrap().transpose();
         let grad_b = adapter.b.grad(&grads).unwrap().transpose();
-        assert_close("grad A", grad_a, case.tensor(&format!("grad_lora_a{i}")), TOLERANCE);
-        assert_close("grad B", grad_b, case.tensor(&format!("grad_lora_b{i}")), TOLERANCE);
+        assert_close("grad A", grad_a, case.tensor(&format!("grad_lora_a{i}")), matmul_tolerance::<B>());
+        assert_close("grad B", grad_b, case.tensor(&format!("grad_lora_b{i}")), matmul_tolerance::<B>());
     }
 }
 
@@ -93,7 +91,7 @@ fn peft_written_lora_adapter_loads_and_matches_reference<B: AutodiffBackend>() {
     let bank = injector.finish::<B>(&Default::default()).unwrap();
     let bank = wegeft::load_adapter(bank, crate::common::fixture_dir().join("peft_lora_adapter")).unwrap();
     let y = forward(&layers, &bank, case.tensor("x"));
-    assert_close("output", y, case.tensor("y"), TOLERANCE);
+    assert_close("output", y, case.tensor("y"), matmul_tolerance::<B>());
 }
 
 backend_tests!(
