@@ -8,10 +8,10 @@
 use std::path::PathBuf;
 
 use burn::data::dataloader::batcher::Batcher;
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
-use wegeft::train::SelectiveDecayAdamW;
+use wegeft::train::{gradients, LossScaler, SelectiveDecayAdamW};
 use wegeft::train::SplitMix64;
 use wegeft::train::peak_memory_mib;
 use wegeft_backend::bench::{time_steps, StepArgs};
@@ -19,7 +19,7 @@ use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::train::data::Tokenized;
 use wegeft_llm::train::step::{CausalLm, LmBatcher};
 use wegeft_llm::train::{LlmMethod, LlmTrainConfig};
-use wegeft_llm::{Llama, NamedShape};
+use wegeft_llm::{Llama, NamedShape, Precision};
 use wegeft::io::WeightStore;
 
 #[derive(Parser, Clone)]
@@ -32,6 +32,9 @@ struct Args {
     /// Random weights of this published shape instead of a file (same step cost).
     #[arg(long, value_enum, conflicts_with = "model")]
     random: Option<NamedShape>,
+    /// Precision of the frozen base, as `train-llm --precision`.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// The adapter, with `train-llm`'s defaults for it (WeGeFT r 64, LoRA r 16; q,k,v,up,down).
     #[arg(long, value_enum, default_value_t = LlmMethod::Wegeft)]
     method: LlmMethod,
@@ -65,8 +68,9 @@ impl BackendJob for Args {
             }
         };
         let vocab = shape.vocab_size as u64;
-        let mut model = Some(CausalLm { model: llama });
-        eprintln!("llm-step: {} x {} tokens, {:?}; backend: {description}", self.batch, self.seq, self.method);
+        let loss_scaler = LossScaler::for_run(self.precision, 1)?;
+        let mut model = Some(CausalLm { model: llama.with_precision(self.precision, &device)?, loss_scaler });
+        eprintln!("llm-step: {} x {} tokens, {:?}, {} base; backend: {description}", self.batch, self.seq, self.method, self.precision);
 
         // seq + 1 ids per row: position p predicts p + 1, every position carries loss.
         let mut rng = SplitMix64::new(0);
@@ -78,7 +82,7 @@ impl BackendJob for Args {
         let (median, times) = time_steps(&self.timing, || {
             let current = model.take().expect("the model is put back after each step");
             let output = current.loss(batch.clone());
-            let grads = GradientsParams::from_grads(output.sequence.loss.backward(), &current);
+            let grads = gradients(output.sequence.loss, &current, current.loss_scaler.as_ref());
             let next = optimizer.step(config.lr, current, grads);
             // Asynchronous backends are timed to completion.
             B::sync(&device).expect("device sync");
@@ -86,6 +90,7 @@ impl BackendJob for Args {
         });
         let report = serde_json::json!({
             "bench": "llm-step", "framework": "burn", "backend": description, "method": format!("{:?}", self.method).to_lowercase(),
+            "precision": self.precision.to_string(),
             "batch": self.batch, "seq": self.seq, "median_s": median, "steps_s": times,
             "tokens_per_s": (self.batch * self.seq) as f64 / median, "peak_rss_mb": peak_memory_mib(),
         });

@@ -38,14 +38,6 @@ pub enum LlmError {
     /// The tokenizer could not be built or failed on a text.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
-    /// A weight precision the backend cannot store or compute in.
-    #[error("the {backend} backend has no {precision} tensors; use f32, or a device that has them (CUDA: f16 and bf16, WGPU: f16 where the adapter offers shader-f16)")]
-    Precision {
-        /// The precision asked for.
-        precision: String,
-        /// The backend's name.
-        backend: String,
-    },
     /// A chat template that does not compile or fails to render.
     #[error("chat template: {0}")]
     Template(String),

@@ -13,7 +13,7 @@ use crate::block::DecoderLayer;
 use crate::cache::KvCache;
 use crate::config::LlamaConfig;
 use crate::error::Result;
-use crate::precision::{CastParams, Precision};
+use wegeft::precision::{CastParams, Precision};
 use crate::rms_norm::{norm_f32, rms_norm};
 use crate::rope::Rope;
 
@@ -112,8 +112,9 @@ impl<B: Backend> Llama<B> {
         logits.reshape([batch, len, vocab]).cast(FloatDType::F32)
     }
 
-    /// The model with its embedding, projections, output head and adapters in `precision`
-    /// (RMSNorm weights stay f32); a typed error when the backend lacks that precision.
+    /// The model with its embedding, projections and output head in `precision` (RMSNorm
+    /// weights and the adapter stay f32: the adapter is cast where it is used, so it trains in
+    /// f32); a typed error when the backend lacks that precision.
     pub fn with_precision(self, precision: Precision, device: &B::Device) -> Result<Self> {
         precision.check::<B>(device)?;
         let mut cast = CastParams(precision.float_dtype());
@@ -130,7 +131,6 @@ impl<B: Backend> Llama<B> {
             embed_tokens: self.embed_tokens.map(&mut cast),
             layers,
             lm_head: self.lm_head.map(|head| head.map(&mut cast)),
-            adapters: self.adapters.map(&mut cast),
             ..self
         })
     }

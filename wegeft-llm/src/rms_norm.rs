@@ -3,7 +3,8 @@
 use burn::module::Module;
 use burn::nn::{RmsNorm, RmsNormConfig};
 use burn::tensor::backend::Backend;
-use burn::tensor::{FloatDType, Tensor};
+use burn::tensor::Tensor;
+use wegeft::precision::in_f32;
 use wegeft::io::{Init, Scope};
 
 use crate::config::LlamaConfig;
@@ -18,6 +19,5 @@ pub(crate) fn rms_norm<B: Backend>(weights: &mut Scope, name: &str, config: &Lla
 
 /// RMSNorm in f32 (its weights stay f32 under half precision), returned in `x`'s precision.
 pub fn norm_f32<B: Backend>(norm: &RmsNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let dtype = x.dtype();
-    norm.forward(x.cast(FloatDType::F32)).cast(FloatDType::from(dtype))
+    in_f32(x, |x| norm.forward(x))
 }

@@ -8,7 +8,7 @@ use burn::module::Param;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, Int, Tensor, TensorData};
 use safetensors::SafeTensors;
-use wegeft::{Injector, Targets, WegeftConfig};
+use wegeft::{Injector, PeftError, Targets, WegeftConfig};
 use wegeft_backend::backend_tests;
 use wegeft_llm::{load, Llama, LlmError, Precision};
 
@@ -72,7 +72,7 @@ fn half_precision_follows_the_backends_dtype_support<A: AutodiffBackend>() {
             }
             Err(error) => {
                 assert!(!supported, "{precision:?} refused although supported: {error}");
-                assert!(matches!(error, LlmError::Precision { .. }), "{error}");
+                assert!(matches!(error, LlmError::Peft(PeftError::Precision { .. })), "{error}");
                 println!("{precision:?} on {}: refused ({error})", B::<A>::name(&device));
             }
         }

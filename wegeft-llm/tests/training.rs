@@ -11,7 +11,7 @@ use wegeft_llm::train::eval::Extract;
 use wegeft_llm::train::step::{LmBatch, LmBatcher, IGNORED};
 use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
 use wegeft::train::Session;
-use wegeft_llm::{LlmError, Message};
+use wegeft_llm::{LlmError, Message, Precision};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wegeft-llm-{name}-{}", std::process::id()));
@@ -122,6 +122,34 @@ fn a_resumed_run_retraces_the_interrupted_one() {
         let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
         assert!(diff <= 1e-6, "{name}: the resumed run differs by {diff}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_half_precision_run_trains_an_f32_adapter_and_resumes_exactly() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = scratch("half");
+    type A = Autodiff<Flex>;
+    let device: burn::tensor::Device<A> = Default::default();
+    // f16 scales the loss, bf16 does not; both keep the adapter and AdamW's moments in f32.
+    for precision in [Precision::F16, Precision::Bf16] {
+        let config = tiny_run(&dir).with_rank(Some(2)).with_epochs(2).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2).with_precision(precision);
+        let straight = dir.join(format!("{precision}-straight"));
+        let results = train_llm::<A>(&config, &straight, Session::default(), &[device.clone()]).unwrap().unwrap();
+        assert_eq!(results.train_steps, 6);
+        let interrupted = dir.join(format!("{precision}-interrupted"));
+        assert!(train_llm::<A>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &[device.clone()]).unwrap().is_none());
+        train_llm::<A>(&config, &interrupted, Session { resume: true, ..Session::default() }, &[device.clone()]).unwrap().unwrap();
+        // The resumed run reloads its base in half precision: the same adapter, to the bit.
+        let (a, b) = (adapter_values(&straight), adapter_values(&interrupted));
+        assert_eq!(a, b, "{precision}: the resumed run differs");
+        assert!(a.iter().all(|(_, values)| values.iter().all(|v| v.is_finite())), "{precision}: non-finite adapter");
+        assert!(a.iter().any(|(_, values)| values.iter().any(|v| *v != 0.0)), "{precision}: nothing trained");
+    }
+    // Loss scaling is per worker, so f16 trains on one device.
+    let config = tiny_run(&dir).with_precision(Precision::F16);
+    let error = train_llm::<A>(&config, &dir.join("two"), Session::default(), &[device.clone(), device]).unwrap_err();
+    assert!(error.to_string().contains("f16 training runs on one device"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p wegeft-vision --bench vit_step -- [--backend B] [--threads T] --size 112 --method wegeft`
 
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use clap::Parser;
@@ -13,7 +13,8 @@ use wegeft::ParamReport;
 use wegeft_backend::bench::{time_steps, StepArgs};
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_vision::data::{ImageBatch, TaskGroup, TaskInfo};
-use wegeft::train::SelectiveDecayAdamW;
+use wegeft::train::{gradients, LossScaler, SelectiveDecayAdamW};
+use wegeft::Precision;
 use wegeft_vision::train::{build_model, Method, TrainConfig};
 use wegeft_vision::VitConfig;
 
@@ -35,6 +36,9 @@ struct Args {
     /// Classes of the head.
     #[arg(long, default_value_t = 10)]
     classes: usize,
+    /// Precision of the frozen backbone's linear layers, as `train-vit --precision`.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
 }
 
 impl BackendJob for Args {
@@ -45,11 +49,14 @@ impl BackendJob for Args {
         let config = TrainConfig::new("unused".into(), VitConfig::small(self.classes))
             .with_method(self.method)
             .with_image_size(self.size)
-            .with_drop_path(0.0);
+            .with_drop_path(0.0)
+            .with_precision(self.precision);
         let task = TaskInfo { name: "bench".into(), group: TaskGroup::Natural, classes: self.classes };
-        let mut model = Some(build_model::<B>(&config, &task, &device)?);
+        let mut model = build_model::<B>(&config, &task, &device)?;
+        model.loss_scaler = LossScaler::for_run(self.precision, 1)?;
+        let mut model = Some(model);
         let params = ParamReport::of(model.as_ref().expect("built"));
-        eprintln!("vit-step: ViT-S/16 {}px x {}, {}: {params}; backend: {description}", self.size, self.batch, self.method);
+        eprintln!("vit-step: ViT-S/16 {}px x {}, {}, {} blocks: {params}; backend: {description}", self.size, self.batch, self.method, self.precision);
 
         let images = Tensor::<B, 4>::random([self.batch, 3, self.size, self.size], Distribution::Normal(0.0, 1.0), &device);
         let labels: Vec<i64> = (0..self.batch).map(|i| (i % self.classes) as i64).collect();
@@ -58,7 +65,7 @@ impl BackendJob for Args {
         let (median, times) = time_steps(&self.timing, || {
             let current = model.take().expect("the model is put back after each step");
             let output = current.classify(ImageBatch { images: images.clone(), targets: targets.clone() });
-            let grads = GradientsParams::from_grads(output.loss.backward(), &current);
+            let grads = gradients(output.loss, &current, current.loss_scaler.as_ref());
             let next = optimizer.step(1e-3, current, grads);
             // Asynchronous backends are timed to completion.
             B::sync(&device).expect("device sync");
@@ -66,7 +73,7 @@ impl BackendJob for Args {
         });
         let report = serde_json::json!({
             "bench": "vit-step", "framework": "burn", "backend": description, "size": self.size,
-            "batch": self.batch, "method": self.method.to_string(), "median_s": median, "steps_s": times,
+            "batch": self.batch, "method": self.method.to_string(), "precision": self.precision.to_string(), "median_s": median, "steps_s": times,
             "trainable_params": params.trainable(), "peak_rss_mb": peak_memory_mib(),
         });
         println!("{report}");

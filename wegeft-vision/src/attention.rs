@@ -5,7 +5,8 @@ use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::Tensor;
+use burn::tensor::{DType, Tensor};
+use wegeft::precision::autocast;
 use wegeft::io::Scope;
 use wegeft::{AdapterBank, Injector, PeftLinear};
 
@@ -57,8 +58,12 @@ impl<B: Backend> Attention<B> {
                 .swap_dims(1, 2)
         };
         // softmax(q·kᵀ/√d)·v through burn's attention op: a fused kernel where the backend has one
-        // (Flex, CUDA, WGPU), burn's reference composition under autodiff.
-        let mixed = attention(heads(&self.q), heads(&self.k), heads(&self.v), None, None, AttentionModuleOptions::default());
+        // (Flex, CUDA, WGPU), burn's reference composition under autodiff. In f32 whatever the
+        // blocks' precision, as the softmax needs.
+        let dtype = x.dtype();
+        let f32_heads = |layer: &PeftLinear<B>| autocast(heads(layer), DType::F32);
+        let mixed = attention(f32_heads(&self.q), f32_heads(&self.k), f32_heads(&self.v), None, None, AttentionModuleOptions::default());
+        let mixed = autocast(mixed, dtype);
         let mixed = mixed.swap_dims(1, 2).reshape([batch, tokens, dim]);
         self.proj.forward(mixed, adapters)
     }

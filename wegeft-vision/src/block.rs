@@ -5,6 +5,7 @@ use burn::nn::LayerNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use wegeft::io::{Init, Scope};
+use wegeft::precision::{autocast, in_f32};
 use wegeft::{AdapterBank, Injector};
 
 use crate::attention::Attention;
@@ -67,16 +68,20 @@ impl<B: Backend> Block<B> {
     /// [`Self::forward`], and the attention branch's output (that of `attn.proj`) `[B, N, D]`,
     /// the tokens WeGeFT's cluster maps are read from.
     pub fn forward_with_attention(&self, x: Tensor<B, 3>, adapters: &AdapterBank<B>) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        let attended = self.attn.forward(self.norm1.forward(x.clone()), adapters);
+        // The norms in f32 whatever the blocks' precision.
+        let attended = self.attn.forward(in_f32(x.clone(), |x| self.norm1.forward(x)), adapters);
         let x = x + self.drop_path.forward(scaled(attended.clone(), &self.ls1));
-        let mixed = self.mlp.forward(self.norm2.forward(x.clone()), adapters);
+        let mixed = self.mlp.forward(in_f32(x.clone(), |x| self.norm2.forward(x)), adapters);
         (x + self.drop_path.forward(scaled(mixed, &self.ls2)), attended)
     }
 }
 
 fn scaled<B: Backend>(branch: Tensor<B, 3>, gamma: &Option<Param<Tensor<B, 1>>>) -> Tensor<B, 3> {
     match gamma {
-        Some(gamma) => branch * gamma.val().unsqueeze::<3>(),
+        Some(gamma) => {
+            let dtype = branch.dtype();
+            branch * autocast(gamma.val(), dtype).unsqueeze::<3>()
+        }
         None => branch,
     }
 }

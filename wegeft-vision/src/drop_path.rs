@@ -3,6 +3,7 @@
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
+use wegeft::precision::autocast;
 
 /// Zeroes a sample's branch with probability `prob` and rescales survivors; identity at inference.
 #[derive(Module, Clone, Debug)]
@@ -20,6 +21,7 @@ impl DropPath {
         let keep = 1.0 - self.prob;
         let batch = branch.dims()[0];
         let mask = Tensor::<B, 3>::random([batch, 1, 1], Distribution::Bernoulli(keep), &branch.device());
-        branch * mask.div_scalar(keep)
+        let dtype = branch.dtype();
+        branch * autocast(mask.div_scalar(keep), dtype)
     }
 }

@@ -3,8 +3,11 @@
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{DType, Tensor};
 use wegeft::io::{Init, WeightStore};
+use wegeft::precision::{autocast, CastParams};
+use wegeft::train::LossScaler;
+use wegeft::Precision;
 use wegeft::{Adapted, AdapterBank, Injector};
 
 use crate::block::Block;
@@ -33,6 +36,9 @@ pub struct VisionTransformer<B: Backend> {
     pub adapters: AdapterBank<B>,
     /// Patch side.
     pub patch_size: usize,
+    /// Scales the loss of f16 training ([`LossScaler::for_run`]); `None` otherwise.
+    #[module(skip)]
+    pub loss_scaler: Option<LossScaler>,
 }
 
 impl<B: Backend> VisionTransformer<B> {
@@ -67,7 +73,31 @@ impl<B: Backend> VisionTransformer<B> {
             head,
             adapters: injector.finish(device)?,
             patch_size: config.patch_size,
+            loss_scaler: None,
         })
+    }
+
+    /// The model with the blocks' linear layers (attention and MLP) in `precision`; the patch
+    /// embedding, norms, head and adapter stay f32 (the adapter is cast where it is used, so it
+    /// trains in f32). A typed error when the backend lacks that precision.
+    pub fn with_precision(self, precision: Precision, device: &B::Device) -> Result<Self> {
+        precision.check::<B>(device)?;
+        let mut cast = CastParams(precision.float_dtype());
+        let blocks = self
+            .blocks
+            .into_iter()
+            .map(|block| Block {
+                attn: block.attn.map(&mut cast),
+                mlp: block.mlp.map(&mut cast),
+                ..block
+            })
+            .collect();
+        Ok(Self { blocks, ..self })
+    }
+
+    /// The precision the blocks compute in: that of their frozen weights.
+    fn block_dtype(&self) -> DType {
+        self.blocks.first().map_or(DType::F32, |block| block.attn.q.base.weight.val().dtype())
     }
 
     /// Replaces the head with the one saved in `path` (`head.weight` [classes, D], `head.bias`).
@@ -100,18 +130,21 @@ impl<B: Backend> VisionTransformer<B> {
         for block in &self.blocks {
             x = block.forward(x, &self.adapters);
         }
-        self.norm.forward(x)
+        // The final norm in f32, and the features stay f32 for the head.
+        self.norm.forward(autocast(x, DType::F32))
     }
 
     /// The tokens the first block sees, `[B, 1 + N, D]` (class token, then the patch grid
-    /// row by row, position embeddings added), and the grid's (rows, columns).
+    /// row by row, position embeddings added, in the blocks' precision), and the grid's (rows,
+    /// columns).
     pub fn embed(&self, images: Tensor<B, 4>) -> (Tensor<B, 3>, (usize, usize)) {
         let [batch, _, height, width] = images.dims();
         let tokens = self.patch_embed.forward(images);
         let dim = tokens.dims()[2];
         let class = self.cls_token.val().expand([batch, 1, dim]);
         let grid = (height / self.patch_size, width / self.patch_size);
-        (Tensor::cat(vec![class, tokens], 1) + self.pos_embed.for_grid(grid.0, grid.1), grid)
+        let tokens = Tensor::cat(vec![class, tokens], 1) + self.pos_embed.for_grid(grid.0, grid.1);
+        (autocast(tokens, self.block_dtype()), grid)
     }
 
     /// Class-token logits `[B, classes]` (the pooled features `[B, D]` without head).

@@ -14,7 +14,7 @@ use wegeft::io::read_safetensors;
 use wegeft_vision::data::{Split, TaskInfo};
 use burn::module::Module;
 use wegeft::train::{SelectiveDecayAdamW, Session, WarmupCosine};
-use wegeft::ParamReport;
+use wegeft::{ParamReport, Precision};
 use wegeft_vision::train::{build_model, load_trained, markdown_report, train, Method, RunResults};
 
 type B = Autodiff<Flex>;
@@ -87,6 +87,39 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     }
     let changed = a.values().any(|t| t.values.iter().any(|v| *v != 0.0));
     assert!(changed, "LoRA's B starts at zero and must have trained");
+}
+
+#[test]
+fn a_half_precision_run_trains_an_f32_adapter_and_resumes_exactly() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("half");
+    let task = write_task(&scratch.0, 2);
+    let device: burn::tensor::Device<B> = Default::default();
+    let adapter = |run: &std::path::Path| read_safetensors(&run.join("adapter/adapter_model.safetensors")).unwrap();
+    // f16 scales the loss, bf16 does not; both keep the adapter, the head and AdamW's moments in f32.
+    for precision in [Precision::F16, Precision::Bf16] {
+        let config = tiny_config(&task, Method::Wegeft).with_precision(precision);
+        let straight = scratch.0.join(format!("{precision}-straight"));
+        let results = train::<B>(&config, &straight, Session::default(), &[device.clone()]).unwrap().unwrap();
+        assert!((0.0..=100.0).contains(&results.eval.accuracy));
+        let interrupted = scratch.0.join(format!("{precision}-interrupted"));
+        assert!(train::<B>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &[device.clone()]).unwrap().is_none());
+        let resumed = train::<B>(&config, &interrupted, Session { resume: true, ..Session::default() }, &[device.clone()]).unwrap().unwrap();
+        assert_eq!(resumed.eval.accuracy, results.eval.accuracy);
+        // The resumed run reloads its blocks in half precision: the same adapter, to the bit.
+        let (a, b) = (adapter(&straight), adapter(&interrupted));
+        for (key, tensor) in &a {
+            assert_eq!(tensor.values, b[key].values, "{precision} {key}: the resumed run differs");
+            assert!(tensor.values.iter().all(|v| v.is_finite()), "{precision} {key}");
+        }
+        assert!(a.values().any(|t| t.values.iter().any(|v| *v != 0.0)), "{precision}: ψ starts at zero and must have trained");
+        let (_, _, model) = load_trained::<Flex>(&straight, &device).unwrap();
+        assert_eq!(model.blocks[0].mlp.fc1.base.weight.val().dtype(), precision.float_dtype().into(), "evaluated in {precision}");
+    }
+    let error = train::<B>(&tiny_config(&task, Method::Full).with_precision(Precision::Bf16), &scratch.0.join("full"), Session::default(), &[device.clone()]).unwrap_err();
+    assert!(error.to_string().contains("trains the backbone"), "{error}");
+    let error = build_model::<burn::backend::NdArray>(&tiny_config(&task, Method::Wegeft).with_precision(Precision::F16), &TaskInfo::of_dir(&task).unwrap(), &Default::default()).unwrap_err();
+    assert!(error.to_string().contains("no f16 tensors"), "{error}");
 }
 
 #[test]

@@ -9,6 +9,15 @@ pub enum PeftError {
     #[error("invalid adapter config: {0}")]
     InvalidConfig(String),
 
+    /// A weight precision the backend cannot store or compute in.
+    #[error("the {backend} backend has no {precision} tensors; use f32, or a device that has them (CUDA: f16 and bf16, WGPU: f16 where the adapter offers shader-f16)")]
+    Precision {
+        /// The precision asked for.
+        precision: crate::Precision,
+        /// The backend's name.
+        backend: String,
+    },
+
     /// A regex target does not compile.
     #[error("invalid target regex `{pattern}`: {source}")]
     BadPattern {

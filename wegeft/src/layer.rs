@@ -7,6 +7,7 @@ use burn::tensor::{DType, Tensor};
 
 use crate::bank::AdapterBank;
 use crate::layer_name::LayerName;
+use crate::precision::autocast;
 
 /// A pretrained `Linear` with frozen weights and, if targeted, a slot in an [`AdapterBank`].
 ///
@@ -29,19 +30,22 @@ impl<B: Backend> PeftLinear<B> {
 
     /// `y = xW + b + Δ(x)`, where Δ is this layer's adapter in `bank` (none when the bank is
     /// empty or the layer was not targeted). The update is computed on the activation path,
-    /// never as a d_in×d_out matrix.
+    /// never as a d_in×d_out matrix. The layer computes in its weight's precision and answers in
+    /// `x`'s, so a half-precision base ([`crate::precision`]) also works inside an f32 model.
     ///
     /// # Panics
     /// If the layer is adapted and `bank` was built from another plan (a programming error).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>, bank: &AdapterBank<B>) -> Tensor<B, D> {
         let adapter = self.name.slot().and_then(|slot| bank.adapter_of(slot, self.name.as_str()));
-        through_rows(x, |rows| match adapter {
+        let (dtype, weight) = (x.dtype(), self.base.weight.val());
+        let y = through_rows(autocast(x, weight.dtype()), |rows| match adapter {
             None => self.base.forward(rows),
             Some(adapter) => {
-                let delta = adapter.delta_forward(rows.clone(), self.base.weight.val());
+                let delta = adapter.delta_forward(rows.clone(), weight);
                 self.base.forward(rows) + delta
             }
-        })
+        });
+        autocast(y, dtype)
     }
 
     /// The layer with the update folded into its weight (computed in f32, cast back), ready for

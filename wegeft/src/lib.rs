@@ -48,6 +48,7 @@ pub mod generator;
 pub mod io;
 pub mod kernels;
 pub mod lora;
+pub mod precision;
 pub mod train;
 
 mod adapted;
@@ -72,6 +73,7 @@ pub use layer_name::LayerName;
 pub use lora::{LoraAdapter, LoraConfig};
 pub use method::AdapterMethod;
 pub use params::ParamReport;
+pub use precision::Precision;
 pub use plan::{AdapterGroup, AdapterPlan, PlannedLayer};
 pub use targets::{layer_index, module_type, TargetPattern, Targets};
 pub use generator::{Sharing, WegeftConfig, WegeftInit, WegeftPair};

@@ -10,7 +10,7 @@ use wegeft_backend::{asset_dir, BackendArgs, BackendJob, RunArgs};
 use wegeft_llm::assets::{smollm2_gguf, ARITHMETIC};
 use wegeft_llm::train::eval::Extract;
 use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
-use wegeft_llm::{PromptStyle, Result};
+use wegeft_llm::{Precision, PromptStyle, Result};
 
 #[derive(Parser, Clone)]
 #[command(about = "Fine-tune a LLaMA-family decoder with WeGeFT or LoRA")]
@@ -69,6 +69,10 @@ struct Args {
     /// [default: 42]
     #[arg(long)]
     seed: Option<u64>,
+    /// Precision of the frozen base: half precision halves its memory and runs its matmuls on a
+    /// GPU's half-precision units; the adapter and the optimizer stay f32 (f16 scales the loss).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// `--out` is the run directory [default: runs-llm/arithmetic].
     #[command(flatten)]
     run: RunArgs,
@@ -105,6 +109,7 @@ impl Args {
             extract: self.extract.unwrap_or(base.extract),
             max_new_tokens: self.max_new_tokens.unwrap_or(base.max_new_tokens),
             seed: self.seed.unwrap_or(base.seed),
+            precision: self.precision,
             ..base
         }
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use burn::config::Config;
 use serde::{Deserialize, Serialize};
-use wegeft::{Injector, LoraConfig, Sharing, Targets, WegeftConfig, WegeftInit};
+use wegeft::{Injector, LoraConfig, Precision, Sharing, Targets, WegeftConfig, WegeftInit};
 
 use crate::prompt::PromptStyle;
 use crate::train::eval::Extract;
@@ -81,6 +81,9 @@ pub struct LlmTrainConfig {
     /// Seed of the adapter init, the dropout and the data order.
     #[config(default = 42)]
     pub seed: u64,
+    /// Precision of the frozen base (the adapter and the optimizer stay f32).
+    #[config(default = "Precision::F32")]
+    pub precision: Precision,
 }
 
 impl LlmTrainConfig {

@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{LearningRateMetric, LossMetric, PerplexityMetric};
 use serde::{Deserialize, Serialize};
 use wegeft::io::{read_json, write_json};
-use wegeft::train::{finished_epochs, fit, peak_memory_mib, start_run, EpochLoader, Schedule, Session};
+use wegeft::train::{finished_epochs, fit, peak_memory_mib, start_run, EpochLoader, LossScaler, Schedule, Session};
 use wegeft::{ParamReport, PeftError};
 
 use crate::error::{LlmError, Result};
@@ -63,7 +63,9 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     }
     finished_epochs(run_dir, session)?; // a resume without checkpoint fails before the slow evaluation
     B::seed(device, config.seed);
+    let loss_scaler = LossScaler::for_run(config.precision, devices.len())?;
     let pretrained = load::<B>(&config.model, config.injector()?, device)?;
+    let model = pretrained.model.with_precision(config.precision, device)?;
     let tokenizer = pretrained.tokenizer;
     let format = PromptFormat::new(config.template, &tokenizer)?;
     let mut train = read_jsonl(&config.train_file)?;
@@ -75,7 +77,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
             return Err(LlmError::Format { path: file.clone(), reason: "no examples".into() });
         }
     }
-    let params = ParamReport::of(&pretrained.model);
+    let params = ParamReport::of(&model);
     println!("{:?}: {params}; {} training examples, {} held out", config.method, train.len(), test.len());
 
     let eval = |model: &crate::Llama<B::InnerBackend>, label: &str| -> Result<LmEvaluation> {
@@ -84,7 +86,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
         write_json(&run_dir.join(format!("predictions_{label}.json")), &result.predictions)?;
         Ok(result)
     };
-    let before = eval(&pretrained.model.valid(), "before")?;
+    let before = eval(&model.valid(), "before")?;
 
     let tokenized = train.iter().map(|e| tokenize(&tokenizer, &format, e, config.max_len)).collect::<Result<Vec<_>>>()?;
     let tokens: usize = tokenized.iter().map(|t| t.ids.len()).sum();
@@ -101,7 +103,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
         weight_decay: config.weight_decay,
         seed: config.seed,
     };
-    let model = CausalLm { model: pretrained.model };
+    let model = CausalLm { model, loss_scaler };
     let fitted = fit(run_dir, session, schedule, devices, model, train_loader, valid_loader, |training| {
         training
             .metrics((LossMetric::new(), PerplexityMetric::new().with_pad_token(IGNORED as usize)))

@@ -10,6 +10,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use burn::train::{InferenceStep, SequenceOutput, TrainOutput, TrainStep};
 
+use wegeft::train::{gradients, LossScaler};
+
 use crate::model::Llama;
 use crate::train::data::Tokenized;
 use crate::train::throughput::LmOutput;
@@ -70,6 +72,9 @@ impl<B: Backend> Batcher<B, Tokenized, LmBatch<B>> for LmBatcher {
 pub struct CausalLm<B: Backend> {
     /// The decoder.
     pub model: Llama<B>,
+    /// Scales the loss of f16 training ([`LossScaler::for_run`]); `None` otherwise.
+    #[module(skip)]
+    pub loss_scaler: Option<LossScaler>,
 }
 
 impl<B: Backend> CausalLm<B> {
@@ -94,7 +99,8 @@ impl<B: AutodiffBackend> TrainStep for CausalLm<B> {
 
     fn step(&self, batch: LmBatch<B>) -> TrainOutput<Self::Output> {
         let item = self.loss(batch);
-        TrainOutput::new(self, item.sequence.loss.backward(), item)
+        let grads = gradients(item.sequence.loss.clone(), self, self.loss_scaler.as_ref());
+        TrainOutput { grads, item }
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use wegeft::io::write_json;
+use wegeft::Precision;
 use wegeft_backend::{asset_dir, BackendArgs, BackendJob, RunArgs};
 use wegeft_vision::assets::{DINOV2_VITS14, VTAB_SUITE};
 use wegeft_vision::train::artifacts::load_results;
@@ -55,6 +56,11 @@ struct Args {
     drop_path: Option<f64>,
     #[arg(long)]
     seed: Option<u64>,
+    /// Precision of the frozen backbone's linear layers: half precision halves their memory and
+    /// runs their matmuls on a GPU's half-precision units; the adapter, the head and the
+    /// optimizer stay f32 (f16 scales the loss).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// Backbone checkpoint (timm-layout safetensors) [default: the converted DINOv2 ViT-S/14].
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -104,6 +110,7 @@ impl Args {
             batch_size: self.batch_size.unwrap_or(base.batch_size),
             drop_path: self.drop_path.unwrap_or(base.drop_path),
             seed: self.seed.unwrap_or(base.seed),
+            precision: self.precision,
             ..base
         }
     }

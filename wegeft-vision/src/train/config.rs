@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use burn::config::Config;
+use wegeft::Precision;
 
 use crate::config::VitConfig;
 use crate::data::Split;
@@ -61,6 +62,10 @@ pub struct TrainConfig {
     /// The split reported once, after the last epoch.
     #[config(default = "Split::Test")]
     pub eval_split: Split,
+    /// Precision of the frozen backbone's linear layers (the adapter, the head and the
+    /// optimizer stay f32; f16 scales the loss).
+    #[config(default = "Precision::F32")]
+    pub precision: Precision,
 }
 
 /// A starting point for a run's hyper-parameters; explicit settings override it.
@@ -92,6 +97,8 @@ impl TrainConfig {
             Some("epochs must be at least 1".to_string())
         } else if self.rank == Some(0) {
             Some("rank must be at least 1".to_string())
+        } else if self.precision != Precision::F32 && self.method.trains_backbone() {
+            Some(format!("{} keeps the frozen backbone in half precision, and {} trains the backbone: use f32", self.precision, self.method))
         } else {
             None
         };

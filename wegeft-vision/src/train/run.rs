@@ -10,7 +10,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::train::metric::{AccuracyMetric, IterationSpeedMetric, LearningRateMetric, LossMetric};
 use burn::train::LearnerSummary;
 use wegeft::io::WeightStore;
-use wegeft::train::{fit, start_run, EpochLoader, Schedule, Session};
+use wegeft::train::{fit, start_run, EpochLoader, LossScaler, Schedule, Session};
 use wegeft::ParamReport;
 
 use crate::data::{read_split, ImageBatcher, ImageDataset, Split, TaskInfo};
@@ -37,7 +37,8 @@ pub fn build_model<B: Backend>(config: &TrainConfig, task: &TaskInfo, device: &B
     let injector = config.method.injector(config.rank(), &config.targets)?;
     let model = VisionTransformer::load(&config.vit_for(task.classes), weights, injector, device)?;
     model.check_image_size(config.image_size, config.image_size)?;
-    Ok(if config.method.trains_backbone() { unfreeze(model) } else { model })
+    let model = if config.method.trains_backbone() { unfreeze(model) } else { model };
+    model.with_precision(config.precision, device)
 }
 
 /// Trains `config` into `run_dir` on `devices` (one data-parallel worker each; see [`fit`]) and
@@ -55,7 +56,8 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
 
     let train_set = load_split(config, &task, config.train_split)?;
     let valid_set = load_split(config, &task, config.valid_split)?;
-    let model = build_model::<B>(config, &task, device)?;
+    let mut model = build_model::<B>(config, &task, device)?;
+    model.loss_scaler = LossScaler::for_run(config.precision, devices.len())?;
     let params = ParamReport::of(&model);
     let head = model.head.as_ref().map_or(0, |head| head.num_params());
     println!("{} on {} ({} classes): {params}", config.method, task.name, task.classes);

@@ -4,6 +4,8 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 
+use wegeft::train::gradients;
+
 use crate::data::ImageBatch;
 use crate::model::VisionTransformer;
 
@@ -24,7 +26,8 @@ impl<B: AutodiffBackend> TrainStep for VisionTransformer<B> {
 
     fn step(&self, batch: ImageBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
         let item = self.classify(batch);
-        TrainOutput::new(self, item.loss.backward(), item)
+        let grads = gradients(item.loss.clone(), self, self.loss_scaler.as_ref());
+        TrainOutput { grads, item }
     }
 }
 

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use super::config::{WegeftConfig, WegeftInit};
 use crate::io::{keys, load_param, StoredTensor};
 use crate::kernels::dropout;
+use crate::precision::autocast;
 
 /// The generator of a weight update from the frozen weight.
 ///
@@ -63,12 +64,12 @@ impl<B: Backend> WegeftPair<B> {
     /// Costs N·r·(d_in + d_out) plus a batch-independent r·d_in·d_out, and never builds the
     /// d_in×d_out update, so it is the path for training.
     pub fn delta_forward<const D: usize>(&self, x: Tensor<B, D>, weight: Tensor<B, 2>) -> Tensor<B, D> {
-        let generated = self
-            .phi
-            .val()
+        // In x's precision (the frozen base's): φ and ψ stay f32 parameters.
+        let dtype = x.dtype();
+        let generated = autocast(self.phi.val(), dtype)
             .matmul(dropout(weight, self.weight_dropout.prob))
             .mul_scalar(self.scale);
-        let projected = linear(x, self.psi.val().transpose(), None);
+        let projected = linear(x, autocast(self.psi.val(), dtype).transpose(), None);
         linear(projected, generated, None)
     }
 

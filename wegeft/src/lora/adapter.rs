@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use super::config::LoraConfig;
 use crate::io::{keys, load_param, StoredTensor};
 use crate::kernels::dropout;
+use crate::precision::autocast;
 
 /// LoRA's A and B in burn's layout (`a` = A_ptᵀ, d_in×r; `b` = B_ptᵀ, r×d_out).
 #[derive(Module, Debug)]
@@ -43,8 +44,10 @@ impl<B: Backend> LoraAdapter<B> {
 
     /// The update's contribution to a layer's output, `s·dropout(x)·A·B`.
     pub fn delta_forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let projected = linear(dropout(x, self.dropout.prob), self.a.val(), None);
-        linear(projected, self.b.val().mul_scalar(self.scale), None)
+        // In x's precision (the frozen base's): A and B stay f32 parameters.
+        let dtype = x.dtype();
+        let projected = linear(dropout(x, self.dropout.prob), autocast(self.a.val(), dtype), None);
+        linear(projected, autocast(self.b.val(), dtype).mul_scalar(self.scale), None)
     }
 
     /// The update `ΔW = s·A·B` (d_in×d_out): the merge path.

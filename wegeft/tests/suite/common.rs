@@ -198,8 +198,13 @@ pub fn loras_mut<B: Backend>(bank: &mut AdapterBank<B>) -> Vec<&mut LoraAdapter<
 
 /// Every adapter tensor of the bank, in group order.
 pub fn adapter_tensors<B: Backend>(bank: &AdapterBank<B>) -> Vec<Tensor<B, 2>> {
+    adapter_params(bank).into_iter().map(Param::val).collect()
+}
+
+/// Every adapter parameter of the bank, in group order.
+pub fn adapter_params<B: Backend>(bank: &AdapterBank<B>) -> Vec<&Param<Tensor<B, 2>>> {
     bank.adapters.iter().flat_map(|adapter| match adapter {
-        Adapter::Wegeft(pair) => [pair.phi.val(), pair.psi.val()],
-        Adapter::Lora(lora) => [lora.a.val(), lora.b.val()],
+        Adapter::Wegeft(pair) => [&pair.phi, &pair.psi],
+        Adapter::Lora(lora) => [&lora.a, &lora.b],
     }).collect()
 }
