@@ -3,7 +3,7 @@
 #
 # Runs the prebuilt core test suites and the layer-stack benchmark on Flex (the CPU), CUDA and
 # WGPU over Vulkan, then the ViT-S/16 and SmolLM2-135M training steps on CUDA and WGPU beside
-# PyTorch's (fp32, TF32 and bf16 autocast) on the same GPU, interleaved configuration by
+# PyTorch's (fp32, TF32 and bf16 autocast; ours in f32 and with a bf16 base) on the same GPU, interleaved configuration by
 # configuration; prints both tables and exits non-zero if anything failed. Build its input here with
 #
 #     cargo xtask gpu-bundle        # x86-64 release binaries with --features cuda,wgpu → .gpu-bundle/
@@ -84,6 +84,9 @@ step_pair() { # step_pair LABEL BENCH OURS_ARGS -- TORCH_ARGS: ours on CUDA and 
     for backend in cuda wgpu; do
         case " $backends " in *" $backend "*) ;; *) continue ;; esac
         sampled "$backend $label" "$label" "ours $backend" "$bundle/${bench//-/_}" --backend "$backend" "${ours[@]}" "${timing[@]}"
+        # Full fine-tuning trains the backbone, which a half-precision base would freeze in bf16.
+        [ "$backend" = cuda ] && [[ " ${ours[*]} " != *" full "* ]] && sampled "cuda bf16 $label" "$label" "ours cuda bf16" \
+            "$bundle/${bench//-/_}" --backend cuda --precision bf16 "${ours[@]}" "${timing[@]}"
     done
     sampled "torch fp32 $label" "$label" "torch fp32" python3 "$bundle/torch_reference_bench.py" "$bench" --device cuda "${torch[@]}" "${timing[@]}"
     sampled "torch tf32 $label" "$label" "torch tf32" python3 "$bundle/torch_reference_bench.py" "$bench" --device cuda --tf32 "${torch[@]}" "${timing[@]}"
@@ -114,21 +117,22 @@ python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 labels = list(dict.fromkeys(r["label"] for r in rows))
-sides = ["ours cuda", "ours wgpu", "torch fp32", "torch tf32", "torch bf16"]
+sides = ["ours cuda", "ours cuda bf16", "ours wgpu", "torch fp32", "torch tf32", "torch bf16"]
 def cell(label, side):
     return next((r for r in rows if r["label"] == label and r["side"] == side), None)
 def ms(r):
     return f'{r["median_s"] * 1e3:.1f} ms' if r else "-"
 def ratio(a, b):
     return f'{a["median_s"] / b["median_s"]:.2f}x' if a and b else "-"
-print("| step | " + " | ".join(sides) + " | cuda/fp32 | cuda/tf32 | wgpu/cuda | GPU peak MB ours cuda / torch fp32 (nvidia-smi) | torch fp32 allocator peak MB |")
-print("|---" * (len(sides) + 6) + "|")
+print("| step | " + " | ".join(sides) + " | cuda/fp32 | cuda/tf32 | bf16/bf16 | wgpu/cuda | GPU peak MB ours cuda / torch fp32 (nvidia-smi) | torch fp32 allocator peak MB |")
+print("|---" * (len(sides) + 7) + "|")
 for label in labels:
     c = {side: cell(label, side) for side in sides}
     ours, fp32 = c["ours cuda"], c["torch fp32"]
     peaks = f'{ours["smi_peak_mb"] if ours else "-"} / {fp32["smi_peak_mb"] if fp32 else "-"}'
     alloc = f'{fp32["peak_gpu_mb"]:.0f}' if fp32 and "peak_gpu_mb" in fp32 else "-"
     print(f"| {label} | " + " | ".join(ms(c[s]) for s in sides)
-          + f' | {ratio(ours, fp32)} | {ratio(ours, c["torch tf32"])} | {ratio(c["ours wgpu"], ours)} | {peaks} | {alloc} |')
+          + f' | {ratio(ours, fp32)} | {ratio(ours, c["torch tf32"])} | {ratio(c["ours cuda bf16"], c["torch bf16"])}'
+          + f' | {ratio(c["ours wgpu"], ours)} | {peaks} | {alloc} |')
 PY
 exit $failed

@@ -87,10 +87,13 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
     let steps = ["--steps".to_string(), args.steps.to_string(), "--warmup".into(), args.warmup.to_string()];
     let torch_common = ["--threads".to_string(), threads.to_string()];
     let mut report = format!(
-        "# cargo xtask bench {} --backend {}{} --threads {threads}\n\n",
+        "# cargo xtask bench {} --backend {}{} --threads {threads}\n\nCPU: {} ({}), {} cores\n\n",
         args.suite.name(),
         backend_name,
-        if args.reference { " --reference" } else { "" }
+        if args.reference { " --reference" } else { "" },
+        cpu_model(),
+        simd_level(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
     let suites = match args.suite {
         Suite::All => vec!["vit-step", "llm-step"],
@@ -187,6 +190,36 @@ fn table(suite: &str, rows: &[Row]) -> String {
     }
     text.push('\n');
     text
+}
+
+/// The widest SIMD the CPU offers to the kernels chosen at run time: CPU ratios differ by it
+/// (gemm's AVX-512 kernels do twice AVX2's work per instruction), so tables are kept per level.
+fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "AVX-512";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return "AVX2";
+        }
+        "SSE"
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "NEON"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "scalar"
+    }
+}
+
+/// The CPU's model name (Linux's `/proc/cpuinfo`), or "unknown CPU".
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let name = info.lines().find_map(|line| line.strip_prefix("model name").and_then(|rest| rest.split_once(':')).map(|(_, name)| name.trim().to_string()));
+    name.unwrap_or_else(|| "unknown CPU".into())
 }
 
 /// Runs `command`, echoing its stderr, and parses the last line of its stdout as JSON; `None`
