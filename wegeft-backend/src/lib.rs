@@ -18,7 +18,11 @@ mod stderr_logger;
 pub use run_args::{asset_dir, RunArgs};
 pub use stderr_logger::install_stderr_logger;
 
-use burn::tensor::backend::{AutodiffBackend, Backend, Device as _, DeviceId, DeviceOps};
+use burn::tensor::backend::{AutodiffBackend, DeviceId, DeviceOps};
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "cuda"))]
+use burn::tensor::backend::Backend;
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "wgpu", feature = "cuda"))]
+use burn::tensor::backend::Device as _;
 
 /// The backends a binary can be asked to run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -50,7 +50,7 @@ impl BackendJob for Args {
             .with_method(self.method)
             .with_image_size(self.size)
             .with_drop_path(0.0)
-            .with_precision(self.precision);
+            .with_precision(Some(self.precision));
         let task = TaskInfo { name: "bench".into(), group: TaskGroup::Natural, classes: self.classes };
         let mut model = build_model::<B>(&config, &task, &device)?;
         model.loss_scaler = LossScaler::for_run(self.precision, 1)?;

@@ -98,7 +98,7 @@ fn a_half_precision_run_trains_an_f32_adapter_and_resumes_exactly() {
     let adapter = |run: &std::path::Path| read_safetensors(&run.join("adapter/adapter_model.safetensors")).unwrap();
     // f16 scales the loss, bf16 does not; both keep the adapter, the head and AdamW's moments in f32.
     for precision in [Precision::F16, Precision::Bf16] {
-        let config = tiny_config(&task, Method::Wegeft).with_precision(precision);
+        let config = tiny_config(&task, Method::Wegeft).with_precision(Some(precision));
         let straight = scratch.0.join(format!("{precision}-straight"));
         let results = train::<B>(&config, &straight, Session::default(), &[device.clone()]).unwrap().unwrap();
         assert!((0.0..=100.0).contains(&results.eval.accuracy));
@@ -116,9 +116,9 @@ fn a_half_precision_run_trains_an_f32_adapter_and_resumes_exactly() {
         let (_, _, model) = load_trained::<Flex>(&straight, &device).unwrap();
         assert_eq!(model.blocks[0].mlp.fc1.base.weight.val().dtype(), precision.float_dtype().into(), "evaluated in {precision}");
     }
-    let error = train::<B>(&tiny_config(&task, Method::Full).with_precision(Precision::Bf16), &scratch.0.join("full"), Session::default(), &[device.clone()]).unwrap_err();
+    let error = train::<B>(&tiny_config(&task, Method::Full).with_precision(Some(Precision::Bf16)), &scratch.0.join("full"), Session::default(), &[device.clone()]).unwrap_err();
     assert!(error.to_string().contains("trains the backbone"), "{error}");
-    let error = build_model::<burn::backend::NdArray>(&tiny_config(&task, Method::Wegeft).with_precision(Precision::F16), &TaskInfo::of_dir(&task).unwrap(), &Default::default()).unwrap_err();
+    let error = build_model::<burn::backend::NdArray>(&tiny_config(&task, Method::Wegeft).with_precision(Some(Precision::F16)), &TaskInfo::of_dir(&task).unwrap(), &Default::default()).unwrap_err();
     assert!(error.to_string().contains("no f16 tensors"), "{error}");
 }
 
@@ -140,6 +140,17 @@ fn a_run_directory_is_not_reused_or_resumed_with_other_settings() {
     let overwrite = Session { overwrite: true, ..Session::default() };
     let results = train::<B>(&config.clone().with_method(Method::Lora), &run, overwrite, &[device.clone()]).unwrap().unwrap();
     assert_eq!(results.method, Method::Lora);
+
+    // A run written before a setting existed (here `precision`) resumes and reloads under the
+    // setting's default; asking for another value is still a difference.
+    let path = run.join("config.json");
+    let mut stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(stored.as_object_mut().unwrap().remove("precision").is_some());
+    std::fs::write(&path, stored.to_string()).unwrap();
+    train::<B>(&config.clone().with_method(Method::Lora), &run, resume, &[device.clone()]).unwrap().unwrap();
+    load_trained::<Flex>(&run, &device).unwrap();
+    let error = train::<B>(&config.clone().with_method(Method::Lora).with_precision(Some(Precision::Bf16)), &run, resume, &[device.clone()]).unwrap_err();
+    assert!(error.to_string().contains(r#"precision: (absent) → "bf16""#), "{error}");
 }
 
 #[test]

@@ -109,7 +109,7 @@ impl Args {
             extract: self.extract.unwrap_or(base.extract),
             max_new_tokens: self.max_new_tokens.unwrap_or(base.max_new_tokens),
             seed: self.seed.unwrap_or(base.seed),
-            precision: self.precision,
+            precision: (self.precision != Precision::F32).then_some(self.precision),
             ..base
         }
     }

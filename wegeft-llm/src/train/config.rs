@@ -81,9 +81,10 @@ pub struct LlmTrainConfig {
     /// Seed of the adapter init, the dropout and the data order.
     #[config(default = 42)]
     pub seed: u64,
-    /// Precision of the frozen base (the adapter and the optimizer stay f32).
-    #[config(default = "Precision::F32")]
-    pub precision: Precision,
+    /// Precision of the frozen base; `None` is f32 (and what runs written before mixed precision
+    /// hold). The adapter and the optimizer stay f32.
+    #[config(default = "None")]
+    pub precision: Option<Precision>,
 }
 
 impl LlmTrainConfig {
@@ -109,6 +110,11 @@ impl LlmTrainConfig {
         };
         problem.map_or(Ok(()), |problem| Err(crate::LlmError::InvalidConfig(problem)))?;
         Ok(wegeft::train::check_optimizer(self.lr, self.weight_decay)?)
+    }
+
+    /// The precision of the frozen base (f32 unless set).
+    pub fn base_precision(&self) -> Precision {
+        self.precision.unwrap_or_default()
     }
 
     /// The injector of the configured method.

@@ -63,9 +63,9 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     }
     finished_epochs(run_dir, session)?; // a resume without checkpoint fails before the slow evaluation
     B::seed(device, config.seed);
-    let loss_scaler = LossScaler::for_run(config.precision, devices.len())?;
+    let loss_scaler = LossScaler::for_run(config.base_precision(), devices.len())?;
     let pretrained = load::<B>(&config.model, config.injector()?, device)?;
-    let model = pretrained.model.with_precision(config.precision, device)?;
+    let model = pretrained.model.with_precision(config.base_precision(), device)?;
     let tokenizer = pretrained.tokenizer;
     let format = PromptFormat::new(config.template, &tokenizer)?;
     let mut train = read_jsonl(&config.train_file)?;

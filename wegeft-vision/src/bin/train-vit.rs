@@ -110,7 +110,7 @@ impl Args {
             batch_size: self.batch_size.unwrap_or(base.batch_size),
             drop_path: self.drop_path.unwrap_or(base.drop_path),
             seed: self.seed.unwrap_or(base.seed),
-            precision: self.precision,
+            precision: (self.precision != Precision::F32).then_some(self.precision),
             ..base
         }
     }

@@ -62,10 +62,10 @@ pub struct TrainConfig {
     /// The split reported once, after the last epoch.
     #[config(default = "Split::Test")]
     pub eval_split: Split,
-    /// Precision of the frozen backbone's linear layers (the adapter, the head and the
-    /// optimizer stay f32; f16 scales the loss).
-    #[config(default = "Precision::F32")]
-    pub precision: Precision,
+    /// Precision of the frozen backbone's linear layers; `None` is f32 (and what runs written
+    /// before mixed precision hold). The adapter, the head and the optimizer stay f32.
+    #[config(default = "None")]
+    pub precision: Option<Precision>,
 }
 
 /// A starting point for a run's hyper-parameters; explicit settings override it.
@@ -97,13 +97,18 @@ impl TrainConfig {
             Some("epochs must be at least 1".to_string())
         } else if self.rank == Some(0) {
             Some("rank must be at least 1".to_string())
-        } else if self.precision != Precision::F32 && self.method.trains_backbone() {
-            Some(format!("{} keeps the frozen backbone in half precision, and {} trains the backbone: use f32", self.precision, self.method))
+        } else if self.base_precision() != Precision::F32 && self.method.trains_backbone() {
+            Some(format!("{} keeps the frozen backbone in half precision, and {} trains the backbone: use f32", self.base_precision(), self.method))
         } else {
             None
         };
         problem.map_or(Ok(()), |problem| Err(crate::VisionError::InvalidConfig(problem)))?;
         Ok(wegeft::train::check_optimizer(self.lr, self.weight_decay)?)
+    }
+
+    /// The precision of the frozen backbone (f32 unless set).
+    pub fn base_precision(&self) -> Precision {
+        self.precision.unwrap_or_default()
     }
 
     /// The adapter rank in use.

@@ -38,7 +38,7 @@ pub fn build_model<B: Backend>(config: &TrainConfig, task: &TaskInfo, device: &B
     let model = VisionTransformer::load(&config.vit_for(task.classes), weights, injector, device)?;
     model.check_image_size(config.image_size, config.image_size)?;
     let model = if config.method.trains_backbone() { unfreeze(model) } else { model };
-    model.with_precision(config.precision, device)
+    model.with_precision(config.base_precision(), device)
 }
 
 /// Trains `config` into `run_dir` on `devices` (one data-parallel worker each; see [`fit`]) and
@@ -57,7 +57,7 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
     let train_set = load_split(config, &task, config.train_split)?;
     let valid_set = load_split(config, &task, config.valid_split)?;
     let mut model = build_model::<B>(config, &task, device)?;
-    model.loss_scaler = LossScaler::for_run(config.precision, devices.len())?;
+    model.loss_scaler = LossScaler::for_run(config.base_precision(), devices.len())?;
     let params = ParamReport::of(&model);
     let head = model.head.as_ref().map_or(0, |head| head.num_params());
     println!("{} on {} ({} classes): {params}", config.method, task.name, task.classes);

@@ -62,7 +62,9 @@ fn differences(stored: &Value, given: &Value) -> Vec<String> {
     keys.sort();
     keys.dedup();
     keys.into_iter()
-        .filter(|key| stored.get(*key) != given.get(*key))
+        // An absent key is a null one: a setting added later (`None` by default) leaves the
+        // runs written before it resumable.
+        .filter(|key| stored.get(*key).unwrap_or(&Value::Null) != given.get(*key).unwrap_or(&Value::Null))
         .map(|key| {
             let show = |value: Option<&Value>| value.map_or_else(|| "(absent)".to_string(), Value::to_string);
             format!("{key}: {} → {}", show(stored.get(key)), show(given.get(key)))
