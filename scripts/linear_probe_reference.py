@@ -3,7 +3,7 @@
 then multinomial logistic regression (L-BFGS, full batch) on train800val200, top-1 on test.
 
     python scripts/linear_probe_reference.py ~/.cache/wegeft/assets/dinov2_vits14.safetensors \
-        ~/.cache/wegeft/assets/vtab/cifar10 --sizes 56 84 224 --test 500
+        ~/.cache/wegeft/assets/vtab/cats_dogs --sizes 56 84 224 --test 500
 
 Needs torch, timm, safetensors, pillow (the fixtures venv of `cargo xtask fixtures` plus pillow).
 """

@@ -86,6 +86,10 @@ pub trait BackendJob {
     /// What the work returns.
     type Output;
 
+    /// Whether the job trains with one data-parallel worker per `--devices` entry; the others
+    /// refuse more than one device instead of ignoring the rest.
+    const DATA_PARALLEL: bool = false;
+
     /// Runs on `device`; `description` names the backend and the physical device, for the user.
     fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> Self::Output;
 }
@@ -252,6 +256,10 @@ impl BackendArgs {
         E: fmt::Display,
     {
         install_stderr_logger();
+        if !J::DATA_PARALLEL && self.devices.len() > 1 {
+            eprintln!("{name}: `--devices` lists data-parallel training workers; {name} runs on one device (`--device N`)");
+            return std::process::ExitCode::from(2);
+        }
         let announced = Announced(job);
         use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
         let (first, more) = match self.devices.split_first() {
@@ -271,6 +279,7 @@ struct Announced<J>(J);
 
 impl<J: BackendJob> BackendJob for Announced<J> {
     type Output = J::Output;
+    const DATA_PARALLEL: bool = J::DATA_PARALLEL;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, description: String) -> J::Output {
         println!("backend: {description}");

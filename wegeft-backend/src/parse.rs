@@ -29,3 +29,8 @@ pub fn rate(text: &str) -> Result<f64, String> {
 pub fn share(text: &str) -> Result<f64, String> {
     number(text).and_then(|x: f64| if x > 0.0 && x <= 1.0 { Ok(x) } else { Err(format!("must be in (0, 1], got {x}")) })
 }
+
+/// Text that is not empty (a stop string: the empty one is in every text).
+pub fn non_empty(text: &str) -> Result<String, String> {
+    if text.is_empty() { Err("must not be empty".into()) } else { Ok(text.to_string()) }
+}

@@ -114,6 +114,14 @@ impl LlamaConfig {
             Some("the head width must be even for rotary embeddings".to_string())
         } else if self.head_dim.is_some_and(|width| width != self.head_dim()) {
             Some("a head_dim other than hidden_size / num_attention_heads is not supported".to_string())
+        } else if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            Some(format!("rms_norm_eps must be a positive number, got {}", self.rms_norm_eps))
+        } else if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            Some(format!("rope_theta must be a positive number, got {}", self.rope_theta))
+        } else if !(self.rope_factor().is_finite() && self.rope_factor() > 0.0) {
+            Some(format!("rope_scaling's factor must be a positive number, got {}", self.rope_factor()))
+        } else if self.max_position_embeddings == 0 {
+            Some("max_position_embeddings (the context length) must not be 0".to_string())
         } else {
             let kind = self.rope_scaling.as_ref().map(|s| s.rope_type.as_str()).filter(|kind| *kind != "linear");
             kind.map(|kind| format!("rope_scaling type `{kind}` is not supported (linear)"))

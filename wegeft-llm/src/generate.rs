@@ -65,9 +65,10 @@ impl Sampling {
     }
 }
 
-/// Continues each prompt by up to `max_new` tokens; a sequence stops at a token in `stop_ids`
-/// or when `stop` says so of its generated ids. Returns the generated ids (prompts excluded);
-/// an empty prompt, an id outside the vocabulary or unusable sampling settings are errors.
+/// Continues each prompt by up to `max_new` tokens, and never past the model's context length;
+/// a sequence stops at a token in `stop_ids` or when `stop` says so of its generated ids.
+/// Returns the generated ids (prompts excluded); an empty prompt, one that fills the context, an
+/// id outside the vocabulary or unusable sampling settings are errors.
 pub fn generate<B: Backend>(
     model: &Llama<B>,
     prompts: &[Vec<u32>],
@@ -85,7 +86,13 @@ pub fn generate<B: Backend>(
     if let Some(id) = prompts.iter().flatten().find(|&&id| id as usize >= vocab) {
         return Err(LlmError::InvalidConfig(format!("token id {id} is outside the model's vocabulary of {vocab}")));
     }
+    let context = model.context_length;
+    if let Some((index, prompt)) = prompts.iter().enumerate().find(|(_, prompt)| prompt.len() >= context) {
+        let problem = format!("prompt {} has {} tokens; the model's context of {context} leaves no room to continue it", index + 1, prompt.len());
+        return Err(LlmError::InvalidConfig(problem));
+    }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let max_new = max_new.min(context - longest);
     let mut padding: Vec<Vec<u8>> = prompts.iter().map(|p| [vec![0; longest - p.len()], vec![1; p.len()]].concat()).collect();
     let ids: Vec<i64> = prompts.iter().flat_map(|p| std::iter::repeat_n(0, longest - p.len()).chain(p.iter().map(|&t| t as i64))).collect();
     let mut input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), longest]), device);

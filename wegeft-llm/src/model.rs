@@ -33,6 +33,10 @@ pub struct Llama<B: Backend> {
     /// The rotary embedding every layer shares.
     #[module(skip)]
     pub rope: Rope,
+    /// The longest sequence the model was trained for (`max_position_embeddings`): generation
+    /// and training stay within it.
+    #[module(skip)]
+    pub context_length: usize,
 }
 
 impl<B: Backend> Llama<B> {
@@ -61,6 +65,7 @@ impl<B: Backend> Llama<B> {
             lm_head,
             adapters: injector.finish(device)?,
             rope: Rope::new(config.rope_theta, config.rope_factor(), config.head_dim()),
+            context_length: config.max_position_embeddings,
         })
     }
 

@@ -51,11 +51,8 @@ pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> 
         let config = LlamaConfig::from_hf_json(&path.join("config.json"))?;
         let weights = WeightStore::safetensors(&hf_shards(path)?)?;
         let mut tokenizer = LlmTokenizer::from_file(&path.join("tokenizer.json"))?;
-        let json = |file: &str| -> serde_json::Value {
-            std::fs::read_to_string(path.join(file)).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
-        };
-        let (tokenizer_config, generation) = (json("tokenizer_config.json"), json("generation_config.json"));
-        let model_config = json("config.json");
+        let (tokenizer_config, generation) = (optional_json(&path.join("tokenizer_config.json"))?, optional_json(&path.join("generation_config.json"))?);
+        let model_config = optional_json(&path.join("config.json"))?;
         // The token strings of tokenizer_config.json win; otherwise the ids of
         // generation_config.json or config.json (the first of a list, as Llama 3 has).
         let special = |token: &str, id: &str| {
@@ -68,10 +65,14 @@ pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> 
         (tokenizer.bos, tokenizer.eos) = (special("bos_token", "bos_token_id"), special("eos_token", "eos_token_id"));
         // A string, or named templates of which `default` is the chat one.
         let templates = &tokenizer_config["chat_template"];
-        tokenizer.chat_template = templates
-            .as_str()
-            .or_else(|| templates.as_array()?.iter().find(|t| t["name"] == "default")?["template"].as_str())
-            .map(String::from);
+        let template = templates.as_str().or_else(|| templates.as_array()?.iter().find(|t| t["name"] == "default")?["template"].as_str());
+        if template.is_none() && !templates.is_null() {
+            return Err(LlmError::Format {
+                path: path.join("tokenizer_config.json"),
+                reason: "`chat_template` is neither a string nor a list of named templates with a `default`".into(),
+            });
+        }
+        tokenizer.chat_template = template.map(String::from);
         check_vocabulary(path, &tokenizer, &config)?;
         let model = Llama::load(&config, weights, injector, device)?;
         return Ok(Pretrained { config, model, tokenizer });
@@ -86,14 +87,26 @@ pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> 
     Ok(Pretrained { config, model, tokenizer })
 }
 
-/// Fails when the tokenizer can produce ids the embedding has no row for.
+/// A JSON file beside the checkpoint: `Null` when absent, an error naming it when unreadable.
+fn optional_json(path: &Path) -> Result<serde_json::Value> {
+    match std::fs::read_to_string(path) {
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::Value::Null),
+        Err(source) => Err(LlmError::Io { path: path.into(), source }),
+        Ok(text) => serde_json::from_str(&text).map_err(|e| LlmError::Format { path: path.into(), reason: e.to_string() }),
+    }
+}
+
+/// Fails when the tokenizer can produce ids, or names special tokens, the embedding has no row for.
 fn check_vocabulary(path: &Path, tokenizer: &LlmTokenizer, config: &LlamaConfig) -> Result<()> {
     let tokens = tokenizer.inner.get_vocab_size(true);
-    if tokens > config.vocab_size {
-        return Err(LlmError::Format {
-            path: path.to_path_buf(),
-            reason: format!("the tokenizer has {tokens} tokens but the embedding only {} rows", config.vocab_size),
-        });
-    }
-    Ok(())
+    let rows = config.vocab_size;
+    let beyond = [("BOS", tokenizer.bos), ("EOS", tokenizer.eos)].into_iter().find_map(|(name, id)| id.filter(|&id| id as usize >= rows).map(|id| (name, id)));
+    let reason = if tokens > rows {
+        format!("the tokenizer has {tokens} tokens but the embedding only {rows} rows")
+    } else if let Some((name, id)) = beyond {
+        format!("the {name} token id {id} is beyond the vocabulary of {rows}")
+    } else {
+        return Ok(());
+    };
+    Err(LlmError::Format { path: path.to_path_buf(), reason })
 }

@@ -160,7 +160,7 @@ fn quantised_blocks_dequantise_as_ggml_defines_them() {
 fn malformed_gguf_files_are_errors_naming_the_file() {
     let bytes = std::fs::read(fixture("tiny_llama.gguf")).unwrap();
     let path = std::env::temp_dir().join(format!("truncated-{}.gguf", std::process::id()));
-    for (cut, expected) in [(bytes.len() - 100, "runs past the end"), (200, "truncated file"), (3, "truncated")] {
+    for (cut, expected) in [(bytes.len() - 100, "past the end of the file"), (200, "truncated file"), (3, "truncated")] {
         std::fs::write(&path, &bytes[..cut]).unwrap();
         let error = GgufFile::open(&path).err().expect("a truncated file is refused");
         let message = error.to_string();
@@ -211,9 +211,14 @@ fn the_merged_hf_export_reproduces_the_adapted_model() {
     assert!(relative_error(&adapted, &reference("tiny_llama_untied/logits.safetensors")) > 1e-3, "the adapter changes the model");
 
     let out = std::env::temp_dir().join(format!("merged-llama-{}", std::process::id()));
-    model.export_hf(&config, &out).unwrap();
+    let tokenizer = wegeft_llm::load::<B>(&dir, Injector::none(), &Default::default()).unwrap().tokenizer;
+    model.export_hf(&config, &tokenizer, &out).unwrap();
     let reloaded_config = LlamaConfig::from_hf_json(&out.join("config.json")).unwrap();
     assert_eq!(reloaded_config, config);
+    // The tokenizer travels with it, special tokens included.
+    let reloaded = wegeft_llm::load::<B>(&out, Injector::none(), &Default::default()).unwrap().tokenizer;
+    assert_eq!((reloaded.bos, reloaded.eos), (tokenizer.bos, tokenizer.eos));
+    assert_eq!(reloaded.encode("hello world").unwrap(), tokenizer.encode("hello world").unwrap());
     let merged = Llama::<B>::load(&reloaded_config, checkpoint(&out), Injector::none(), &Default::default()).unwrap();
     let error = relative_error(&values(merged.forward(tokens(&IDS), None, None)), &adapted);
     assert!(error < 1e-5, "relative error {error}");

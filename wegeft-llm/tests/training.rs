@@ -195,7 +195,7 @@ fn the_default_wegeft_run_exports_a_lora_adapter_that_reloads_to_the_merged_mode
     let device: burn::tensor::Device<Autodiff<Flex>> = Default::default();
     let mut pretrained = load::<B>(&config.model, config.injector().unwrap(), &device).unwrap();
     pretrained.model.adapters = wegeft::load_adapter(std::mem::take(&mut pretrained.model.adapters), run.join("adapter")).unwrap();
-    pretrained.model.export_hf(&pretrained.config, &dir.join("merged")).unwrap();
+    pretrained.model.export_hf(&pretrained.config, &pretrained.tokenizer, &dir.join("merged")).unwrap();
     wegeft::export_peft_lora(&pretrained.model, dir.join("peft-lora")).unwrap();
 
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64, 17, 3, 90, 42, 8], [1, 6]), &device);

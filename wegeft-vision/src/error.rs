@@ -40,6 +40,16 @@ pub enum VisionError {
         /// What is wrong.
         reason: String,
     },
+    /// Logits that are not finite: an accuracy scored on them would mean nothing.
+    #[error("{label}: the model's logits are not finite on images {first}..{last} (the adapter or head holds values too large to use)")]
+    NonFiniteLogits {
+        /// What was being evaluated.
+        label: String,
+        /// The first image of the batch.
+        first: usize,
+        /// One past its last image.
+        last: usize,
+    },
     /// Adapter planning or files.
     #[error(transparent)]
     Peft(#[from] wegeft::PeftError),

@@ -47,7 +47,7 @@ fn a_run_writes_every_output_and_reloads_to_the_same_accuracy() {
     let (_, task_info, model) = load_trained::<Flex>(&run, &Default::default()).unwrap();
     let test = wegeft_vision::train::load_split(&config, &task_info, Split::Test).unwrap();
     let batcher = wegeft_vision::data::ImageBatcher::new(config.vit.normalization.clone(), 8);
-    let again = wegeft_vision::train::evaluate(&model, test, batcher, 4, &Default::default(), "reloaded");
+    let again = wegeft_vision::train::evaluate(&model, test, batcher, 4, &Default::default(), "reloaded").unwrap();
     assert_eq!(again.accuracy, results.eval.accuracy);
 }
 

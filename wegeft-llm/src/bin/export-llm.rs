@@ -26,7 +26,7 @@ fn export(args: Args) -> Result<()> {
     let bank = std::mem::take(&mut pretrained.model.adapters);
     pretrained.model.adapters = wegeft::load_adapter(bank, args.run.join("adapter"))?;
     let out = args.out.unwrap_or_else(|| args.run.join("export"));
-    pretrained.model.export_hf(&pretrained.config, &out.join("merged"))?;
+    pretrained.model.export_hf(&pretrained.config, &pretrained.tokenizer, &out.join("merged"))?;
     wegeft::export_peft_lora(&pretrained.model, out.join("peft-lora"))?;
     println!("wrote {} (merged HF checkpoint) and {} (PEFT LoRA adapter)", out.join("merged").display(), out.join("peft-lora").display());
     Ok(())

@@ -38,7 +38,7 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Stop when the generated text contains this string.
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::non_empty)]
     stop: Vec<String>,
     #[command(flatten)]
     backend: BackendArgs,

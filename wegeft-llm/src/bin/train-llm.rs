@@ -1,6 +1,6 @@
 //! Fine-tunes a LLaMA-family model on instruction JSONL with WeGeFT or LoRA and reports
 //! exact-match accuracy on held-out data before and after. Without arguments: SmolLM2-135M on
-//! BIG-bench 2-digit arithmetic (`cargo xtask assets llm llm-data`).
+//! 2-digit arithmetic in BIG-bench's wording (`cargo xtask assets llm llm-data`).
 
 use std::path::PathBuf;
 
@@ -117,6 +117,7 @@ impl Args {
 
 impl BackendJob for Args {
     type Output = Result<()>;
+    const DATA_PARALLEL: bool = true;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Result<()> {
         let out = self.run.out_or("runs-llm/arithmetic");

@@ -171,6 +171,14 @@ impl Cursor<'_> {
     }
 }
 
+/// Prefixes an error of the cursor with what was being read.
+fn within(what: &str) -> impl Fn(LlmError) -> LlmError + '_ {
+    move |error| match error {
+        LlmError::Format { path, reason } => LlmError::Format { path, reason: format!("{what}: {reason}") },
+        other => other,
+    }
+}
+
 impl GgufFile {
     /// Reads and parses `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
@@ -189,28 +197,40 @@ impl GgufFile {
         if !(2..=3).contains(&version) {
             return Err(cursor.error(format!("GGUF version {version} is not supported (2 or 3)")));
         }
-        let tensor_count = cursor.len()?;
-        let metadata_count = cursor.len()?;
+        let tensor_count = cursor.len().map_err(within("the tensor count"))?;
+        let metadata_count = cursor.len().map_err(within("the metadata count"))?;
         let mut metadata = BTreeMap::new();
-        for _ in 0..metadata_count {
-            let key = cursor.string()?;
-            let kind = cursor.u32()?;
-            metadata.insert(key, cursor.value(kind, 0)?);
+        for index in 0..metadata_count {
+            let key = cursor.string().map_err(within(&format!("the key of metadata entry {index}")))?;
+            let kind = cursor.u32().map_err(within(&format!("metadata `{key}`")))?;
+            let value = cursor.value(kind, 0).map_err(within(&format!("metadata `{key}`")))?;
+            if metadata.insert(key.clone(), value).is_some() {
+                return Err(cursor.error(format!("metadata `{key}` appears twice")));
+            }
         }
         let mut tensors = BTreeMap::new();
-        for _ in 0..tensor_count {
-            let name = cursor.string()?;
-            let rank = cursor.u32()? as usize;
+        for index in 0..tensor_count {
+            let name = cursor.string().map_err(within(&format!("the name of tensor {index}")))?;
+            let context = format!("tensor {index} (`{name}`)");
+            let rank = cursor.u32().map_err(within(&context))? as usize;
             if rank > MAX_DIMS {
-                return Err(cursor.error(format!("tensor `{name}` has {rank} dimensions (GGUF has at most {MAX_DIMS})")));
+                return Err(cursor.error(format!("{context} has {rank} dimensions (GGUF has at most {MAX_DIMS})")));
             }
-            let dims = (0..rank).map(|_| cursor.len()).collect::<Result<Vec<_>>>()?;
-            let kind = cursor.u32()?;
-            let ggml_type = GgmlType::from_id(kind).ok_or_else(|| cursor.error(format!("tensor `{name}`: unsupported ggml type {kind}")))?;
-            let offset = cursor.len()?;
-            tensors.insert(name, GgufTensorInfo { dims, ggml_type, offset });
+            let dims = (0..rank).map(|_| cursor.len()).collect::<Result<Vec<_>>>().map_err(within(&context))?;
+            let kind = cursor.u32().map_err(within(&context))?;
+            let ggml_type = GgmlType::from_id(kind).ok_or_else(|| cursor.error(format!("{context}: unsupported ggml type {kind}")))?;
+            let offset = cursor.len().map_err(within(&format!("{context}'s data offset")))?;
+            if tensors.insert(name.clone(), GgufTensorInfo { dims, ggml_type, offset }).is_some() {
+                return Err(cursor.error(format!("tensor `{name}` appears twice")));
+            }
         }
-        let alignment = metadata.get("general.alignment").and_then(MetadataValue::as_usize).unwrap_or(32).max(1);
+        let alignment = match metadata.get("general.alignment") {
+            None => 32,
+            Some(value) => value
+                .as_usize()
+                .filter(|&alignment| alignment > 0 && alignment.is_multiple_of(8))
+                .ok_or_else(|| cursor.error(format!("metadata `general.alignment` is {value:?}; GGUF needs a positive multiple of 8")))?,
+        };
         let data_start = cursor.position.div_ceil(alignment) * alignment;
         let file = Self {
             path: path.to_path_buf(),
@@ -225,7 +245,13 @@ impl GgufFile {
             let size = info.ggml_type.byte_size(count).ok_or_else(|| file.tensor_error(name, "size is not a whole number of blocks, or too large"))?;
             let end = file.data_start.checked_add(info.offset).and_then(|start| start.checked_add(size));
             if end.is_none_or(|end| end > file.bytes.len()) {
-                return Err(file.tensor_error(name, "data runs past the end of the file"));
+                let reason = format!(
+                    "its {size} bytes at offset {} of the data section (which starts at byte {}) run past the end of the file ({} bytes): truncated, or a bad offset",
+                    info.offset,
+                    file.data_start,
+                    file.bytes.len()
+                );
+                return Err(file.tensor_error(name, reason));
             }
         }
         Ok(file)

@@ -118,6 +118,10 @@ pub fn hf_weights(file: &GgufFile, config: &LlamaConfig) -> Result<WeightStore> 
             None
         };
         if let (Some(heads), [rows, cols]) = (heads, shape.as_slice()) {
+            if *rows != heads * config.head_dim() {
+                let reason = format!("{rows} rows; {heads} heads of width {} need {}", config.head_dim(), heads * config.head_dim());
+                return Err(LlmError::Tensor { path: file.path.clone(), name: name.clone(), reason });
+            }
             values = unpermute_rows(&values, *rows, *cols, heads);
         }
         tensors.insert(hf, StoredTensor { shape, values });

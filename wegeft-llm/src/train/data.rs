@@ -27,18 +27,19 @@ impl Example {
     }
 }
 
+/// An Alpaca line (other keys, such as an id, are ignored).
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Line {
-    Alpaca {
-        instruction: String,
-        #[serde(default)]
-        input: String,
-        output: String,
-    },
-    Chat {
-        messages: Vec<Message>,
-    },
+struct AlpacaLine {
+    instruction: String,
+    #[serde(default)]
+    input: String,
+    output: String,
+}
+
+/// A chat line.
+#[derive(Deserialize)]
+struct ChatLine {
+    messages: Vec<Message>,
 }
 
 /// The examples of a JSONL file; a malformed line is an error naming the file and line.
@@ -53,22 +54,26 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>> {
             path: path.into(),
             reason: format!("line {}: {reason}", index + 1),
         };
-        let parsed: Line = serde_json::from_str(line)
-            .map_err(|e| error(format!("expected {{instruction, input?, output}} or {{messages: [...]}}: {e}")))?;
-        examples.push(match parsed {
-            Line::Alpaca { instruction, input, output } => Example {
+        // The form is decided by its key, so serde's error names what that form lacks.
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| error(e.to_string()))?;
+        let chat = value.get("messages").is_some();
+        let form = if chat { "a chat line {messages: [...]}" } else { "an Alpaca line {instruction, input?, output}" };
+        let malformed = |e: serde_json::Error| error(format!("as {form}: {e}"));
+        examples.push(if !chat {
+            let AlpacaLine { instruction, input, output } = serde_json::from_value(value).map_err(malformed)?;
+            Example {
                 messages: vec![Message::new("user", if input.is_empty() { instruction } else { format!("{instruction}\n\n{input}") })],
                 response: output,
-            },
-            Line::Chat { messages } => {
-                let (last, earlier) = messages.split_last().ok_or_else(|| error("`messages` is empty".into()))?;
-                if last.role != "assistant" {
-                    return Err(error(format!("the last message is from `{}`, not the assistant", last.role)));
-                }
-                Example {
-                    messages: earlier.to_vec(),
-                    response: last.content.clone(),
-                }
+            }
+        } else {
+            let ChatLine { messages } = serde_json::from_value(value).map_err(malformed)?;
+            let (last, earlier) = messages.split_last().ok_or_else(|| error("`messages` is empty".into()))?;
+            if last.role != "assistant" {
+                return Err(error(format!("the last message is from `{}`, not the assistant", last.role)));
+            }
+            Example {
+                messages: earlier.to_vec(),
+                response: last.content.clone(),
             }
         });
     }

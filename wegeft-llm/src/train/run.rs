@@ -55,7 +55,7 @@ pub struct LlmResults {
 pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, session: Session, devices: &[B::Device]) -> Result<Option<LlmResults>> {
     config.validate()?;
     let device = devices.first().ok_or_else(|| PeftError::InvalidConfig("no device to train on".into()))?;
-    start_run(run_dir, config, session)?;
+    let _lock = start_run(run_dir, config, session)?;
     let results_file = run_dir.join("results.json");
     if session.resume && results_file.is_file() {
         println!("{}: the run is complete; its results stand", run_dir.display());
@@ -65,6 +65,12 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     B::seed(device, config.seed);
     let loss_scaler = LossScaler::for_run(config.base_precision(), devices.len())?;
     let pretrained = load::<B>(&config.model, config.injector()?, device)?;
+    // Examples are cut to the model's context as to max_len: the model has no positions past it.
+    let context = pretrained.config.max_position_embeddings;
+    let max_len = config.max_len.min(context);
+    if max_len < config.max_len {
+        println!("max_len {} is cut to the model's context of {context} tokens", config.max_len);
+    }
     let model = pretrained.model.with_precision(config.base_precision(), device)?;
     let tokenizer = pretrained.tokenizer;
     let format = PromptFormat::new(config.template, &tokenizer)?;
@@ -88,9 +94,9 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     };
     let before = eval(&model.valid(), "before")?;
 
-    let tokenized = train.iter().map(|e| tokenize(&tokenizer, &format, e, config.max_len)).collect::<Result<Vec<_>>>()?;
+    let tokenized = train.iter().map(|e| tokenize(&tokenizer, &format, e, max_len)).collect::<Result<Vec<_>>>()?;
     let tokens: usize = tokenized.iter().map(|t| t.ids.len()).sum();
-    let held_out = test.iter().take(32).map(|e| tokenize(&tokenizer, &format, e, config.max_len)).collect::<Result<Vec<_>>>()?;
+    let held_out = test.iter().take(32).map(|e| tokenize(&tokenizer, &format, e, max_len)).collect::<Result<Vec<_>>>()?;
     let batcher = LmBatcher { pad: tokenizer.eos.unwrap_or(0) };
     let train_loader = EpochLoader::<B, _, _>::sequential(Arc::new(InMemDataset::new(tokenized.clone())), batcher.clone(), config.batch_size, device.clone());
     let valid_loader = EpochLoader::<B::InnerBackend, _, _>::sequential(Arc::new(InMemDataset::new(held_out)), batcher, config.batch_size, device.clone());

@@ -52,7 +52,7 @@ impl BackendJob for Args {
             variants.push(("merged", model.merged()));
         }
         for (name, model) in variants {
-            let result = evaluate(&model, data.clone(), batcher.clone(), config.batch_size, &device, name);
+            let result = evaluate(&model, data.clone(), batcher.clone(), config.batch_size, &device, name)?;
             println!(
                 "{} {} {split} ({name}): accuracy {:.2}% on {} images, {:.1} img/s",
                 task.name, config.method, result.accuracy, result.images, result.images_per_second

@@ -1,6 +1,6 @@
 //! Fine-tunes a ViT on VTAB-1k-style tasks: one task or a whole suite, one or several methods,
 //! optionally with the lr × weight-decay search on train800 → val200. Without arguments it runs
-//! the CPU demo: DINOv2 ViT-S/14, WeGeFT, the offline suite's CIFAR-10 task.
+//! the CPU demo: DINOv2 ViT-S/14, WeGeFT, the offline suite's `cats_dogs` task (CIFAR-10's cats and dogs).
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,7 @@ struct Args {
     /// [default: $WEGEFT_CACHE/assets/vtab, made by `cargo xtask assets vtab`].
     #[arg(long)]
     suite: Option<PathBuf>,
-    /// Only these tasks of the suite (comma-separated) [demo default: cifar10].
+    /// Only these tasks of the suite (comma-separated) [demo default: cats_dogs].
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
     /// Methods to run (comma-separated).
@@ -121,7 +121,7 @@ impl Args {
         }
         let suite = self.suite.clone().unwrap_or_else(|| asset_dir().join(VTAB_SUITE));
         let only = if self.tasks.is_empty() && self.suite.is_none() && self.preset == Preset::Demo {
-            vec!["cifar10".to_string()]
+            vec!["cats_dogs".to_string()]
         } else {
             self.tasks.clone()
         };
@@ -131,6 +131,7 @@ impl Args {
 
 impl BackendJob for Args {
     type Output = Result<Vec<RunResults>>;
+    const DATA_PARALLEL: bool = true;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Self::Output {
         let devices = wegeft_backend::devices_like(&device, &self.backend.device_indices());

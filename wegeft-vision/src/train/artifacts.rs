@@ -119,9 +119,18 @@ impl RunResults {
     }
 }
 
-/// Reads a run's `config.json`.
+/// Reads a run's `config.json`, checked as a fresh run's would be, with its task directory. A
+/// relative task directory is resolved against the current directory, as train-vit did.
 pub fn load_config(run_dir: &Path) -> Result<TrainConfig> {
-    Ok(read_json(&run_dir.join(CONFIG_FILE))?)
+    let path = run_dir.join(CONFIG_FILE);
+    let config: TrainConfig = read_json(&path)?;
+    config.validate()?;
+    if !config.task_dir.is_dir() {
+        let relative = if config.task_dir.is_relative() { " (relative: run from the directory train-vit ran in)" } else { "" };
+        let reason = format!("the run's task_dir `{}` is not a directory here{relative}", config.task_dir.display());
+        return Err(VisionError::Data { path, line: None, reason });
+    }
+    Ok(config)
 }
 
 /// The results of a finished run (its `results.json`), `None` when it has not finished.

@@ -10,6 +10,9 @@ use crate::config::VitConfig;
 use crate::data::Split;
 use crate::train::Method;
 
+/// The largest image side a run takes (ViTs are trained at 224 to 518).
+pub const MAX_IMAGE_SIZE: usize = 2048;
+
 /// A fine-tuning run on one task (defaults: the VTAB-1k recipe of NOAH/FacT and the paper).
 #[derive(Config, Debug)]
 pub struct TrainConfig {
@@ -91,8 +94,9 @@ impl TrainConfig {
     pub fn validate(&self) -> crate::Result<()> {
         let problem = if self.batch_size == 0 {
             Some("batch_size must be at least 1".to_string())
-        } else if self.image_size == 0 {
-            Some("image_size must be positive".to_string())
+        } else if self.image_size == 0 || self.image_size > MAX_IMAGE_SIZE {
+            // Every image is decoded once and kept at this size: 1,000 at 2048 px are 50 GB.
+            Some(format!("image_size must be 1 to {MAX_IMAGE_SIZE} pixels, got {}", self.image_size))
         } else if self.epochs == 0 {
             Some("epochs must be at least 1".to_string())
         } else if self.rank == Some(0) {

@@ -45,6 +45,7 @@ pub struct Evaluation {
 }
 
 /// Top-1 accuracy of `model` on `data`, in order; progress goes to stderr under `label`.
+/// Non-finite logits are an error, not a prediction.
 pub fn evaluate<B: Backend>(
     model: &VisionTransformer<B>,
     data: Arc<ImageDataset>,
@@ -52,7 +53,7 @@ pub fn evaluate<B: Backend>(
     batch_size: usize,
     device: &B::Device,
     label: &str,
-) -> Evaluation {
+) -> crate::Result<Evaluation> {
     let loader = EpochLoader::<B, _, _>::sequential(data, batcher, batch_size, device.clone());
     let total = loader.num_items();
     let start = Instant::now();
@@ -62,16 +63,22 @@ pub fn evaluate<B: Backend>(
         shown: 0,
     };
     for batch in loader.iter() {
-        let predicted = model.forward(batch.images).argmax(1).flatten::<1>(0, 1);
+        let logits = model.forward(batch.images);
+        let size = batch.targets.dims()[0];
+        let non_finite = logits.clone().is_nan().any().into_scalar().elem::<bool>() || logits.clone().is_inf().any().into_scalar().elem::<bool>();
+        if non_finite {
+            return Err(crate::VisionError::NonFiniteLogits { label: label.into(), first: seen, last: seen + size });
+        }
+        let predicted = logits.argmax(1).flatten::<1>(0, 1);
         let hits = predicted.equal(batch.targets.clone()).int().sum().into_scalar();
         correct += hits.elem::<i64>().max(0) as usize;
-        seen += batch.targets.dims()[0];
+        seen += size;
         progress.show(label, seen, total);
     }
     let seconds = start.elapsed().as_secs_f64();
-    Evaluation {
+    Ok(Evaluation {
         accuracy: 100.0 * correct as f64 / seen.max(1) as f64,
         images: seen,
         images_per_second: seen as f64 / seconds.max(1e-9),
-    }
+    })
 }

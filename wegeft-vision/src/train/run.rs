@@ -48,7 +48,7 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
     config.validate()?;
     let device = devices.first().ok_or_else(|| wegeft::PeftError::InvalidConfig("no device to train on".into()))?;
     let task = TaskInfo::of_dir(&config.task_dir)?;
-    start_run(run_dir, config, session)?;
+    let _lock = start_run(run_dir, config, session)?;
     if let Some(results) = artifacts::load_results(run_dir)?.filter(|_| session.resume) {
         println!("{}: the run is complete; its results stand", run_dir.display());
         return Ok(Some(results));
@@ -91,8 +91,8 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
     let eval = |model: &VisionTransformer<B::InnerBackend>, label: &str| {
         evaluate(model, eval_set.clone(), batcher.clone(), config.batch_size, &inner_device, label)
     };
-    let evaluation = eval(&model, &config.eval_split.to_string());
-    let merged = model.adapters.plan().is_some().then(|| eval(&wegeft::Adapted::merged(model.clone()), "merged"));
+    let evaluation = eval(&model, &config.eval_split.to_string())?;
+    let merged = model.adapters.plan().is_some().then(|| eval(&wegeft::Adapted::merged(model.clone()), "merged")).transpose()?;
     let trained_images = fitted.trained_epochs * train_set.len();
     let results = RunResults::new(config, &task, params, head, evaluation, merged, trained_images, fitted.train_seconds, fitted.world_size);
     artifacts::save_run(&model, &results, run_dir)?;

@@ -14,7 +14,7 @@ use burn::train::{ExecutionStrategy, InferenceStep, Learner, LearningComponentsM
 use crate::error::{PeftError, Result};
 use crate::train::atomic_recorder::AtomicFileRecorder;
 use crate::train::session_logger::SessionLogger;
-use crate::train::{checkpoint_bytes, ensure_space, last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
+use crate::train::{checkpoint_bytes, discard_checkpoints_from, ensure_space, last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
 
 /// How checkpoints and full models are written: burn's named MessagePack, full precision, each
 /// file atomically.
@@ -142,7 +142,11 @@ where
     let train_seconds = start.elapsed().as_secs_f64();
     drop(result.renderer);
     if let Some((epoch, iteration, loss)) = *divergence.lock().expect("not poisoned") {
-        return Err(PeftError::NonFiniteLoss { epoch, iteration, loss });
+        // The diverging epoch's checkpoint holds the weights that went non-finite, and when the
+        // first step of an epoch diverged, so do the previous epoch's.
+        discard_checkpoints_from(run_dir, if iteration <= 1 { epoch - 1 } else { epoch })?;
+        let resume_after = last_checkpoint(run_dir).ok();
+        return Err(PeftError::NonFiniteLoss { epoch, iteration, loss, resume_after });
     }
     let last = session.last_epoch(schedule.epochs);
     if last < schedule.epochs {

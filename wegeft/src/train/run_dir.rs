@@ -1,6 +1,7 @@
 //! A run directory's identity: its `config.json`. A fresh run refuses a directory that holds
-//! another run (unless told to overwrite it), and a resumed one refuses a config that differs
-//! from the stored one, naming each difference.
+//! another run (unless told to overwrite it, which replaces the whole directory's contents), a
+//! resumed one refuses a config that differs from the stored one, naming each difference, and
+//! one process at a time holds the directory (a lock the OS releases when the process ends).
 
 use std::path::Path;
 
@@ -13,12 +14,34 @@ use crate::train::Session;
 /// The run's configuration file, from which `--resume` and evaluation rebuild the run.
 pub const CONFIG_FILE: &str = "config.json";
 
-/// What burn's Learner keeps in a run directory: replaced by an overwriting fresh run.
-const LEARNER_STATE: [&str; 4] = ["checkpoint", "train", "valid", "experiment.log"];
+/// The lock file a running process holds in its run directory.
+const LOCK_FILE: &str = ".lock";
 
-/// Prepares `run_dir` for `config` under `session`: a fresh run writes `config.json` (after
-/// clearing a previous run's state with `overwrite`); a resumed run checks it against `config`.
-pub fn start_run(run_dir: &Path, config: &(impl Config + std::fmt::Display), session: Session) -> Result<()> {
+/// A run directory held by this process until dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    /// Takes `run_dir` (created if missing), or fails naming it when another process holds it.
+    pub fn acquire(run_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(run_dir).map_err(|source| PeftError::io(run_dir, source))?;
+        let path = run_dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|source| PeftError::io(&path, source))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(PeftError::RunLocked { dir: run_dir.to_path_buf() }),
+            Err(std::fs::TryLockError::Error(source)) => Err(PeftError::io(path, source)),
+        }
+    }
+}
+
+/// Prepares `run_dir` for `config` under `session` and holds it: a fresh run writes
+/// `config.json` (with `overwrite`, after removing everything a previous run left, so the
+/// directory is never half one run and half the other); a resumed run checks it against `config`
+/// and that the directory is writable.
+pub fn start_run(run_dir: &Path, config: &(impl Config + std::fmt::Display), session: Session) -> Result<RunLock> {
     let path = run_dir.join(CONFIG_FILE);
     let text = config.to_string();
     if session.resume {
@@ -27,23 +50,35 @@ pub fn start_run(run_dir: &Path, config: &(impl Config + std::fmt::Display), ses
         if !differences.is_empty() {
             return Err(PeftError::ResumeMismatch { path, differences: differences.join("; ") });
         }
-        return Ok(());
+        let lock = RunLock::acquire(run_dir)?;
+        // burn's logger panics on a directory it cannot write: find out first.
+        crate::io::write_atomic(&path, stored.as_bytes())?;
+        return Ok(lock);
     }
-    if path.exists() {
-        if !session.overwrite {
-            return Err(PeftError::RunExists { dir: run_dir.to_path_buf() });
-        }
-        for name in LEARNER_STATE.iter().chain([&CONFIG_FILE]) {
-            let stale = run_dir.join(name);
-            let removed = if stale.is_dir() { std::fs::remove_dir_all(&stale) } else { std::fs::remove_file(&stale) };
-            match removed {
-                Err(source) if source.kind() != std::io::ErrorKind::NotFound => return Err(PeftError::io(stale, source)),
-                _ => {}
-            }
-        }
+    if path.exists() && !session.overwrite {
+        return Err(PeftError::RunExists { dir: run_dir.to_path_buf() });
     }
-    std::fs::create_dir_all(run_dir).map_err(|source| PeftError::io(run_dir, source))?;
-    crate::io::write_atomic(&path, text.as_bytes())
+    let lock = RunLock::acquire(run_dir)?;
+    if session.overwrite {
+        clear(run_dir)?;
+    }
+    crate::io::write_atomic(&path, text.as_bytes())?;
+    Ok(lock)
+}
+
+/// Removes everything in `run_dir` but its lock.
+fn clear(run_dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(run_dir).map_err(|source| PeftError::io(run_dir, source))?;
+    for entry in entries {
+        let entry = entry.map_err(|source| PeftError::io(run_dir, source))?;
+        if entry.file_name() == LOCK_FILE {
+            continue;
+        }
+        let stale = entry.path();
+        let removed = if stale.is_dir() && !stale.is_symlink() { std::fs::remove_dir_all(&stale) } else { std::fs::remove_file(&stale) };
+        removed.map_err(|source| PeftError::io(stale, source))?;
+    }
+    Ok(())
 }
 
 fn parse(path: &Path, text: &str) -> Result<Value> {

@@ -65,3 +65,18 @@ pub fn last_checkpoint(run_dir: &Path) -> Result<usize, PeftError> {
     }
     Ok(last)
 }
+
+/// Removes the checkpoint sets of `from` and every later epoch under `run_dir`: after a loss
+/// turned non-finite they hold the weights that produced it, and `--resume` must not start there.
+pub fn discard_checkpoints_from(run_dir: &Path, from: usize) -> Result<(), PeftError> {
+    let dir = run_dir.join("checkpoint");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let epoch = name.strip_suffix(".mpk").and_then(|stem| stem.rsplit_once('-')).and_then(|(_, epoch)| epoch.parse::<usize>().ok());
+        if epoch.is_some_and(|epoch| epoch >= from) {
+            std::fs::remove_file(entry.path()).map_err(|source| PeftError::io(entry.path(), source))?;
+        }
+    }
+    Ok(())
+}

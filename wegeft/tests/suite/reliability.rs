@@ -31,10 +31,28 @@ fn a_fresh_run_refuses_a_previous_runs_directory_unless_overwriting() {
     assert!(matches!(&error, PeftError::RunExists { dir: d } if *d == dir), "{error}");
     assert!(error.to_string().contains("--overwrite"), "{error}");
 
+    // Outputs of the old run: none may survive beside the new run's config.
+    fs::write(dir.join("results.json"), b"{}").unwrap();
+    fs::create_dir_all(dir.join("adapter")).unwrap();
     let overwrite = Session { overwrite: true, ..Session::default() };
     start_run(&dir, &RunConfig::new(8), overwrite).unwrap();
-    assert!(!dir.join("checkpoint").exists(), "the old run's checkpoints are gone");
+    let mut left: Vec<String> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, [".lock", "config.json"], "the old run's outputs are gone");
     assert!(fs::read_to_string(dir.join("config.json")).unwrap().contains("\"rank\": 8"));
+}
+
+#[test]
+fn a_run_directory_is_held_by_one_run_at_a_time() {
+    let dir = temp_dir("locked");
+    let lock = start_run(&dir, &RunConfig::new(4), Session::default()).unwrap();
+    for session in [Session { overwrite: true, ..Session::default() }, Session { resume: true, ..Session::default() }] {
+        let error = start_run(&dir, &RunConfig::new(4), session).unwrap_err();
+        assert!(matches!(&error, PeftError::RunLocked { dir: d } if *d == dir), "{error}");
+    }
+    assert!(fs::read_to_string(dir.join("config.json")).unwrap().contains("\"rank\": 4"), "the running run's config is untouched");
+    drop(lock);
+    start_run(&dir, &RunConfig::new(4), Session { resume: true, ..Session::default() }).unwrap();
 }
 
 #[test]

