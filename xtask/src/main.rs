@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use assets::Profile;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod assets;
@@ -151,8 +152,8 @@ fn main() -> ExitCode {
         Task::Bench { backend, args } => bench::bench(&backend, &args),
         Task::Fixtures => python::fixtures(),
         Task::GpuBundle => gpu::bundle(),
-        Task::Assets { what: Asset::Vit } => assets::vit(),
-        Task::Assets { what: Asset::Vtab } => assets::vtab(),
+        Task::Assets { what: Asset::Vit } => assets::vit(Profile::Dev),
+        Task::Assets { what: Asset::Vtab } => assets::vtab(Profile::Dev),
         Task::Assets { what: Asset::Llm } => assets::llm(),
         Task::Assets { what: Asset::LlmData } => assets::llm_data(),
     };
@@ -171,10 +172,10 @@ fn train_vit(backend: &BackendArgs, args: &[String]) -> std::io::Result<bool> {
     let names = |flag: &str| args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
     let help = names("--help") || names("-h");
     let dir = assets::asset_dir();
-    if !help && !names("--checkpoint") && !dir.join("dinov2_vits14.safetensors").exists() && !assets::vit()? {
+    if !help && !names("--checkpoint") && !dir.join("dinov2_vits14.safetensors").exists() && !assets::vit(Profile::Release)? {
         return Ok(false);
     }
-    if !help && !names("--task") && !names("--suite") && !dir.join("vtab/manifest.json").exists() && !assets::vtab()? {
+    if !help && !names("--task") && !names("--suite") && !dir.join("vtab/manifest.json").exists() && !assets::vtab(Profile::Release)? {
         return Ok(false);
     }
     backend.cargo_run("wegeft-vision", "train-vit", args)

@@ -51,7 +51,7 @@ pub fn fixtures() -> std::io::Result<bool> {
         }
     }
     let onnx = crate::assets::asset_dir().join("vit_s_focus.onnx");
-    if !onnx.exists() && !crate::assets::vit()? {
+    if !onnx.exists() && !crate::assets::vit(crate::assets::Profile::Dev)? {
         return Ok(false);
     }
     let script = "wegeft-vision/tests/fixtures/make_dinov2_onnx_fixture.py";

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use burn::data::dataloader::DataLoader;
 use burn::module::AutodiffModule;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -62,6 +63,9 @@ pub fn check_optimizer(lr: f64, weight_decay: f64) -> Result<()> {
     }
     Ok(())
 }
+
+/// The file that records how many data-parallel workers train the run.
+const WORKERS_FILE: &str = "workers";
 
 /// What a finished invocation hands back.
 pub struct Fitted<M> {
@@ -122,9 +126,20 @@ where
     ensure_space(run_dir, checkpoint_bytes(&model))?;
     let finished = finished_epochs(run_dir, session)?;
     let workers = devices.len().max(1);
+    check_workers(run_dir, workers, finished)?;
+    let items = train.num_items();
     let train = train.shuffled(schedule.seed, finished).sharded(workers)?;
-    let total_steps = schedule.epochs * schedule.steps_per_epoch;
-    let lr = WarmupCosine::new(schedule.lr, schedule.warmup_steps, total_steps);
+    let steps_per_epoch = train.steps_per_epoch(workers);
+    if train.num_items() < items {
+        println!(
+            "{workers} workers take equal shards: {} of the {items} training items are left out, {steps_per_epoch} steps per epoch",
+            items - train.num_items()
+        );
+    }
+    let total_steps = schedule.epochs * steps_per_epoch;
+    // The warmup keeps its share of the schedule when the shards cut the epoch.
+    let warmup_steps = schedule.warmup_steps * steps_per_epoch / schedule.steps_per_epoch.max(1);
+    let lr = WarmupCosine::new(schedule.lr, warmup_steps, total_steps);
     let learner = Learner::new(model, SelectiveDecayAdamW::new(schedule.weight_decay).with_workers(workers), lr);
     // Warnings go through the `log` crate to whatever logger the binary installed (stderr for
     // ours), not into burn's `experiment.log`, which would take over the process's logging.
@@ -159,6 +174,24 @@ where
         trained_epochs: last.saturating_sub(finished),
         world_size: workers,
     }))
+}
+
+/// The run's worker count, recorded when it starts: a resumed run needs as many (its shards, and
+/// so its data order and schedule, depend on them). Runs from before the record resume as given.
+fn check_workers(run_dir: &Path, workers: usize, finished: usize) -> Result<()> {
+    let path = run_dir.join(WORKERS_FILE);
+    if finished == 0 {
+        return crate::io::write_atomic(&path, workers.to_string().as_bytes());
+    }
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+    match text.trim().parse::<usize>() {
+        Ok(stored) if stored == workers => Ok(()),
+        Ok(stored) => Err(PeftError::InvalidConfig(format!(
+            "{} was trained by {stored} data-parallel worker(s); resume it with as many `--devices`, not {workers}",
+            run_dir.display()
+        ))),
+        Err(_) => Err(PeftError::BadConfigFile { path, message: format!("`{}` is not a worker count", text.trim()) }),
+    }
 }
 
 /// The process's peak resident set (VmHWM, Linux), in MiB.

@@ -59,14 +59,27 @@ impl<B: Backend, I, O> EpochLoader<B, I, O> {
     }
 
     /// The shard of every batch that each of `workers` data-parallel workers takes: the batch
-    /// must split evenly, so the global batch stays what the run asked for.
+    /// must split evenly, so the global batch stays what the run asked for. The data is cut to a
+    /// multiple of `workers` (the last items), so every worker's shard, and so its step count, is
+    /// the same: workers that ran out early would leave the others stepping alone.
     pub fn sharded(mut self, workers: usize) -> crate::Result<Self> {
         if !self.batch_size.is_multiple_of(workers) {
             let problem = format!("a batch of {} does not split evenly over {workers} devices", self.batch_size);
             return Err(crate::PeftError::InvalidConfig(problem));
         }
+        let kept = self.indices.len() / workers * workers;
+        if kept == 0 {
+            let problem = format!("{} training items cannot be shared by {workers} devices", self.indices.len());
+            return Err(crate::PeftError::InvalidConfig(problem));
+        }
+        self.indices = self.indices[..kept].into();
         self.batch_size /= workers;
         Ok(self)
+    }
+
+    /// Optimizer steps one epoch takes (each worker takes as many, on its own shard).
+    pub fn steps_per_epoch(&self, workers: usize) -> usize {
+        (self.indices.len() / workers).div_ceil(self.batch_size)
     }
 
     /// Shuffled batches; the first `iter()` serves epoch `first_epoch` (0 for a fresh run, the
