@@ -34,3 +34,9 @@ pub fn share(text: &str) -> Result<f64, String> {
 pub fn non_empty(text: &str) -> Result<String, String> {
     if text.is_empty() { Err("must not be empty".into()) } else { Ok(text.to_string()) }
 }
+
+/// A path that is valid UTF-8 (clap refuses any other before calling this): a run writes its
+/// paths into `config.json`, which cannot hold any other.
+pub fn utf8_path(text: &str) -> Result<std::path::PathBuf, String> {
+    Ok(text.into())
+}

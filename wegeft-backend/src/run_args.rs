@@ -8,7 +8,7 @@ use wegeft::train::Session;
 #[derive(clap::Args, Clone, Debug)]
 pub struct RunArgs {
     /// The run directory (for several runs, their parent).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse::utf8_path)]
     pub out: Option<PathBuf>,
     /// Continue from the run directory's last complete checkpoint (same data order and schedule
     /// as an uninterrupted run).

@@ -52,6 +52,9 @@ fn template_error(error: Error) -> LlmError {
 impl ChatTemplate {
     /// Compiles `source`; a syntax error names the template line.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
+        if source.trim().is_empty() {
+            return Err(LlmError::Template("the chat template is empty".into()));
+        }
         let mut env = Environment::new();
         // A bounded amount of work per rendering: a template with a runaway loop fails with an
         // error instead of hanging (real chat templates use a few thousand instructions).

@@ -59,7 +59,7 @@ impl LlmTokenizer {
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
             .build()
-            .map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+            .map_err(|e| LlmError::Tokenizer(format!("{}: `tokenizer.ggml.tokens` and `tokenizer.ggml.merges`: {e}", file.path.display())))?;
         let mut inner = Tokenizer::new(bpe);
         // llama.cpp's `smollm`/`gpt2`-family pre-tokenisers: digits one by one, then GPT-2's split.
         let digits = matches!(file.metadata.get("tokenizer.ggml.pre").and_then(MetadataValue::as_str), Some("smollm" | "llama3" | "llama-bpe"));

@@ -209,3 +209,23 @@ fn the_generate_binary_refuses_bad_flags_and_prompts_without_panicking() {
     let (code, stderr) = run_generate(&["--prompt", "hi"]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn an_adapter_too_large_to_merge_is_not_exported() {
+    use burn::module::{Module, ModuleMapper, Param};
+    use burn::tensor::Tensor;
+    use wegeft::{LoraConfig, Targets};
+    struct Huge;
+    impl<B: burn::tensor::backend::Backend> ModuleMapper<B> for Huge {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            param.map(|t| t.ones_like() * 3e38)
+        }
+    }
+    let injector = Injector::new(LoraConfig::new(2), Targets::new().suffix("q_proj")).unwrap();
+    let mut pretrained = load::<Flex>(&fixture("tiny_llama_untied"), injector, &Default::default()).unwrap();
+    pretrained.model.adapters = std::mem::take(&mut pretrained.model.adapters).map(&mut Huge);
+    let out = scratch("huge-export");
+    let error = pretrained.model.export_hf(&pretrained.config, &pretrained.tokenizer, &out).unwrap_err().to_string();
+    assert!(error.contains("q_proj.weight") && error.contains("after merging"), "{error}");
+    assert!(!out.join("model.safetensors").exists(), "nothing is written");
+}

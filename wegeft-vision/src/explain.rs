@@ -103,7 +103,7 @@ pub fn principal_head<B: Backend>(model: &VisionTransformer<B>, layer: usize, ra
 }
 
 fn block<B: Backend>(model: &VisionTransformer<B>, layer: usize) -> Result<&crate::block::Block<B>> {
-    model.blocks.get(layer).ok_or_else(|| explain(format!("the model has {} blocks, not {}", model.blocks.len(), layer + 1)))
+    model.blocks.get(layer).ok_or_else(|| explain(format!("there is no block {layer}: the model's blocks are 0 to {}", model.blocks.len().saturating_sub(1))))
 }
 
 fn explain(reason: String) -> VisionError {

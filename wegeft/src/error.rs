@@ -190,7 +190,7 @@ pub enum PeftError {
     },
 
     /// A run asked to resume has no complete checkpoint.
-    #[error("{dir}: no complete checkpoint (model, optim and scheduler of one epoch) to resume from")]
+    #[error("{dir}: no complete checkpoint (model, optim and scheduler of one epoch) to resume from; a run stopped before its first epoch ended has none: start it again with `--overwrite`")]
     NoCheckpoint {
         /// The run's checkpoint directory.
         dir: PathBuf,

@@ -16,13 +16,13 @@ use wegeft_llm::{Precision, PromptStyle, Result};
 #[command(about = "Fine-tune a LLaMA-family decoder with WeGeFT or LoRA")]
 struct Args {
     /// A .gguf file or an HF model directory [default: SmolLM2-135M-Instruct].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::utf8_path)]
     model: Option<PathBuf>,
     /// Training JSONL (Alpaca or chat messages) [default: the arithmetic set's train.jsonl].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::utf8_path)]
     train: Option<PathBuf>,
     /// Held-out JSONL [default: the arithmetic set's test.jsonl].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::utf8_path)]
     test: Option<PathBuf>,
     /// The adapter to train [default: wegeft].
     #[arg(long, value_enum)]

@@ -55,7 +55,8 @@ pub struct LlmResults {
 pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, session: Session, devices: &[B::Device]) -> Result<Option<LlmResults>> {
     config.validate()?;
     let device = devices.first().ok_or_else(|| PeftError::InvalidConfig("no device to train on".into()))?;
-    let _lock = start_run(run_dir, config, session)?;
+    let inputs = [config.model.as_path(), &config.train_file, &config.test_file];
+    let _lock = start_run(run_dir, config, session, &inputs)?;
     let results_file = run_dir.join("results.json");
     if session.resume && results_file.is_file() {
         println!("{}: the run is complete; its results stand", run_dir.display());

@@ -18,11 +18,11 @@ use wegeft_vision::{Result, VisionError, VitConfig};
 #[command(about = "Fine-tune a ViT on VTAB-1k-style tasks (WeGeFT, LoRA, linear probe, full)")]
 struct Args {
     /// One task directory (VTAB-1k layout: train800.txt, val200.txt, train800val200.txt, test.txt).
-    #[arg(long, conflicts_with = "suite")]
+    #[arg(long, conflicts_with_all = ["suite", "tasks"], value_parser = wegeft_backend::parse::utf8_path)]
     task: Option<PathBuf>,
     /// A suite directory: each sub-directory with a train800.txt is a task
     /// [default: $WEGEFT_CACHE/assets/vtab, made by `cargo xtask assets vtab`].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::utf8_path)]
     suite: Option<PathBuf>,
     /// Only these tasks of the suite (comma-separated) [demo default: cats_dogs].
     #[arg(long, value_delimiter = ',')]
@@ -62,7 +62,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     precision: Precision,
     /// Backbone checkpoint (timm-layout safetensors) [default: the converted DINOv2 ViT-S/14].
-    #[arg(long)]
+    #[arg(long, value_parser = wegeft_backend::parse::utf8_path)]
     checkpoint: Option<PathBuf>,
     /// `--out` is the parent of the runs, `<out>/<task>/<method>/`, and of the suite report
     /// `<out>/summary.md` [default: runs].
@@ -140,6 +140,9 @@ impl BackendJob for Args {
             let all = collect_results(&out)?;
             write_report(&out, &all)?;
             return Ok(all);
+        }
+        if let Some(method) = self.methods.iter().enumerate().find_map(|(i, m)| self.methods[..i].contains(m).then_some(m)) {
+            return Err(VisionError::InvalidConfig(format!("--methods names {method} twice: each method trains one run per task")));
         }
         let mut all = Vec::new();
         for task in self.tasks()? {

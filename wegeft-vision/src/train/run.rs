@@ -14,7 +14,7 @@ use wegeft::train::{fit, start_run, EpochLoader, LossScaler, Schedule, Session};
 use wegeft::ParamReport;
 
 use crate::data::{read_split, ImageBatcher, ImageDataset, Split, TaskInfo};
-use crate::error::Result;
+use crate::error::{Result, VisionError};
 use crate::model::VisionTransformer;
 use crate::train::artifacts::{self, RunResults};
 use crate::train::{evaluate, unfreeze, TrainConfig};
@@ -48,12 +48,20 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
     config.validate()?;
     let device = devices.first().ok_or_else(|| wegeft::PeftError::InvalidConfig("no device to train on".into()))?;
     let task = TaskInfo::of_dir(&config.task_dir)?;
-    let _lock = start_run(run_dir, config, session)?;
+    let lists: Vec<_> = [config.train_split, config.valid_split, config.eval_split].map(|split| config.task_dir.join(split.file_name())).into();
+    let mut inputs: Vec<&Path> = lists.iter().map(|list| list.as_path()).collect();
+    inputs.extend(config.checkpoint.as_deref());
+    let _lock = start_run(run_dir, config, session, &inputs)?;
     if let Some(results) = artifacts::load_results(run_dir)?.filter(|_| session.resume) {
         println!("{}: the run is complete; its results stand", run_dir.display());
         return Ok(Some(results));
     }
 
+    // The evaluation's list is read now, so a missing or bad one is said before training.
+    if read_split(&config.task_dir, config.eval_split, task.classes)?.is_empty() {
+        let list = config.task_dir.join(config.eval_split.file_name());
+        return Err(VisionError::Data { path: list, line: None, reason: "no images to evaluate on".into() });
+    }
     let train_set = load_split(config, &task, config.train_split)?;
     let valid_set = load_split(config, &task, config.valid_split)?;
     let mut model = build_model::<B>(config, &task, device)?;

@@ -46,7 +46,7 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
     let bytes = std::fs::read(path).map_err(|source| PeftError::io(path, source))?;
     let file = SafeTensors::deserialize(&bytes).map_err(|error| PeftError::Safetensors {
         path: path.to_path_buf(),
-        reason: error.to_string(),
+        reason: beyond_the_data(&bytes).unwrap_or_else(|| error.to_string()),
     })?;
     file.tensors()
         .into_iter()
@@ -63,6 +63,18 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, StoredTensor>> {
             Ok((key, StoredTensor { shape, values }))
         })
         .collect()
+}
+
+/// The first tensor whose `data_offsets` end past the file's data section, said by name (the
+/// safetensors crate only says that the buffer is incomplete).
+fn beyond_the_data(bytes: &[u8]) -> Option<String> {
+    let header_len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes.get(8..8usize.checked_add(header_len)?)?).ok()?;
+    let data = bytes.len() - 8 - header_len;
+    header.iter().find_map(|(name, info)| {
+        let end = info["data_offsets"][1].as_u64()?;
+        (end > data as u64).then(|| format!("tensor `{name}`: its data ends at byte {end} of a {data}-byte data section (truncated, or a bad offset)"))
+    })
 }
 
 fn decode(view: &TensorView<'_>) -> Option<Vec<f32>> {

@@ -12,7 +12,7 @@ use crate::error::{PeftError, Result};
 
 /// Bytes the checkpoints of `model` need: burn keeps up to three epochs' sets (the two last and
 /// the best), each the whole model in f32 plus AdamW's two moments of every trainable parameter,
-/// and 64 MiB for metric logs and the run's outputs.
+/// and 8 MiB for metric logs and the run's outputs.
 pub fn checkpoint_bytes<B: Backend, M: Module<B>>(model: &M) -> u64 {
     #[derive(Default)]
     struct Count {
@@ -30,7 +30,13 @@ pub fn checkpoint_bytes<B: Backend, M: Module<B>>(model: &M) -> u64 {
     }
     let mut count = Count::default();
     model.visit(&mut count);
-    3 * 4 * (count.all + 2 * count.trainable) + (64 << 20)
+    3 * 4 * (count.all + 2 * count.trainable) + (8 << 20)
+}
+
+/// Bytes the checkpoints already in `run_dir` take: a resumed run replaces them as it goes.
+pub fn existing_checkpoint_bytes(run_dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(run_dir.join("checkpoint")) else { return 0 };
+    entries.flatten().filter_map(|entry| entry.metadata().ok()).map(|metadata| metadata.len()).sum()
 }
 
 /// Fails when the file system of `dir` has fewer than `needed` bytes free (when it can say).

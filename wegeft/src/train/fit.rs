@@ -15,7 +15,7 @@ use burn::train::{ExecutionStrategy, InferenceStep, Learner, LearningComponentsM
 use crate::error::{PeftError, Result};
 use crate::train::atomic_recorder::AtomicFileRecorder;
 use crate::train::session_logger::SessionLogger;
-use crate::train::{checkpoint_bytes, discard_checkpoints_from, ensure_space, last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
+use crate::train::{checkpoint_bytes, discard_checkpoints_from, ensure_space, existing_checkpoint_bytes, last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
 
 /// How checkpoints and full models are written: burn's named MessagePack, full precision, each
 /// file atomically.
@@ -123,7 +123,7 @@ where
     J: Send + Sync + 'static,
 {
     schedule.validate()?;
-    ensure_space(run_dir, checkpoint_bytes(&model))?;
+    ensure_space(run_dir, checkpoint_bytes(&model).saturating_sub(existing_checkpoint_bytes(run_dir)))?;
     let finished = finished_epochs(run_dir, session)?;
     let workers = devices.len().max(1);
     check_workers(run_dir, workers, finished)?;

@@ -24,10 +24,10 @@ struct RunConfig {
 #[test]
 fn a_fresh_run_refuses_a_previous_runs_directory_unless_overwriting() {
     let dir = temp_dir("run-exists");
-    start_run(&dir, &RunConfig::new(4), Session::default()).unwrap();
+    start_run(&dir, &RunConfig::new(4), Session::default(), &[]).unwrap();
     fs::create_dir_all(dir.join("checkpoint")).unwrap();
     fs::write(dir.join("checkpoint/model-1.mpk"), b"old").unwrap();
-    let error = start_run(&dir, &RunConfig::new(8), Session::default()).unwrap_err();
+    let error = start_run(&dir, &RunConfig::new(8), Session::default(), &[]).unwrap_err();
     assert!(matches!(&error, PeftError::RunExists { dir: d } if *d == dir), "{error}");
     assert!(error.to_string().contains("--overwrite"), "{error}");
 
@@ -35,38 +35,38 @@ fn a_fresh_run_refuses_a_previous_runs_directory_unless_overwriting() {
     fs::write(dir.join("results.json"), b"{}").unwrap();
     fs::create_dir_all(dir.join("adapter")).unwrap();
     let overwrite = Session { overwrite: true, ..Session::default() };
-    start_run(&dir, &RunConfig::new(8), overwrite).unwrap();
+    start_run(&dir, &RunConfig::new(8), overwrite, &[]).unwrap();
     let mut left: Vec<String> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     left.sort();
-    assert_eq!(left, [".lock", "config.json"], "the old run's outputs are gone");
+    assert_eq!(left, [".lock", "config.json", "inputs.json"], "the old run's outputs are gone");
     assert!(fs::read_to_string(dir.join("config.json")).unwrap().contains("\"rank\": 8"));
 }
 
 #[test]
 fn a_run_directory_is_held_by_one_run_at_a_time() {
     let dir = temp_dir("locked");
-    let lock = start_run(&dir, &RunConfig::new(4), Session::default()).unwrap();
+    let lock = start_run(&dir, &RunConfig::new(4), Session::default(), &[]).unwrap();
     for session in [Session { overwrite: true, ..Session::default() }, Session { resume: true, ..Session::default() }] {
-        let error = start_run(&dir, &RunConfig::new(4), session).unwrap_err();
+        let error = start_run(&dir, &RunConfig::new(4), session, &[]).unwrap_err();
         assert!(matches!(&error, PeftError::RunLocked { dir: d } if *d == dir), "{error}");
     }
     assert!(fs::read_to_string(dir.join("config.json")).unwrap().contains("\"rank\": 4"), "the running run's config is untouched");
     drop(lock);
-    start_run(&dir, &RunConfig::new(4), Session { resume: true, ..Session::default() }).unwrap();
+    start_run(&dir, &RunConfig::new(4), Session { resume: true, ..Session::default() }, &[]).unwrap();
 }
 
 #[test]
 fn a_resume_with_other_settings_names_each_difference_and_keeps_the_config() {
     let dir = temp_dir("resume-mismatch");
-    start_run(&dir, &RunConfig::new(4), Session::default()).unwrap();
+    start_run(&dir, &RunConfig::new(4), Session::default(), &[]).unwrap();
     let stored = fs::read_to_string(dir.join("config.json")).unwrap();
     let resume = Session { resume: true, ..Session::default() };
-    let error = start_run(&dir, &RunConfig::new(8).with_lr(2e-3), resume).unwrap_err();
+    let error = start_run(&dir, &RunConfig::new(8).with_lr(2e-3), resume, &[]).unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, PeftError::ResumeMismatch { .. }), "{message}");
     assert!(message.contains("rank: 4 → 8") && message.contains("lr: 0.001 → 0.002"), "{message}");
     assert_eq!(fs::read_to_string(dir.join("config.json")).unwrap(), stored, "the stored config is untouched");
-    start_run(&dir, &RunConfig::new(4), resume).unwrap();
+    start_run(&dir, &RunConfig::new(4), resume, &[]).unwrap();
 }
 
 #[test]
@@ -140,5 +140,31 @@ fn a_disk_without_room_for_the_checkpoints_is_said_before_training() {
     assert!(matches!(error, PeftError::DiskFull { needed: u64::MAX, .. }), "{error}");
     // 5×3 + 3 parameters, all trainable: three sets of the model and two AdamW moments.
     let layer = LinearConfig::new(5, 3).init::<burn::backend::Autodiff<NdArray>>(&Default::default());
-    assert_eq!(checkpoint_bytes(&layer), 3 * 4 * (18 + 2 * 18) + (64 << 20));
+    assert_eq!(checkpoint_bytes(&layer), 3 * 4 * (18 + 2 * 18) + (8 << 20));
+}
+
+#[test]
+fn a_resume_refuses_inputs_that_changed_since_the_run_started() {
+    let dir = temp_dir("inputs-changed");
+    fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("train.jsonl");
+    fs::write(&data, "one line\n").unwrap();
+    let run = dir.join("run");
+    drop(start_run(&run, &RunConfig::new(4), Session::default(), &[&data]).unwrap());
+    let resume = Session { resume: true, ..Session::default() };
+    drop(start_run(&run, &RunConfig::new(4), resume, &[&data]).unwrap());
+    fs::write(&data, "one line\nand another\n").unwrap();
+    let error = start_run(&run, &RunConfig::new(4), resume, &[&data]).unwrap_err().to_string();
+    assert!(error.contains("train.jsonl changed since the run started"), "{error}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_out_directory_that_is_a_symlink_loop_is_named() {
+    let dir = temp_dir("symlink-loop");
+    fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out");
+    std::os::unix::fs::symlink(&out, &out).unwrap();
+    let error = start_run(&out.join("task/method"), &RunConfig::new(4), Session::default(), &[]).unwrap_err().to_string();
+    assert!(error.contains("out: exists but is not a directory"), "{error}");
 }

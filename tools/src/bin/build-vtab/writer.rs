@@ -92,8 +92,17 @@ impl Suite {
         }
     }
 
-    /// Writes one task into `<out>/<task>` (through a temporary directory, renamed at the end).
+    /// Writes one task into `<out>/<task>` (through a temporary directory, renamed at the end);
+    /// a split left empty or a label beyond the task's classes is an error, not a broken task.
     pub fn write(&mut self, source: &Source, splits: TaskSplits) -> Result<(), String> {
+        for (split, images) in [("train800", &splits.train800), ("val200", &splits.val200), ("test", &splits.test)] {
+            if images.is_empty() {
+                return Err(format!("{}: the source has no images left for {split}", source.task));
+            }
+            if let Some(bad) = images.iter().find(|image| image.label >= source.classes) {
+                return Err(format!("{}: label {} in {split}, but the task has {} classes ({})", source.task, bad.label, source.classes, source.file));
+            }
+        }
         let io = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
         let final_dir = self.out.join(source.task);
         let dir = self.out.join(format!(".{}.partial", source.task));
@@ -155,5 +164,39 @@ impl Suite {
         let path = self.out.join("manifest.json");
         let text = serde_json::to_string_pretty(&manifest).expect("JSON value");
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: Source = Source {
+        task: "tiny",
+        group: TaskGroup::Natural,
+        classes: 2,
+        package: "test",
+        file: "pool",
+        licence: "none",
+        note: "",
+    };
+
+    fn pool(labels: &[usize]) -> Vec<Labelled> {
+        labels.iter().map(|&label| Labelled::new(DynamicImage::ImageLuma8(GrayImage::new(2, 2)), label)).collect()
+    }
+
+    #[test]
+    fn a_task_with_an_empty_split_or_a_label_beyond_its_classes_is_not_written() {
+        let out = std::env::temp_dir().join(format!("build-vtab-{}", std::process::id()));
+        let mut suite = Suite::new(&out, 1, Vec::new());
+        // Four images cannot fill train 2, val 1 and a test split of 3: the test split is empty.
+        let error = suite.write(&SOURCE, TaskSplits::from_pool(pool(&[0, 1, 0]), (2, 1, 3), 1)).unwrap_err();
+        assert!(error.contains("tiny: the source has no images left for test"), "{error}");
+        let error = suite.write(&SOURCE, TaskSplits::from_pool(pool(&[0, 2, 1, 0, 1, 0]), (2, 2, 2), 1)).unwrap_err();
+        assert!(error.contains("label 2") && error.contains("2 classes"), "{error}");
+        assert!(!out.join("tiny").exists(), "no task directory is left behind");
+        suite.write(&SOURCE, TaskSplits::from_pool(pool(&[0, 1, 0, 1, 0, 1]), (2, 2, 2), 1)).unwrap();
+        assert!(out.join("tiny/test.txt").is_file());
+        std::fs::remove_dir_all(&out).unwrap();
     }
 }
