@@ -137,10 +137,15 @@ pub enum PeftError {
     },
 
     /// A fresh run was pointed at a directory that holds another run.
-    #[error("{dir} holds a previous run (its config.json): `--resume` continues it, `--overwrite` starts afresh and replaces it")]
+    #[error(
+        "{dir} holds a previous run (its config.json): {}`--overwrite` starts afresh and replaces it",
+        if *resumable { "`--resume` continues it, " } else { "it stopped before its first checkpoint, so it cannot be resumed; " }
+    )]
     RunExists {
         /// The run directory.
         dir: PathBuf,
+        /// Whether it has a complete checkpoint to resume from.
+        resumable: bool,
     },
 
     /// Another process is training into the run directory.

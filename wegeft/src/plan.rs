@@ -9,6 +9,7 @@ use crate::targets::Targets;
 
 /// One adapted layer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlannedLayer {
     /// The layer's name, e.g. `blocks.3.attn.proj`.
     pub name: String,
@@ -22,6 +23,7 @@ pub struct PlannedLayer {
 
 /// A set of layers that use one set of adapter parameters (a shared WeGeFT pair, or one LoRA layer).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdapterGroup {
     /// The group's name: the module type (`blocks.*.attn.proj`) when shared, else the layer name.
     pub name: String,
@@ -48,6 +50,28 @@ pub struct AdapterPlan {
 }
 
 impl AdapterPlan {
+    /// Fails unless the method's settings are usable and every index points at a layer or group
+    /// that exists, each layer in the group that lists it (a plan read from a file).
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        self.method.validate()?;
+        for (index, group) in self.groups.iter().enumerate() {
+            if group.members.is_empty() {
+                return Err(crate::PeftError::InvalidConfig(format!("group `{}` has no members", group.name)));
+            }
+            if let Some(member) = group.members.iter().find(|&&m| self.layers.get(m).is_none_or(|layer| layer.group != index)) {
+                return Err(crate::PeftError::InvalidConfig(format!(
+                    "group `{}` lists member {member}, which is not one of its {} layers",
+                    group.name,
+                    self.layers.len()
+                )));
+            }
+        }
+        if let Some(layer) = self.layers.iter().find(|layer| layer.group >= self.groups.len()) {
+            return Err(crate::PeftError::InvalidConfig(format!("layer `{}` is in group {}, of {}", layer.name, layer.group, self.groups.len())));
+        }
+        Ok(())
+    }
+
     /// The layer that owns group `group`'s parameters (its first member).
     pub fn owner(&self, group: usize) -> &PlannedLayer {
         &self.layers[self.groups[group].members[0]]

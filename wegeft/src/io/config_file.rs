@@ -104,9 +104,9 @@ pub(crate) fn parse(path: &Path, text: &str, warnings: &mut Vec<String>) -> Resu
     for key in config.keys().filter(|key| !KNOWN_KEYS.contains(&key.as_str())) {
         warnings.push(format!("{}: unknown key `{key}` ignored", path.display()));
     }
-    serde_json::from_value(Value::Object(config))
-        .map(FileDescription::Plan)
-        .map_err(|error| bad(format!("not a valid adapter plan: {error}")))
+    let plan: AdapterPlan = serde_json::from_value(Value::Object(config)).map_err(|error| bad(format!("not a valid adapter plan: {error}")))?;
+    plan.validate().map_err(|error| bad(error.to_string()))?;
+    Ok(FileDescription::Plan(plan))
 }
 
 /// A PEFT LoRA option set to something that would change the math (and so must not be ignored).

@@ -62,7 +62,8 @@ pub fn start_run(run_dir: &Path, config: &(impl Config + std::fmt::Display), ses
         return Ok(lock);
     }
     if path.exists() && !session.overwrite {
-        return Err(PeftError::RunExists { dir: run_dir.to_path_buf() });
+        let resumable = crate::train::last_checkpoint(run_dir).is_ok();
+        return Err(PeftError::RunExists { dir: run_dir.to_path_buf(), resumable });
     }
     let lock = RunLock::acquire(run_dir)?;
     if session.overwrite {

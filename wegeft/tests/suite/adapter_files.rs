@@ -114,6 +114,23 @@ fn a_newer_format_version_is_refused_and_unknown_keys_only_warn<B: AutodiffBacke
     assert!(matches!(error, PeftError::UnsupportedVersion { found: 2, supported: 1, .. }), "{error}");
 }
 
+fn a_plan_with_bad_indices_unknown_nested_keys_or_unusable_settings_is_refused<B: AutodiffBackend>() {
+    let (_, dir) = saved::<B>("bad-plan", WegeftConfig::new(3));
+    let original = fs::read_to_string(dir.join(CONFIG_FILE)).unwrap();
+    let edits: [(fn(&mut serde_json::Value), &str); 3] = [
+        (|c| c["groups"][0]["members"] = serde_json::json!([99]), "member 99"),
+        (|c| c["layers"][0]["stride"] = serde_json::json!(2), "unknown field `stride`"),
+        (|c| c["method"]["wegeft"]["dropout"] = serde_json::json!(2.0), "dropout must be in [0, 1)"),
+    ];
+    for (edit, expected) in edits {
+        fs::write(dir.join(CONFIG_FILE), &original).unwrap();
+        edit_config(&dir, edit);
+        let error = load_into_fresh::<B>(&dir, WegeftConfig::new(3)).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, PeftError::BadConfigFile { .. }) && message.contains(expected), "{expected}: {message}");
+    }
+}
+
 fn an_adapter_for_another_model_is_refused<B: AutodiffBackend>() {
     let (_, dir) = saved::<B>("mismatch", WegeftConfig::new(3));
     for other in [
@@ -169,5 +186,6 @@ backend_tests!(
     a_truncated_or_corrupt_file_is_an_error,
     a_newer_format_version_is_refused_and_unknown_keys_only_warn,
     an_adapter_for_another_model_is_refused,
+    a_plan_with_bad_indices_unknown_nested_keys_or_unusable_settings_is_refused,
     wegeft_exports_exactly_as_a_peft_lora_adapter,
 );

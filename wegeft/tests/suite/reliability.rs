@@ -28,7 +28,8 @@ fn a_fresh_run_refuses_a_previous_runs_directory_unless_overwriting() {
     fs::create_dir_all(dir.join("checkpoint")).unwrap();
     fs::write(dir.join("checkpoint/model-1.mpk"), b"old").unwrap();
     let error = start_run(&dir, &RunConfig::new(8), Session::default(), &[]).unwrap_err();
-    assert!(matches!(&error, PeftError::RunExists { dir: d } if *d == dir), "{error}");
+    assert!(matches!(&error, PeftError::RunExists { dir: d, resumable: false } if *d == dir), "{error}");
+    assert!(error.to_string().contains("cannot be resumed"), "{error}");
     assert!(error.to_string().contains("--overwrite"), "{error}");
 
     // Outputs of the old run: none may survive beside the new run's config.
