@@ -163,7 +163,14 @@ pub fn llm_data() -> std::io::Result<bool> {
     if out.join("test.jsonl").exists() {
         return Ok(true);
     }
-    let fnv = |text: &str| text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    // FNV-1a, then SplitMix64's finaliser: FNV alone keeps questions that differ in one digit
+    // next to each other.
+    let fnv = |text: &str| {
+        let mut h = text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d049bb133111eb);
+        h ^ (h >> 31)
+    };
     let mut examples = Vec::new();
     for (word, sign) in [("plus", 1), ("minus", -1)] {
         let mut questions: Vec<(String, i32)> =

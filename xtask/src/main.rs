@@ -30,7 +30,7 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Fine-tunes SmolLM2-135M with WeGeFT on BIG-bench arithmetic and reports held-out exact match
+    /// Fine-tunes SmolLM2-135M with WeGeFT on 2-digit arithmetic (BIG-bench's wording) and reports held-out exact match
     /// before and after (fetches the assets first). Arguments go to `train-llm`.
     TrainLlm {
         #[command(flatten)]
