@@ -50,11 +50,7 @@ pub fn last_checkpoint(run_dir: &Path) -> Result<usize, PeftError> {
     let no_checkpoint = || PeftError::NoCheckpoint { dir: dir.clone() };
     let entries = std::fs::read_dir(&dir).map_err(|_| no_checkpoint())?;
     let mut epochs: Vec<usize> = entries
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            let (_, epoch) = name.strip_suffix(".mpk")?.rsplit_once('-')?;
-            epoch.parse().ok()
-        })
+        .filter_map(|entry| checkpoint_epoch(&entry.ok()?.file_name().into_string().ok()?))
         .collect();
     epochs.sort_unstable();
     epochs.dedup();
@@ -72,11 +68,15 @@ pub fn discard_checkpoints_from(run_dir: &Path, from: usize) -> Result<(), PeftE
     let dir = run_dir.join("checkpoint");
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let epoch = name.strip_suffix(".mpk").and_then(|stem| stem.rsplit_once('-')).and_then(|(_, epoch)| epoch.parse::<usize>().ok());
-        if epoch.is_some_and(|epoch| epoch >= from) {
+        if checkpoint_epoch(&entry.file_name().to_string_lossy()).is_some_and(|epoch| epoch >= from) {
             std::fs::remove_file(entry.path()).map_err(|source| PeftError::io(entry.path(), source))?;
         }
     }
     Ok(())
+}
+
+/// The epoch of a checkpoint file's name (`model-3.mpk` → 3).
+fn checkpoint_epoch(name: &str) -> Option<usize> {
+    let (_, epoch) = name.strip_suffix(".mpk")?.rsplit_once('-')?;
+    epoch.parse().ok()
 }
