@@ -18,7 +18,8 @@ use wegeft_backend::bench::{time_steps, StepArgs};
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::train::data::Tokenized;
 use wegeft_llm::train::step::{CausalLm, LmBatcher};
-use wegeft_llm::train::{LlmMethod, LlmTrainConfig};
+use wegeft::MethodName;
+use wegeft_llm::train::LlmTrainConfig;
 use wegeft_llm::{Llama, NamedShape, Precision};
 use wegeft::io::WeightStore;
 
@@ -36,8 +37,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     precision: Precision,
     /// The adapter, with `train-llm`'s defaults for it (WeGeFT r 64, LoRA r 16; q,k,v,up,down).
-    #[arg(long, value_enum, default_value_t = LlmMethod::Wegeft)]
-    method: LlmMethod,
+    #[arg(long, value_enum, default_value_t = MethodName::Wegeft)]
+    method: MethodName,
     /// Dropout [default: the method's, as in `train-llm`].
     #[arg(long)]
     dropout: Option<f64>,

@@ -53,7 +53,7 @@ fn checkpoint(dir: &std::path::Path) -> WeightStore {
 fn pairs<Bk: Backend>(bank: &mut wegeft::AdapterBank<Bk>) -> impl Iterator<Item = &mut wegeft::WegeftPair<Bk>> {
     bank.adapters.iter_mut().filter_map(|adapter| match adapter {
         Adapter::Wegeft(pair) => Some(pair),
-        Adapter::Lora(_) => None,
+        _ => None,
     })
 }
 

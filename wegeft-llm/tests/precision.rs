@@ -46,7 +46,7 @@ fn half_precision_follows_the_backends_dtype_support<A: AutodiffBackend>() {
     // A trained-looking adapter: ψ set so that the update is not zero.
     let pairs = adapted.adapters.adapters.iter_mut().filter_map(|adapter| match adapter {
         wegeft::Adapter::Wegeft(pair) => Some(pair),
-        wegeft::Adapter::Lora(_) => None,
+        _ => None,
     });
     for (index, pair) in pairs.enumerate() {
         let [r, d] = pair.psi.dims();

@@ -9,7 +9,8 @@ use burn::data::dataloader::batcher::Batcher;
 use wegeft_llm::train::data::{read_jsonl, Example, Tokenized};
 use wegeft_llm::train::eval::Extract;
 use wegeft_llm::train::step::{LmBatch, LmBatcher, IGNORED};
-use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
+use wegeft::MethodName;
+use wegeft_llm::train::{train_llm, LlmTrainConfig};
 use wegeft::train::Session;
 use wegeft_llm::{LlmError, Message, Precision};
 
@@ -158,7 +159,7 @@ fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = scratch("run");
     let config = tiny_run(&dir)
-        .with_method(LlmMethod::Lora)
+        .with_method(MethodName::Lora)
         .with_rank(Some(2))
         .with_epochs(2)
         .with_batch_size(4)
@@ -196,7 +197,7 @@ fn the_default_wegeft_run_exports_a_lora_adapter_that_reloads_to_the_merged_mode
     let mut pretrained = load::<B>(&config.model, config.injector().unwrap(), &device).unwrap();
     pretrained.model.adapters = wegeft::load_adapter(std::mem::take(&mut pretrained.model.adapters), run.join("adapter")).unwrap();
     pretrained.model.export_hf(&pretrained.config, &pretrained.tokenizer, &dir.join("merged")).unwrap();
-    wegeft::export_peft_lora(&pretrained.model, dir.join("peft-lora")).unwrap();
+    wegeft::export_peft(&pretrained.model, dir.join("peft")).unwrap();
 
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64, 17, 3, 90, 42, 8], [1, 6]), &device);
     let logits = |model: &Llama<B>| model.forward(ids.clone(), None, None).into_data().convert::<f32>().to_vec::<f32>().unwrap();
@@ -208,7 +209,7 @@ fn the_default_wegeft_run_exports_a_lora_adapter_that_reloads_to_the_merged_mode
     let targets = config.targets.iter().fold(Targets::new(), |t, s| t.suffix(s.as_str()));
     let injector = Injector::new(LoraConfig::new(2).with_alpha(Some(2.0)), targets).unwrap();
     let mut as_lora = load::<B>(&config.model, injector, &device).unwrap().model;
-    as_lora.adapters = wegeft::load_adapter(std::mem::take(&mut as_lora.adapters), dir.join("peft-lora")).unwrap();
+    as_lora.adapters = wegeft::load_adapter(std::mem::take(&mut as_lora.adapters), dir.join("peft")).unwrap();
     let lora = logits(&as_lora);
     let scale = adapted.iter().fold(0f32, |m, v| m.max(v.abs()));
     for (name, other) in [("merged HF checkpoint", &merged), ("PEFT LoRA export", &lora)] {

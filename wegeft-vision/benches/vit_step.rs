@@ -9,7 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use clap::Parser;
 use wegeft::train::peak_memory_mib;
-use wegeft::ParamReport;
+use wegeft::{MethodName, ParamReport};
 use wegeft_backend::bench::{time_steps, StepArgs};
 use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_vision::data::{ImageBatch, TaskGroup, TaskInfo};
@@ -29,7 +29,7 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// What trains besides the head.
-    #[arg(long, value_enum, default_value_t = Method::Wegeft)]
+    #[arg(long, value_enum, default_value_t = Method::Adapter(MethodName::Wegeft))]
     method: Method,
     #[command(flatten)]
     timing: StepArgs,

@@ -84,7 +84,10 @@ pub fn clustering_head<B: Backend>(model: &VisionTransformer<B>, layer: usize) -
     let (_, planned) = plan.layer(&name).ok_or_else(|| explain(format!("`{name}` is not adapted")))?;
     match &model.adapters.adapters[planned.group] {
         Adapter::Wegeft(pair) => Ok(pair.phi.val().matmul(block.attn.proj.base.weight.val())),
-        Adapter::Lora(_) => Err(explain(format!("`{name}` has a LoRA update, which generates nothing from W: there is no clustering head"))),
+        _ => Err(explain(format!(
+            "`{name}` has a {} update, which generates nothing from W: there is no clustering head",
+            model.adapters.plan().map_or("", |plan| plan.method.name())
+        ))),
     }
 }
 

@@ -14,7 +14,7 @@ use wegeft::io::read_safetensors;
 use wegeft_vision::data::{Split, TaskInfo};
 use burn::module::Module;
 use wegeft::train::{SelectiveDecayAdamW, Session, WarmupCosine};
-use wegeft::{ParamReport, Precision};
+use wegeft::{MethodName, ParamReport, Precision};
 use wegeft_vision::train::{build_model, load_trained, markdown_report, train, Method, RunResults};
 
 type B = Autodiff<Flex>;
@@ -28,7 +28,7 @@ fn a_run_writes_every_output_and_reloads_to_the_same_accuracy() {
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("run-outputs");
     let task = write_task(&scratch.0, 4);
-    let config = tiny_config(&task, Method::Wegeft);
+    let config = tiny_config(&task, Method::Adapter(MethodName::Wegeft));
     let run = scratch.0.join("run");
     let results = train::<B>(&config, &run, Session::default(), &[Default::default()]).unwrap().unwrap();
 
@@ -56,7 +56,7 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("resume");
     let task = write_task(&scratch.0, 4);
-    let config = tiny_config(&task, Method::Lora);
+    let config = tiny_config(&task, Method::Adapter(MethodName::Lora));
     let device: burn::tensor::Device<B> = Default::default();
     let straight = train::<B>(&config, &scratch.0.join("straight"), Session::default(), &[device.clone()]).unwrap().unwrap();
     let interrupted = scratch.0.join("interrupted");
@@ -98,7 +98,7 @@ fn a_half_precision_run_trains_an_f32_adapter_and_resumes_exactly() {
     let adapter = |run: &std::path::Path| read_safetensors(&run.join("adapter/adapter_model.safetensors")).unwrap();
     // f16 scales the loss, bf16 does not; both keep the adapter, the head and AdamW's moments in f32.
     for precision in [Precision::F16, Precision::Bf16] {
-        let config = tiny_config(&task, Method::Wegeft).with_precision(Some(precision));
+        let config = tiny_config(&task, Method::Adapter(MethodName::Wegeft)).with_precision(Some(precision));
         let straight = scratch.0.join(format!("{precision}-straight"));
         let results = train::<B>(&config, &straight, Session::default(), &[device.clone()]).unwrap().unwrap();
         assert!((0.0..=100.0).contains(&results.eval.accuracy));
@@ -118,7 +118,7 @@ fn a_half_precision_run_trains_an_f32_adapter_and_resumes_exactly() {
     }
     let error = train::<B>(&tiny_config(&task, Method::Full).with_precision(Some(Precision::Bf16)), &scratch.0.join("full"), Session::default(), &[device.clone()]).unwrap_err();
     assert!(error.to_string().contains("trains the backbone"), "{error}");
-    let error = build_model::<burn::backend::NdArray>(&tiny_config(&task, Method::Wegeft).with_precision(Some(Precision::F16)), &TaskInfo::of_dir(&task).unwrap(), &Default::default()).unwrap_err();
+    let error = build_model::<burn::backend::NdArray>(&tiny_config(&task, Method::Adapter(MethodName::Wegeft)).with_precision(Some(Precision::F16)), &TaskInfo::of_dir(&task).unwrap(), &Default::default()).unwrap_err();
     assert!(error.to_string().contains("no f16 tensors"), "{error}");
 }
 
@@ -127,19 +127,19 @@ fn a_run_directory_is_not_reused_or_resumed_with_other_settings() {
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("run-dir");
     let task = write_task(&scratch.0, 1);
-    let config = tiny_config(&task, Method::Wegeft).with_epochs(1);
+    let config = tiny_config(&task, Method::Adapter(MethodName::Wegeft)).with_epochs(1);
     let run = scratch.0.join("run");
     let device: burn::tensor::Device<B> = Default::default();
     train::<B>(&config, &run, Session::default(), &[device.clone()]).unwrap().unwrap();
     let error = train::<B>(&config, &run, Session::default(), &[device.clone()]).unwrap_err();
     assert!(error.to_string().contains("--overwrite"), "{error}");
     let resume = Session { resume: true, ..Session::default() };
-    let error = train::<B>(&config.clone().with_rank(Some(4)).with_method(Method::Lora), &run, resume, &[device.clone()]).unwrap_err();
+    let error = train::<B>(&config.clone().with_rank(Some(4)).with_method(Method::Adapter(MethodName::Lora)), &run, resume, &[device.clone()]).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("rank: 2 → 4") && message.contains(r#"method: "wegeft" → "lora""#), "{message}");
     let overwrite = Session { overwrite: true, ..Session::default() };
-    let results = train::<B>(&config.clone().with_method(Method::Lora), &run, overwrite, &[device.clone()]).unwrap().unwrap();
-    assert_eq!(results.method, Method::Lora);
+    let results = train::<B>(&config.clone().with_method(Method::Adapter(MethodName::Lora)), &run, overwrite, &[device.clone()]).unwrap().unwrap();
+    assert_eq!(results.method, Method::Adapter(MethodName::Lora));
 
     // A run written before a setting existed (here `precision`) resumes and reloads under the
     // setting's default; asking for another value is still a difference.
@@ -147,9 +147,9 @@ fn a_run_directory_is_not_reused_or_resumed_with_other_settings() {
     let mut stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(stored.as_object_mut().unwrap().remove("precision").is_some());
     std::fs::write(&path, stored.to_string()).unwrap();
-    train::<B>(&config.clone().with_method(Method::Lora), &run, resume, &[device.clone()]).unwrap().unwrap();
+    train::<B>(&config.clone().with_method(Method::Adapter(MethodName::Lora)), &run, resume, &[device.clone()]).unwrap().unwrap();
     load_trained::<Flex>(&run, &device).unwrap();
-    let error = train::<B>(&config.clone().with_method(Method::Lora).with_precision(Some(Precision::Bf16)), &run, resume, &[device.clone()]).unwrap_err();
+    let error = train::<B>(&config.clone().with_method(Method::Adapter(MethodName::Lora)).with_precision(Some(Precision::Bf16)), &run, resume, &[device.clone()]).unwrap_err();
     assert!(error.to_string().contains(r#"precision: (absent) → "bf16""#), "{error}");
 }
 
@@ -159,7 +159,7 @@ fn unusable_settings_are_refused_before_training() {
     let scratch = Scratch::new("settings");
     let task = write_task(&scratch.0, 1);
     let device: burn::tensor::Device<B> = Default::default();
-    let base = tiny_config(&task, Method::Wegeft);
+    let base = tiny_config(&task, Method::Adapter(MethodName::Wegeft));
     for (config, needle) in [
         (base.clone().with_batch_size(0), "batch_size"),
         (base.clone().with_image_size(0), "image_size"),
@@ -250,9 +250,9 @@ fn each_method_trains_what_it_should() {
     let linear = counts(Method::Linear);
     assert_eq!((linear.0, linear.1), (0, head));
     // Shared: one pair per module type (attn.proj 16→16, mlp.fc1 16→32); per layer: one per layer.
-    assert_eq!(counts(Method::Wegeft).0, 2 * (2 * 2 * 16));
-    assert_eq!(counts(Method::WegeftLayer).0, 4 * (2 * 2 * 16));
-    assert_eq!(counts(Method::Lora).0, 2 * 2 * (16 + 16) + 2 * 2 * (16 + 32));
+    assert_eq!(counts(Method::Adapter(MethodName::Wegeft)).0, 2 * (2 * 2 * 16));
+    assert_eq!(counts(Method::Adapter(MethodName::WegeftLayer)).0, 4 * (2 * 2 * 16));
+    assert_eq!(counts(Method::Adapter(MethodName::Lora)).0, 2 * 2 * (16 + 16) + 2 * 2 * (16 + 32));
     let full = counts(Method::Full);
     assert_eq!(full.0 + full.1, full.2);
 }
@@ -324,7 +324,7 @@ fn explain_vit_draws_the_cluster_maps_of_a_wegeft_run_and_refuses_lora() {
         std::process::Command::new(env!("CARGO_BIN_EXE_explain-vit")).arg(run).args(["--images", "2"]).output().unwrap()
     };
     let wegeft = scratch.0.join("wegeft");
-    train::<B>(&tiny_config(&task, Method::Wegeft).with_epochs(1), &wegeft, Session::default(), &[device.clone()]).unwrap();
+    train::<B>(&tiny_config(&task, Method::Adapter(MethodName::Wegeft)).with_epochs(1), &wegeft, Session::default(), &[device.clone()]).unwrap();
     let output = explain(&wegeft);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     // Blocks 0 and 1 (both attn.proj are adapted) in rows; the image, 2 maps and 2 masks in columns.
@@ -363,7 +363,7 @@ fn explain_vit_draws_the_cluster_maps_of_a_wegeft_run_and_refuses_lora() {
     }
 
     let lora = scratch.0.join("lora");
-    train::<B>(&tiny_config(&task, Method::Lora).with_epochs(1), &lora, Session::default(), &[device.clone()]).unwrap();
+    train::<B>(&tiny_config(&task, Method::Adapter(MethodName::Lora)).with_epochs(1), &lora, Session::default(), &[device.clone()]).unwrap();
     let output = explain(&lora);
     assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("LoRA"));
 }
@@ -377,7 +377,7 @@ fn two_data_parallel_workers_train_the_adapter_one_device_would() {
     let scratch = Scratch::new("data-parallel");
     let task = write_task(&scratch.0, 4);
     // train800val200 holds 24 images: one step per epoch on the whole set; no drop_path draws.
-    let config = tiny_config(&task, Method::Wegeft).with_batch_size(24).with_drop_path(0.0);
+    let config = tiny_config(&task, Method::Adapter(MethodName::Wegeft)).with_batch_size(24).with_drop_path(0.0);
     let device: burn::tensor::Device<B> = Default::default();
     let one = train::<B>(&config, &scratch.0.join("one"), Session::default(), &[device]).unwrap().unwrap();
     let two = train::<B>(&config, &scratch.0.join("two"), Session::default(), &[device, device]).unwrap().unwrap();
@@ -427,7 +427,7 @@ fn gradients_summed_over_workers_and_averaged_are_the_full_batch_gradient() {
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("all-reduce");
     let task = write_task(&scratch.0, 1);
-    let config = tiny_config(&task, Method::Wegeft).with_drop_path(0.0);
+    let config = tiny_config(&task, Method::Adapter(MethodName::Wegeft)).with_drop_path(0.0);
     let device: burn::tensor::Device<B> = Default::default();
     let model = build_model::<B>(&config, &TaskInfo::of_dir(&task).unwrap(), &device).unwrap();
     let images = Tensor::<B, 4>::random([6, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);

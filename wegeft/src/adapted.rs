@@ -6,14 +6,14 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use crate::adapter::Adapter;
+use crate::methods::Adapter;
 use crate::bank::AdapterBank;
 use crate::layer::merge_weight;
 use crate::layer_name::PEFT_LINEAR;
 
 /// A model whose linear layers are [`crate::PeftLinear`]s sharing the bank it holds.
 ///
-/// Implementing it takes two one-line methods; merging, exporting ([`crate::export_peft_lora`])
+/// Implementing it takes two one-line methods; merging, exporting ([`crate::export_peft`])
 /// and parameter counts ([`crate::ParamReport`]) then work on the whole model.
 pub trait Adapted<B: Backend>: Module<B> + Sized {
     /// The model's bank field.
@@ -55,7 +55,7 @@ impl<B: Backend> ModuleMapper<B> for Merge<'_, B> {
         match self.next.take() {
             Some(adapter) => param.map(|weight| {
                 let dims = weight.dims();
-                merge_weight(adapter, weight.reshape([dims[0], dims[D - 1]])).reshape(dims)
+                merge_weight(adapter, weight.reshape([dims[0], dims[D - 1]]), &self.bank.shared).reshape(dims)
             }),
             None => param,
         }

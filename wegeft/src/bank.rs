@@ -1,9 +1,11 @@
 //! The adapter itself: every trainable adapter parameter of a model, plus the plan that places them.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
 
-use crate::adapter::Adapter;
+use crate::error::Result;
+use crate::methods::Adapter;
 use crate::plan::AdapterPlan;
 
 /// Owns the adapter's parameters, one [`Adapter`] per plan group, and hands them to
@@ -14,22 +16,30 @@ use crate::plan::AdapterPlan;
 pub struct AdapterBank<B: Backend> {
     /// One adapter per group of the plan, in the plan's group order.
     pub adapters: Vec<Adapter<B>>,
+    /// Frozen tensors every adapted layer reads (VeRA's random projections), stored once.
+    pub shared: Vec<Param<Tensor<B, 2>>>,
     #[module(skip)]
     plan: Option<AdapterPlan>,
 }
 
 impl<B: Backend> AdapterBank<B> {
-    pub(crate) fn init(plan: AdapterPlan, device: &B::Device) -> Self {
+    /// Fresh adapters for `plan`; `statistics` holds what the method read from each planned
+    /// layer's weight (see [`crate::PeftMethod::weight_statistic`]).
+    pub(crate) fn init(plan: AdapterPlan, statistics: &[Option<Vec<f32>>], device: &B::Device) -> Result<Self> {
         let adapters = (0..plan.groups.len())
-            .map(|group| Adapter::init(&plan.method, plan.owner(group), device))
-            .collect();
-        Self { adapters, plan: Some(plan) }
+            .map(|group| {
+                let owner = plan.groups[group].members[0];
+                plan.method.init(&plan.layers[owner], statistics.get(owner).and_then(Option::as_deref), device)
+            })
+            .collect::<Result<_>>()?;
+        let shared = plan.method.init_shared(&plan.layers, device).into_iter().map(|tensor| Param::from_tensor(tensor).set_require_grad(false)).collect();
+        Ok(Self { adapters, shared, plan: Some(plan) })
     }
 
     /// A bank that adapts nothing: the model's layers run frozen (a linear probe, full
     /// fine-tuning, or a model whose adapter was merged into its weights).
     pub fn empty() -> Self {
-        Self { adapters: Vec::new(), plan: None }
+        Self { adapters: Vec::new(), shared: Vec::new(), plan: None }
     }
 
     /// What this bank adapts; `None` for an empty bank.

@@ -6,10 +6,9 @@ use burn::tensor::backend::Backend;
 use crate::bank::AdapterBank;
 use crate::error::{PeftError, Result};
 use crate::layer::PeftLinear;
-use crate::method::AdapterMethod;
+use crate::methods::AdapterMethod;
 use crate::plan::{AdapterGroup, AdapterPlan, PlannedLayer};
-use crate::targets::{module_type, TargetMatcher, Targets};
-use crate::generator::Sharing;
+use crate::targets::{TargetMatcher, Targets};
 
 /// Offers every linear layer of a model to the targets while the model is built.
 ///
@@ -22,6 +21,8 @@ pub struct Injector {
 struct Targeting {
     matcher: TargetMatcher,
     plan: AdapterPlan,
+    /// What the method read from each planned layer's weight, by slot (`None` when offered by shape).
+    statistics: Vec<Option<Vec<f32>>>,
 }
 
 impl Injector {
@@ -36,7 +37,7 @@ impl Injector {
             groups: Vec::new(),
             untouched: Vec::new(),
         };
-        Ok(Self { targeting: Some(Targeting { matcher: targets.compile()?, plan }) })
+        Ok(Self { targeting: Some(Targeting { matcher: targets.compile()?, plan, statistics: Vec::new() }) })
     }
 
     /// An injector that adapts nothing: the model is built frozen, with an empty bank.
@@ -45,6 +46,8 @@ impl Injector {
     }
 
     /// Offers a layer by name and shape; returns its slot in the plan if the targets match it.
+    /// A plan made this way can be printed and counted; a bank for a method whose init reads the
+    /// weight (DoRA) needs the layers themselves ([`Self::linear`]).
     pub fn offer(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Option<usize>> {
         match &mut self.targeting {
             Some(targeting) => targeting.offer(name, d_in, d_out),
@@ -56,6 +59,10 @@ impl Injector {
     pub fn linear<B: Backend>(&mut self, name: &str, base: Linear<B>) -> Result<PeftLinear<B>> {
         let [d_in, d_out] = base.weight.dims();
         let slot = self.offer(name, d_in, d_out)?;
+        if let (Some(slot), Some(targeting)) = (slot, &mut self.targeting) {
+            targeting.statistics.resize(slot + 1, None);
+            targeting.statistics[slot] = targeting.plan.method.weight_statistic(base.weight.val());
+        }
         Ok(PeftLinear::new(name, base, slot))
     }
 
@@ -69,7 +76,10 @@ impl Injector {
     /// error if the targets matched nothing.
     pub fn finish<B: Backend>(self, device: &B::Device) -> Result<AdapterBank<B>> {
         match self.targeting {
-            Some(targeting) => Ok(AdapterBank::init(targeting.into_plan()?, device)),
+            Some(mut targeting) => {
+                let statistics = std::mem::take(&mut targeting.statistics);
+                AdapterBank::init(targeting.into_plan()?, &statistics, device)
+            }
             None => Ok(AdapterBank::empty()),
         }
     }
@@ -88,19 +98,11 @@ impl Targeting {
         // A rank above the layer's sizes adds parameters, not expressiveness (and a huge one
         // would abort on allocation).
         let rank = self.plan.method.rank();
-        let limit = match &self.plan.method {
-            AdapterMethod::Wegeft(_) => d_in,
-            AdapterMethod::Lora(_) => d_in.min(d_out),
-        };
+        let limit = self.plan.method.rank_limit(d_in, d_out);
         if rank > limit {
             return Err(PeftError::InvalidConfig(format!("rank {rank} exceeds {limit}, the size of layer `{name}` ({d_in} -> {d_out})")));
         }
-        let group_name = match &self.plan.method {
-            AdapterMethod::Wegeft(config) if config.sharing == Sharing::PerModuleType => {
-                module_type(name)
-            }
-            _ => name.to_string(),
-        };
+        let group_name = self.plan.method.group_name(name);
         let slot = self.plan.layers.len();
         let group = match self.plan.groups.iter().position(|g| g.name == group_name) {
             Some(index) => {

@@ -1,12 +1,13 @@
 //! A frozen linear layer that may carry an adapter.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 
 use crate::bank::AdapterBank;
 use crate::layer_name::LayerName;
+use crate::methods::{Adapter, LayerInput};
 use crate::precision::autocast;
 
 /// A pretrained `Linear` with frozen weights and, if targeted, a slot in an [`AdapterBank`].
@@ -28,9 +29,9 @@ impl<B: Backend> PeftLinear<B> {
         Self { name: LayerName::new(name, slot), base: base.no_grad() }
     }
 
-    /// `y = xW + b + Δ(x)`, where Δ is this layer's adapter in `bank` (none when the bank is
-    /// empty or the layer was not targeted). The update is computed on the activation path,
-    /// never as a d_in×d_out matrix. The layer computes in its weight's precision and answers in
+    /// `y = xW + b` as this layer's adapter in `bank` changes it (unchanged when the bank is
+    /// empty or the layer was not targeted). Low-rank updates are computed on the activation
+    /// path, never as a d_in×d_out matrix. The layer computes in its weight's precision and answers in
     /// `x`'s, so a half-precision base ([`crate::precision`]) also works inside an f32 model.
     ///
     /// # Panics
@@ -41,8 +42,12 @@ impl<B: Backend> PeftLinear<B> {
         let y = through_rows(autocast(x, weight.dtype()), |rows| match adapter {
             None => self.base.forward(rows),
             Some(adapter) => {
-                let delta = adapter.delta_forward(rows.clone(), weight);
-                self.base.forward(rows) + delta
+                let base = rows.clone().matmul(weight.clone());
+                let y = adapter.forward(LayerInput { x: rows, weight, base, shared: &bank.shared });
+                match &self.base.bias {
+                    Some(bias) => y + bias.val().unsqueeze(),
+                    None => y,
+                }
             }
         });
         autocast(y, dtype)
@@ -53,18 +58,16 @@ impl<B: Backend> PeftLinear<B> {
     pub fn merged(&self, bank: &AdapterBank<B>) -> Linear<B> {
         let mut linear = self.base.clone();
         if let Some(adapter) = self.name.slot().and_then(|slot| bank.adapter_of(slot, self.name.as_str())) {
-            linear.weight = linear.weight.map(|weight| merge_weight(adapter, weight));
+            linear.weight = linear.weight.map(|weight| merge_weight(adapter, weight, &bank.shared));
         }
         linear
     }
 }
 
-/// `W + ΔW`, computed in f32 and cast back to W's precision.
-pub(crate) fn merge_weight<B: Backend>(adapter: &crate::Adapter<B>, weight: Tensor<B, 2>) -> Tensor<B, 2> {
+/// The merged weight, computed in f32 and cast back to W's precision.
+pub(crate) fn merge_weight<B: Backend>(adapter: &Adapter<B>, weight: Tensor<B, 2>, shared: &[Param<Tensor<B, 2>>]) -> Tensor<B, 2> {
     let dtype = weight.dtype();
-    let weight = weight.cast(DType::F32);
-    let delta = adapter.delta_weight(weight.clone());
-    (weight + delta).cast(dtype).detach()
+    adapter.merged_weight(weight.cast(DType::F32), shared).cast(dtype).detach()
 }
 
 /// Applies a linear map `f` to `[.., d_in]` as one `[rows, d_in]` matrix. A batched matmul

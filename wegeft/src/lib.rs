@@ -1,4 +1,4 @@
-//! WeGeFT and LoRA adapters for burn.
+//! WeGeFT adapters for burn, with the baselines the paper compares (LoRA, DoRA, VeRA).
 //!
 //! WeGeFT (weight-generative fine-tuning, ICML 2025) fine-tunes a frozen linear layer by
 //! generating its update from the pretrained weight: in burn's `[d_in, d_out]` layout
@@ -10,8 +10,10 @@
 //!   as a frozen [`PeftLinear`] that gets a slot if the targets match its name;
 //! - the model keeps the [`AdapterBank`] the injector finishes with as a field (an empty one
 //!   from [`Injector::none`]) and passes it to every `PeftLinear::forward`;
-//! - it implements [`Adapted`] (two one-line methods), which gives merging, export as a PEFT LoRA
-//!   adapter and parameter counts by walking the model's modules.
+//! - it implements [`Adapted`] (two one-line methods), which gives merging, export as a PEFT
+//!   adapter and parameter counts by walking the model's modules;
+//! - a method is one folder of [`methods`]: a config implementing [`PeftMethod`] and a layer
+//!   module implementing [`LayerAdapter`].
 //!
 //! ```
 //! use burn::{backend::{Autodiff, NdArray}, module::Module, nn::LinearConfig, tensor::{backend::Backend, Tensor}};
@@ -44,36 +46,34 @@
 #![warn(missing_docs)]
 
 pub mod error;
-pub mod generator;
 pub mod io;
 pub mod kernels;
-pub mod lora;
+pub mod methods;
 pub mod precision;
 pub mod train;
 
 mod adapted;
-mod adapter;
 mod bank;
 mod injector;
 mod layer;
 mod layer_name;
-mod method;
 mod params;
 mod plan;
 mod targets;
 
 pub use adapted::Adapted;
-pub use adapter::Adapter;
 pub use bank::AdapterBank;
 pub use error::{PeftError, Result};
 pub use injector::Injector;
-pub use io::{export_peft_lora, load_adapter, save_adapter, AdapterFile};
+pub use io::{export_peft, load_adapter, save_adapter, AdapterFile};
 pub use layer::PeftLinear;
 pub use layer_name::LayerName;
-pub use lora::{LoraAdapter, LoraConfig};
-pub use method::AdapterMethod;
+pub use methods::dora::{DoraAdapter, DoraConfig};
+pub use methods::lora::{LoraAdapter, LoraConfig};
+pub use methods::vera::{VeraAdapter, VeraConfig};
+pub use methods::wegeft::{Sharing, WegeftConfig, WegeftInit, WegeftPair};
+pub use methods::{Adapter, AdapterMethod, Domain, LayerAdapter, LayerInput, MethodName, Overrides, PeftMethod, TensorSpec};
 pub use params::ParamReport;
 pub use precision::Precision;
 pub use plan::{AdapterGroup, AdapterPlan, PlannedLayer};
 pub use targets::{layer_index, module_type, TargetPattern, Targets};
-pub use generator::{Sharing, WegeftConfig, WegeftInit, WegeftPair};

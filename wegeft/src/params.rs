@@ -14,8 +14,11 @@ use crate::adapted::Adapted;
 /// Parameter counts of a model with an adapter: the one counter every crate reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamReport {
-    /// Adapter parameters (the bank), each shared tensor once.
+    /// Trainable adapter parameters (the bank), each shared tensor once.
     pub adapter: usize,
+    /// Frozen tensors the adapter stores (VeRA's shared random projections): saved with it, never trained.
+    #[serde(default)]
+    pub adapter_frozen: usize,
     /// Other trainable parameters: a classifier head, or the whole backbone when it trains too.
     pub head: usize,
     /// Frozen parameters.
@@ -23,20 +26,22 @@ pub struct ParamReport {
 }
 
 impl ParamReport {
-    /// Counts `model`'s parameters, its bank's as the adapter.
+    /// Counts `model`'s parameters: its bank's adapters as the adapter, the bank's shared
+    /// tensors as stored-frozen.
     ///
     /// Trainability is read from the tensors, so call it on the training model (an autodiff backend);
     /// on other backends every parameter outside the bank counts as frozen.
     pub fn of<B: Backend, M: Adapted<B>>(model: &M) -> Self {
-        let mut bank_params = Counter::default();
-        model.bank().visit(&mut bank_params);
-        let mut model_params = Counter {
-            seen: bank_params.seen.clone(),
-            ..Counter::default()
-        };
+        let bank = model.bank();
+        let mut adapters = Counter::default();
+        bank.adapters.visit(&mut adapters);
+        let mut shared = Counter { seen: adapters.seen.clone(), ..Counter::default() };
+        bank.shared.visit(&mut shared);
+        let mut model_params = Counter { seen: shared.seen.clone(), ..Counter::default() };
         model.visit(&mut model_params);
         Self {
-            adapter: bank_params.trainable + bank_params.frozen,
+            adapter: adapters.trainable + adapters.frozen,
+            adapter_frozen: shared.trainable + shared.frozen,
             head: model_params.trainable,
             frozen: model_params.frozen,
         }
@@ -62,7 +67,11 @@ impl fmt::Display for ParamReport {
             self.adapter_percent(),
             self.head,
             self.frozen
-        )
+        )?;
+        match self.adapter_frozen {
+            0 => Ok(()),
+            stored => write!(f, " (+ {stored} frozen adapter parameters stored with it)"),
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::AdapterMethod;
+use crate::methods::AdapterMethod;
 use crate::targets::Targets;
 
 /// One adapted layer.
@@ -85,13 +85,19 @@ impl AdapterPlan {
             .find(|(_, layer)| layer.name == name)
     }
 
-    /// Trainable adapter parameters (shared tensors counted once, head excluded): the sizes of
-    /// the tensors the adapter file holds, known before any tensor exists (the dry run).
+    /// Trainable adapter parameters (shared tensors counted once, head excluded), known before
+    /// any tensor exists (the dry run).
     pub fn adapter_params(&self) -> usize {
-        (0..self.groups.len())
-            .flat_map(|group| self.method.file_shapes(self.owner(group)))
-            .map(|(_, shape)| shape.iter().product::<usize>())
-            .sum()
+        self.stored_params(true)
+    }
+
+    /// Frozen tensors the adapter stores (VeRA's shared projections).
+    pub fn adapter_frozen_params(&self) -> usize {
+        self.stored_params(false)
+    }
+
+    fn stored_params(&self, trainable: bool) -> usize {
+        crate::io::file_layout(self).iter().filter(|spec| spec.trainable == trainable).map(crate::methods::TensorSpec::len).sum()
     }
 }
 
@@ -100,7 +106,7 @@ impl fmt::Display for AdapterPlan {
         writeln!(
             f,
             "{} r={} s={} on {}: {} layers, {} parameter groups, {} adapter parameters",
-            self.method.peft_type(),
+            self.method.name(),
             self.method.rank(),
             self.method.scale(),
             self.targets,
@@ -108,6 +114,10 @@ impl fmt::Display for AdapterPlan {
             self.groups.len(),
             self.adapter_params()
         )?;
+        let frozen = self.adapter_frozen_params();
+        if frozen > 0 {
+            writeln!(f, "  plus {frozen} frozen parameters the adapter stores (shared random projections)")?;
+        }
         for layer in &self.layers {
             writeln!(
                 f,

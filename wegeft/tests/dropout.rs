@@ -64,3 +64,15 @@ fn ndarray() {
     the_gradient_is_the_mask::<Autodiff<NdArray>>();
     identity_outside_training_and_at_zero::<Autodiff<NdArray>>();
 }
+
+/// `--checkpointing` trains on `Autodiff<_, BalancedCheckpointing>`: it takes the hashed kernel
+/// too, so the same seed draws the same mask as without checkpointing (burn's sampler would not).
+#[test]
+fn gradient_checkpointing_takes_the_same_kernel() {
+    use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+    type Checkpointed = Autodiff<Flex, BalancedCheckpointing>;
+    drops_at_the_rate_and_scales_the_rest::<Checkpointed>();
+    the_gradient_is_the_mask::<Checkpointed>();
+    assert_eq!(dropped_ones::<Checkpointed>(7, true), dropped_ones::<Autodiff<Flex>>(7, true));
+    assert_eq!(dropped_ones::<Checkpointed>(7, false), dropped_ones::<Autodiff<Flex>>(7, false));
+}

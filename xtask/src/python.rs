@@ -13,6 +13,7 @@ const FIXTURE_PACKAGES: &[&str] = &[
     "onnx==1.*",
     "onnxruntime==1.*",
     "transformers==4.*",
+    "peft==0.21.2",
     "gguf==0.*",
     "pillow",
 ];
@@ -41,6 +42,7 @@ pub fn fixtures() -> std::io::Result<bool> {
     };
     for script in [
         "wegeft/tests/fixtures/make_fixtures.py",
+        "wegeft/tests/fixtures/make_peft_fixtures.py",
         "wegeft-vision/tests/fixtures/make_vit_fixtures.py",
         "wegeft-vision/tests/fixtures/make_cluster_map_fixture.py",
         "wegeft-llm/tests/fixtures/make_llama_fixtures.py",

@@ -1,5 +1,6 @@
 //! Exports a `train-llm` run: the adapter merged into the base as an HF checkpoint (`merged/`)
-//! and the adapter as an HF PEFT LoRA adapter (`peft-lora/`).
+//! and the adapter as one HF PEFT loads (`peft/`): WeGeFT as an exact LoRA adapter, LoRA, DoRA
+//! and VeRA as themselves.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,8 +28,8 @@ fn export(args: Args) -> Result<()> {
     pretrained.model.adapters = wegeft::load_adapter(bank, args.run.join("adapter"))?;
     let out = args.out.unwrap_or_else(|| args.run.join("export"));
     pretrained.model.export_hf(&pretrained.config, &pretrained.tokenizer, &out.join("merged"))?;
-    wegeft::export_peft_lora(&pretrained.model, out.join("peft-lora"))?;
-    println!("wrote {} (merged HF checkpoint) and {} (PEFT LoRA adapter)", out.join("merged").display(), out.join("peft-lora").display());
+    let kind = wegeft::export_peft(&pretrained.model, out.join("peft"))?;
+    println!("wrote {} (merged HF checkpoint) and {} ({kind})", out.join("merged").display(), out.join("peft").display());
     Ok(())
 }
 

@@ -9,7 +9,8 @@ use clap::Parser;
 use wegeft_backend::{asset_dir, BackendArgs, BackendJob, RunArgs};
 use wegeft_llm::assets::{smollm2_gguf, ARITHMETIC};
 use wegeft_llm::train::eval::Extract;
-use wegeft_llm::train::{train_llm, LlmMethod, LlmTrainConfig};
+use wegeft::MethodName;
+use wegeft_llm::train::{train_llm, LlmTrainConfig};
 use wegeft_llm::{Precision, PromptStyle, Result};
 
 #[derive(Parser, Clone)]
@@ -26,14 +27,14 @@ struct Args {
     test: Option<PathBuf>,
     /// The adapter to train [default: wegeft].
     #[arg(long, value_enum)]
-    method: Option<LlmMethod>,
-    /// Rank [default: WeGeFT 64, LoRA 16].
+    method: Option<MethodName>,
+    /// Rank [default: WeGeFT 64, LoRA and DoRA 16, VeRA 1024].
     #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     rank: Option<usize>,
     /// α [default: 2 × rank].
     #[arg(long, value_parser = wegeft_backend::parse::positive)]
     alpha: Option<f64>,
-    /// Dropout [default: WeGeFT 0.1 on W, LoRA 0.05 on x].
+    /// Dropout [default: WeGeFT 0.1 on W, the others 0.05 on x].
     #[arg(long, value_parser = wegeft_backend::parse::rate)]
     dropout: Option<f64>,
     /// Layer-name suffixes to adapt (comma-separated) [default: q,k,v,up,down projections].

@@ -3,23 +3,10 @@
 use std::path::PathBuf;
 
 use burn::config::Config;
-use serde::{Deserialize, Serialize};
-use wegeft::{Injector, LoraConfig, Precision, Sharing, Targets, WegeftConfig, WegeftInit};
+use wegeft::{Domain, Injector, MethodName, Overrides, Precision, Targets};
 
 use crate::prompt::PromptStyle;
 use crate::train::eval::Extract;
-
-/// The adapter a run trains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum LlmMethod {
-    /// WeGeFT, one pair per module type (paper: r 64, α 128, dropout 0.1 on W, `Llm` init).
-    Wegeft,
-    /// WeGeFT, one pair per layer.
-    WegeftLayer,
-    /// LoRA (paper's baseline: r 16, α 32, dropout 0.05).
-    Lora,
-}
 
 /// A fine-tuning run of a decoder on instruction data.
 #[derive(Config, Debug)]
@@ -30,16 +17,16 @@ pub struct LlmTrainConfig {
     pub train_file: PathBuf,
     /// Held-out JSONL, evaluated before and after training.
     pub test_file: PathBuf,
-    /// The adapter to train.
-    #[config(default = "LlmMethod::Wegeft")]
-    pub method: LlmMethod,
-    /// Rank [default: WeGeFT 64, LoRA 16].
+    /// The adapter to train, with the paper's LLM settings ([`MethodName::config`]).
+    #[config(default = "MethodName::Wegeft")]
+    pub method: MethodName,
+    /// Rank [default: WeGeFT 64, LoRA and DoRA 16, VeRA 1024].
     #[config(default = "None")]
     pub rank: Option<usize>,
-    /// α [default: 2 × rank].
+    /// α [default: 2 × rank; VeRA has none].
     #[config(default = "None")]
     pub alpha: Option<f64>,
-    /// Dropout [default: WeGeFT 0.1 on W, LoRA 0.05 on x].
+    /// Dropout [default: WeGeFT 0.1 on W, the others 0.05 on x].
     #[config(default = "None")]
     pub dropout: Option<f64>,
     /// Layer-name suffixes that get an adapter.
@@ -120,18 +107,7 @@ impl LlmTrainConfig {
     /// The injector of the configured method.
     pub fn injector(&self) -> crate::Result<Injector> {
         let targets = self.targets.iter().fold(Targets::new(), |t, s| t.suffix(s.as_str()));
-        let (rank, dropout) = match self.method {
-            LlmMethod::Lora => (self.rank.unwrap_or(16), self.dropout.unwrap_or(0.05)),
-            _ => (self.rank.unwrap_or(64), self.dropout.unwrap_or(0.1)),
-        };
-        let alpha = Some(self.alpha.unwrap_or(2.0 * rank as f64));
-        let sharing = if self.method == LlmMethod::WegeftLayer { Sharing::PerLayer } else { Sharing::PerModuleType };
-        Ok(match self.method {
-            LlmMethod::Lora => Injector::new(LoraConfig::new(rank).with_alpha(alpha).with_dropout(dropout), targets)?,
-            _ => Injector::new(
-                WegeftConfig::new(rank).with_init(WegeftInit::Llm).with_alpha(alpha).with_dropout(dropout).with_sharing(sharing),
-                targets,
-            )?,
-        })
+        let overrides = Overrides { rank: self.rank, alpha: self.alpha, dropout: self.dropout };
+        Ok(Injector::new(self.method.config(Domain::Llm, overrides), targets)?)
     }
 }

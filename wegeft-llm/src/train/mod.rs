@@ -7,5 +7,5 @@ mod run;
 pub mod step;
 pub mod throughput;
 
-pub use config::{LlmMethod, LlmTrainConfig};
+pub use config::LlmTrainConfig;
 pub use run::{train_llm, LlmResults};

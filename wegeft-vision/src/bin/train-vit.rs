@@ -33,7 +33,7 @@ struct Args {
     /// The hyper-parameters the other flags override.
     #[arg(long, value_enum, default_value_t = Preset::Demo)]
     preset: Preset,
-    /// Adapter rank [default: WeGeFT 16, LoRA 8].
+    /// Adapter rank [default: WeGeFT 16, LoRA and DoRA 8, VeRA 256].
     #[arg(long, value_parser = wegeft_backend::parse::at_least_one)]
     rank: Option<usize>,
     /// Layer-name suffixes to adapt (comma-separated) [default: attn.proj].

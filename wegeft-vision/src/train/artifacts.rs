@@ -86,12 +86,11 @@ impl RunResults {
         train_seconds: f64,
         world_size: usize,
     ) -> Self {
-        let adapted = !matches!(config.method, Method::Linear | Method::Full);
         Self {
             task: task.name.clone(),
             group: task.group,
             method: config.method,
-            rank: adapted.then(|| config.rank()),
+            rank: config.rank(),
             params,
             head_params,
             eval_split: config.eval_split.to_string(),

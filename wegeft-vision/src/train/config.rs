@@ -23,9 +23,9 @@ pub struct TrainConfig {
     /// The backbone's timm-layout safetensors; `None` trains from random weights (tests).
     pub checkpoint: Option<PathBuf>,
     /// What trains besides the head.
-    #[config(default = "Method::Wegeft")]
+    #[config(default = "Method::Adapter(wegeft::MethodName::Wegeft)")]
     pub method: Method,
-    /// Adapter rank; `None` takes the method's default (WeGeFT 16, LoRA 8).
+    /// Adapter rank; `None` takes the method's default (WeGeFT 16, LoRA and DoRA 8, VeRA 256).
     #[config(default = "None")]
     pub rank: Option<usize>,
     /// Layer-name suffixes that get an adapter.
@@ -115,9 +115,9 @@ impl TrainConfig {
         self.precision.unwrap_or_default()
     }
 
-    /// The adapter rank in use.
-    pub fn rank(&self) -> usize {
-        self.rank.unwrap_or_else(|| self.method.default_rank())
+    /// The adapter rank in use; `None` for the linear probe and full fine-tuning.
+    pub fn rank(&self) -> Option<usize> {
+        self.method.default_rank().map(|default| self.rank.unwrap_or(default))
     }
 
     /// The ViT for a task with `classes` classes.

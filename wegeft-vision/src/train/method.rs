@@ -1,26 +1,24 @@
-//! The fine-tuning methods a run compares: WeGeFT (shared or per layer), LoRA, a linear probe,
-//! and full fine-tuning.
+//! What a ViT run trains: an adapter method of the core crate's list (WeGeFT, LoRA, DoRA, VeRA),
+//! the head alone (a linear probe), or every weight.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use clap::builder::PossibleValue;
 use serde::{Deserialize, Serialize};
-use wegeft::{Injector, LoraConfig, Sharing, Targets, WegeftConfig, WegeftInit};
+use wegeft::{Domain, Injector, MethodName, Overrides, Targets};
 
 use crate::error::Result;
 
-/// What a run trains besides the head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+/// What a run trains besides the head. Run configs and directories name it as the command line does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Method {
-    /// WeGeFT, one (φ, ψ) pair per module type (the paper's setting).
-    Wegeft,
-    /// WeGeFT, one pair per layer.
-    WegeftLayer,
-    /// LoRA, the paper's baseline.
-    Lora,
+    /// An adapter method, with the paper's ViT settings.
+    Adapter(MethodName),
     /// The head alone (linear probe).
     Linear,
     /// Every weight.
@@ -28,26 +26,33 @@ pub enum Method {
 }
 
 impl Method {
-    /// Every method, in report order.
-    pub const ALL: [Method; 5] = [Self::Linear, Self::Lora, Self::Wegeft, Self::WegeftLayer, Self::Full];
+    /// Every method, in report order: the probe, the adapters, full fine-tuning.
+    pub fn all() -> &'static [Method] {
+        static ALL: OnceLock<Vec<Method>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            let adapters = MethodName::ALL.into_iter().map(Method::Adapter);
+            std::iter::once(Method::Linear).chain(adapters).chain([Method::Full]).collect()
+        })
+    }
 
-    /// The paper's rank: 16 for WeGeFT on ViTs, 8 for the LoRA baseline.
-    pub fn default_rank(self) -> usize {
+    /// The adapter rank a run uses unless told otherwise (`None` without adapter).
+    pub fn default_rank(self) -> Option<usize> {
         match self {
-            Self::Lora => 8,
-            _ => 16,
+            Self::Adapter(name) => Some(name.default_rank(Domain::Vision)),
+            Self::Linear | Self::Full => None,
         }
     }
 
-    /// The injector that adds this method's adapter to layers whose names end with one of
-    /// `targets` ([`Injector::none`] for methods without adapter).
-    pub fn injector(self, rank: usize, targets: &[String]) -> Result<Injector> {
+    /// The injector that adds this method's adapter, of rank `rank` (else the method's
+    /// default), to layers whose names end with one of `targets` ([`Injector::none`] for methods
+    /// without adapter).
+    pub fn injector(self, rank: Option<usize>, targets: &[String]) -> Result<Injector> {
         let targets = targets.iter().fold(Targets::new(), |t, suffix| t.suffix(suffix.as_str()));
-        let wegeft = |sharing| WegeftConfig::new(rank).with_init(WegeftInit::Vision).with_sharing(sharing);
         Ok(match self {
-            Self::Wegeft => Injector::new(wegeft(Sharing::PerModuleType), targets)?,
-            Self::WegeftLayer => Injector::new(wegeft(Sharing::PerLayer), targets)?,
-            Self::Lora => Injector::new(LoraConfig::new(rank), targets)?,
+            Self::Adapter(name) => {
+                let overrides = Overrides { rank, ..Overrides::default() };
+                Injector::new(name.config(Domain::Vision, overrides), targets)?
+            }
             Self::Linear | Self::Full => Injector::none(),
         })
     }
@@ -58,10 +63,44 @@ impl Method {
     }
 }
 
+impl From<MethodName> for Method {
+    fn from(name: MethodName) -> Self {
+        Self::Adapter(name)
+    }
+}
+
+impl clap::ValueEnum for Method {
+    fn value_variants<'a>() -> &'a [Self] {
+        Self::all()
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Self::Adapter(name) => name.to_possible_value()?,
+            Self::Linear => PossibleValue::new("linear").help("The head alone (linear probe)"),
+            Self::Full => PossibleValue::new("full").help("Every weight (full fine-tuning)"),
+        })
+    }
+}
+
 impl fmt::Display for Method {
     /// The name the command line and run directories use (`wegeft-layer`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(clap::ValueEnum::to_possible_value(self).expect("no skipped variants").get_name())
+    }
+}
+
+impl From<Method> for String {
+    fn from(method: Method) -> Self {
+        method.to_string()
+    }
+}
+
+impl TryFrom<String> for Method {
+    type Error = String;
+
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        clap::ValueEnum::from_str(&name, false).map_err(|_| format!("unknown method `{name}`"))
     }
 }
 

@@ -34,7 +34,7 @@ pub fn build_model<B: Backend>(config: &TrainConfig, task: &TaskInfo, device: &B
         Some(path) => WeightStore::safetensors(std::slice::from_ref(path))?,
         None => WeightStore::random(),
     };
-    let injector = config.method.injector(config.rank(), &config.targets)?;
+    let injector = config.method.injector(config.rank, &config.targets)?;
     let model = VisionTransformer::load(&config.vit_for(task.classes), weights, injector, device)?;
     model.check_image_size(config.image_size, config.image_size)?;
     let model = if config.method.trains_backbone() { unfreeze(model) } else { model };

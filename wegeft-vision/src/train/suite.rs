@@ -42,7 +42,7 @@ pub fn markdown_report(runs: &[RunResults]) -> String {
     tasks.sort();
     tasks.dedup();
     let mut methods: Vec<Method> = runs.iter().map(|r| r.method).collect();
-    methods.sort_by_key(|m| Method::ALL.iter().position(|x| x == m));
+    methods.sort_by_key(|m| Method::all().iter().position(|x| x == m));
     methods.dedup();
     let groups: Vec<TaskGroup> = {
         let mut g: Vec<_> = tasks.iter().map(|(g, _)| *g).collect();

@@ -1,29 +1,16 @@
-//! Tensor names in adapter files, as HF PEFT names them (`base_model.model.` + layer name).
+//! Tensor names in adapter files, as HF PEFT names them: a layer's tensors under
+//! `base_model.model.{layer}.`, tensors of the whole adapter (VeRA's shared projections) under
+//! `base_model.`. Each method's `layer_tensors` names what it stores.
 //!
-//! | method | key | shape (PyTorch layout) |
-//! |---|---|---|
-//! | WeGeFT | `base_model.model.{owner}.wegeft_phi.weight` | Φ = φᵀ, r×d_in |
-//! | WeGeFT | `base_model.model.{owner}.wegeft_psi.weight` | Ψ = ψ, r×d_in |
-//! | LoRA | `base_model.model.{layer}.lora_A.weight` | A, r×d_in |
-//! | LoRA | `base_model.model.{layer}.lora_B.weight` | B, d_out×r |
-//!
-//! A shared WeGeFT pair is stored once, under its group's owner: the first layer of the group,
-//! as the official code's `tied_modules` does.
+//! A tensor shared by a group of layers (WeGeFT's pair per module type) is stored once, under
+//! the group's owner: its first layer, as the official code's `tied_modules` does.
 
-const PREFIX: &str = "base_model.model.";
-
-pub(crate) fn wegeft_phi(owner: &str) -> String {
-    format!("{PREFIX}{owner}.wegeft_phi.weight")
+/// The key of a layer's tensor, e.g. `base_model.model.blocks.0.attn.proj.lora_A.weight`.
+pub fn of_layer(layer: &str, tensor: &str) -> String {
+    format!("base_model.model.{layer}.{tensor}")
 }
 
-pub(crate) fn wegeft_psi(owner: &str) -> String {
-    format!("{PREFIX}{owner}.wegeft_psi.weight")
-}
-
-pub(crate) fn lora_a(layer: &str) -> String {
-    format!("{PREFIX}{layer}.lora_A.weight")
-}
-
-pub(crate) fn lora_b(layer: &str) -> String {
-    format!("{PREFIX}{layer}.lora_B.weight")
+/// The key of a tensor of the whole adapter, e.g. `base_model.vera_A`.
+pub fn of_adapter(tensor: &str) -> String {
+    format!("base_model.{tensor}")
 }

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
-pub(crate) use bank_tensors::load_param;
 pub use atomic::write_atomic;
 pub use config_file::{FileDescription, FORMAT_VERSION};
-pub use peft_export::export_peft_lora;
+pub use peft_export::export_peft;
 pub use store::{Init, Scope, WeightStore};
+pub(crate) use bank_tensors::file_layout;
 pub use tensors::{read_safetensors, write_safetensors, StoredTensor};
 
 use crate::bank::AdapterBank;
@@ -121,19 +121,11 @@ impl AdapterFile {
             path: self.dir.join(CONFIG_FILE),
             detail,
         };
-        let (peft_type, rank, scale) = match &self.description {
-            FileDescription::Plan(file) => {
-                (file.method.peft_type(), file.method.rank(), file.method.scale())
-            }
-            FileDescription::PeftLora { rank, alpha } => ("LORA", *rank, alpha / *rank as f64),
-        };
-        let method = &plan.method;
-        if peft_type != method.peft_type() {
-            return Err(mismatch(format!(
-                "it is a {peft_type} adapter, the model was built for {}",
-                method.peft_type()
-            )));
+        let (theirs, method) = (self.description.method(), &plan.method);
+        if theirs.name() != method.name() {
+            return Err(mismatch(format!("it is a {} adapter, the model was built for {}", theirs.name(), method.name())));
         }
+        let (rank, scale) = (theirs.rank(), theirs.scale());
         if rank != method.rank() || (scale - method.scale()).abs() > 1e-9 * scale.abs().max(1.0) {
             return Err(mismatch(format!(
                 "it has rank {rank} and scale {scale}, the model expects rank {} and scale {}",

@@ -1,7 +1,9 @@
-//! Export of a WeGeFT adapter as a standard PEFT LoRA adapter, so LoRA servers can use it.
+//! Export as an adapter HF PEFT loads. LoRA, DoRA and VeRA adapters are PEFT's own formats and
+//! are saved as they are; WeGeFT, which PEFT lacks, becomes a standard LoRA adapter, so LoRA
+//! servers can use it.
 //!
-//! Exact, since ΔW has rank ≤ r: per layer `lora_A = Ψ` (r×d_in) and `lora_B = s·W_pt·Φᵀ`
-//! (d_out×r), with `lora_alpha = r` so PEFT's scale is 1.
+//! Exact, since WeGeFT's ΔW has rank ≤ r: per layer `lora_A = Ψ` (r×d_in) and
+//! `lora_B = s·W_pt·Φᵀ` (d_out×r), with `lora_alpha = r` so PEFT's scale is 1.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -10,22 +12,23 @@ use burn::tensor::backend::Backend;
 use burn::tensor::DType;
 
 use super::tensors::StoredTensor;
-use super::{keys, write_adapter_dir};
+use super::write_adapter_dir;
 use crate::adapted::Adapted;
-use crate::adapter::Adapter;
 use crate::error::{PeftError, Result};
-use crate::lora::LoraConfig;
-use crate::method::AdapterMethod;
+use crate::methods::lora::{lora_tensors, LoraConfig};
+use crate::methods::{Adapter, AdapterMethod};
 use crate::plan::{AdapterGroup, AdapterPlan};
 
-/// Writes `model`'s adapter to `dir` as a PEFT LoRA adapter. A WeGeFT update is generated from
-/// each adapted layer's frozen weight, which the model's layers provide; a LoRA bank is saved as
-/// it is. Layers outside the plan are left alone.
-pub fn export_peft_lora<B: Backend, M: Adapted<B>>(model: &M, dir: impl AsRef<Path>) -> Result<()> {
+/// Writes `model`'s adapter to `dir` as an adapter HF PEFT loads: a WeGeFT update becomes a LoRA
+/// adapter, generated from each adapted layer's frozen weight (which the model's layers
+/// provide); the other methods are saved as they are. Layers outside the plan are left alone.
+/// Returns what it wrote, for the user (`"a PEFT LoRA adapter (WeGeFT's exact low-rank form)"`).
+pub fn export_peft<B: Backend, M: Adapted<B>>(model: &M, dir: impl AsRef<Path>) -> Result<String> {
     let bank = model.bank();
     let plan = bank.plan().ok_or(PeftError::EmptyBank)?;
     let AdapterMethod::Wegeft(wegeft) = &plan.method else {
-        return super::save_adapter(bank, dir);
+        super::save_adapter(bank, dir)?;
+        return Ok(format!("a PEFT {} adapter", plan.method.name()));
     };
     let mut weights: HashMap<String, _> = model.linear_weights().into_iter().collect();
     let mut tensors = BTreeMap::new();
@@ -46,8 +49,9 @@ pub fn export_peft_lora<B: Backend, M: Adapted<B>>(model: &M, dir: impl AsRef<Pa
             unreachable!("a WeGeFT plan holds WeGeFT pairs")
         };
         let lora_b = pair.phi.val().matmul(weight.cast(DType::F32)).mul_scalar(pair.scale).transpose();
-        tensors.insert(keys::lora_a(&planned.name), StoredTensor::from_tensor(pair.psi.val()));
-        tensors.insert(keys::lora_b(&planned.name), StoredTensor::from_tensor(lora_b));
+        let [a_spec, b_spec] = <[_; 2]>::try_from(lora_tensors(wegeft.rank, planned)).expect("LoRA stores A and B");
+        tensors.insert(a_spec.key, StoredTensor::from_tensor(pair.psi.val()));
+        tensors.insert(b_spec.key, StoredTensor::from_tensor(lora_b));
     }
     let rank = wegeft.rank;
     let lora_plan = AdapterPlan {
@@ -76,5 +80,6 @@ pub fn export_peft_lora<B: Backend, M: Adapted<B>>(model: &M, dir: impl AsRef<Pa
         untouched: Vec::new(),
     };
     debug_assert_eq!(super::bank_tensors::expected_shapes(&lora_plan).len(), tensors.len());
-    write_adapter_dir(dir.as_ref(), &lora_plan, &tensors)
+    write_adapter_dir(dir.as_ref(), &lora_plan, &tensors)?;
+    Ok("a PEFT LoRA adapter (WeGeFT's exact low-rank form)".into())
 }

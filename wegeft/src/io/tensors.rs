@@ -21,23 +21,16 @@ pub struct StoredTensor {
 }
 
 impl StoredTensor {
-    /// Copies a 2-D tensor off its device.
-    pub fn from_tensor<B: Backend>(tensor: Tensor<B, 2>) -> Self {
-        let shape = tensor.dims().to_vec();
-        let values = tensor
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .expect("converted to f32");
-        Self { shape, values }
+    /// Copies a tensor off its device.
+    pub fn from_tensor<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Self {
+        Self::from_data(tensor.into_data())
     }
 
-    /// Puts the tensor on `device`; the caller has checked it is 2-D.
-    pub fn to_tensor<B: Backend>(&self, device: &B::Device) -> Tensor<B, 2> {
-        Tensor::from_data(
-            TensorData::new(self.values.clone(), [self.shape[0], self.shape[1]]),
-            device,
-        )
+    /// A tensor's data as f32.
+    pub fn from_data(data: TensorData) -> Self {
+        let shape = data.shape.to_vec();
+        let values = data.convert::<f32>().to_vec::<f32>().expect("converted to f32");
+        Self { shape, values }
     }
 }
 

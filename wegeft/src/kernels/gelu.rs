@@ -25,7 +25,7 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod cpu {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
     use burn::backend::Autodiff;
@@ -35,14 +35,24 @@ mod cpu {
 
     use crate::kernels::{cast, CHUNK};
 
-    /// GELU of `x` when `B` is the CPU backend `C`, with or without autodiff; else `x` back.
+    /// GELU of `x` when `B` is the CPU backend `C`, with or without autodiff (and its gradient
+    /// checkpointing); else `x` back.
     pub(super) fn on<B: Backend, C: Backend, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>, Tensor<B, D>> {
         let x = match cast::<Tensor<B, D>, Tensor<C, D>>(x) {
             Ok(x) => return Ok(cast(untracked(x)).unwrap_or_else(|_| unreachable!("B is C"))),
             Err(x) => x,
         };
-        let x = cast::<Tensor<B, D>, Tensor<Autodiff<C>, D>>(x)?;
-        Ok(cast(tracked(x)).unwrap_or_else(|_| unreachable!("B is Autodiff<C>")))
+        let x = match on_autodiff::<B, C, NoCheckpointing, D>(x) {
+            Ok(y) => return Ok(y),
+            Err(x) => x,
+        };
+        on_autodiff::<B, C, BalancedCheckpointing, D>(x)
+    }
+
+    /// GELU of `x` when `B` is `Autodiff<C, S>`; else `x` back.
+    fn on_autodiff<B: Backend, C: Backend, S: CheckpointStrategy, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>, Tensor<B, D>> {
+        let x = cast::<Tensor<B, D>, Tensor<Autodiff<C, S>, D>>(x)?;
+        Ok(cast(tracked(x)).unwrap_or_else(|_| unreachable!("B is Autodiff<C, S>")))
     }
 
     /// GELU through the tensor's host data.
@@ -55,10 +65,10 @@ mod cpu {
     }
 
     /// GELU under autodiff: the same pass forward, and `grad·GELU'(x)` in one pass backward.
-    fn tracked<C: Backend, const D: usize>(x: Tensor<Autodiff<C>, D>) -> Tensor<Autodiff<C>, D> {
+    fn tracked<C: Backend, S: CheckpointStrategy, const D: usize>(x: Tensor<Autodiff<C, S>, D>) -> Tensor<Autodiff<C, S>, D> {
         let inner = |p| Tensor::<C, D>::from_primitive(TensorPrimitive::Float(p));
         let x = x.into_primitive().tensor();
-        let output = match GeluBackward::<D>.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
+        let output = match GeluBackward::<D>.prepare::<S>([x.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let y = untracked(inner(x.primitive.clone())).into_primitive().tensor();
                 prep.finish(x.primitive, y)

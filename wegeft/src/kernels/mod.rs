@@ -15,6 +15,7 @@ mod gelu;
 pub use dropout::dropout;
 pub use gelu::gelu;
 
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 use std::any::TypeId;
 
 use burn::tensor::backend::Backend;
@@ -23,19 +24,27 @@ use burn::tensor::backend::Backend;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 const CHUNK: usize = 1 << 14;
 
-/// Whether `B` is one of the CPU backends compiled in (its tensors live in host memory).
+/// Whether `B` is one of the CPU backends compiled in (its tensors live in host memory), with
+/// or without autodiff, and with or without gradient checkpointing.
 fn on_cpu<B: Backend>() -> bool {
-    let id = TypeId::of::<B>();
     #[cfg(feature = "flex")]
-    if id == TypeId::of::<burn::backend::Flex>() || id == TypeId::of::<burn::backend::Autodiff<burn::backend::Flex>>() {
+    if is_cpu_backend::<B, burn::backend::Flex>() {
         return true;
     }
     #[cfg(feature = "ndarray")]
-    if id == TypeId::of::<burn::backend::NdArray>() || id == TypeId::of::<burn::backend::Autodiff<burn::backend::NdArray>>() {
+    if is_cpu_backend::<B, burn::backend::NdArray>() {
         return true;
     }
-    let _ = id;
     false
+}
+
+/// Whether `B` is `C`, or `C` under either of burn's autodiff checkpointing strategies.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+fn is_cpu_backend<B: Backend, C: Backend>() -> bool {
+    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
+    use burn::backend::Autodiff;
+    let id = TypeId::of::<B>();
+    id == TypeId::of::<C>() || id == TypeId::of::<Autodiff<C, NoCheckpointing>>() || id == TypeId::of::<Autodiff<C, BalancedCheckpointing>>()
 }
 
 /// `value` as a `To` when `From` and `To` are the same type, else `value` back.

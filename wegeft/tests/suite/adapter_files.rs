@@ -152,7 +152,7 @@ fn an_adapter_for_another_model_is_refused<B: AutodiffBackend>() {
 fn wegeft_exports_exactly_as_a_peft_lora_adapter<B: AutodiffBackend>() {
     let (model, _) = saved::<B>("export-src", WegeftConfig::new(3).with_alpha(Some(4.5)));
     let dir = crate::common::temp_dir("export");
-    wegeft::export_peft_lora(&model, &dir).unwrap();
+    wegeft::export_peft(&model, &dir).unwrap();
 
     let config: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join(CONFIG_FILE)).unwrap()).unwrap();
     assert_eq!((config["peft_type"].as_str(), config["r"].as_u64(), config["lora_alpha"].as_f64()), (Some("LORA"), Some(3), Some(3.0)));
@@ -174,7 +174,7 @@ fn wegeft_exports_exactly_as_a_peft_lora_adapter<B: AutodiffBackend>() {
     assert!(matches!(&error, PeftError::BadConfigFile { message, .. } if message.contains("use_rslora")), "{error}");
 
     let two_blocks = Tiny { blocks: model.blocks[..2].to_vec(), ..model.clone() };
-    let error = wegeft::export_peft_lora(&two_blocks, &dir).unwrap_err();
+    let error = wegeft::export_peft(&two_blocks, &dir).unwrap_err();
     assert!(matches!(&error, PeftError::MissingLayer(name) if name == "blocks.2.fc"), "{error}");
 }
 

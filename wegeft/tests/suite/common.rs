@@ -95,7 +95,9 @@ pub fn random_linear<B: Backend>(d_in: usize, d_out: usize) -> Linear<B> {
     }
 }
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, ModuleVisitor};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
 use wegeft::{Adapted, Adapter, AdapterBank, AdapterMethod, Injector, LoraAdapter, PeftLinear, Targets, WegeftPair};
 
 /// A user's small model (not ours): three adapted blocks and a trainable head.
@@ -153,21 +155,17 @@ impl<B: Backend> Tiny<B> {
         self.clone().merged().forward(x)
     }
 
-    /// Gives every adapter tensor random values, as if trained.
+    /// Gives every adapter tensor random values, as if trained: matrices within ±0.3, vectors
+    /// (DoRA's magnitudes, VeRA's scales) within ±3, so every method visibly changes the output.
     pub fn randomize_adapters(mut self) -> Self {
-        let randomize = |param: Param<Tensor<B, 2>>| param.map(|t| random(t.dims()).mul_scalar(0.3).set_require_grad(t.is_require_grad()));
-        for adapter in &mut self.adapters.adapters {
-            match adapter {
-                Adapter::Wegeft(pair) => {
-                    pair.phi = randomize(pair.phi.clone());
-                    pair.psi = randomize(pair.psi.clone());
-                }
-                Adapter::Lora(lora) => {
-                    lora.a = randomize(lora.a.clone());
-                    lora.b = randomize(lora.b.clone());
-                }
+        struct Randomize;
+        impl<B: Backend> ModuleMapper<B> for Randomize {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+                let scale = if D == 1 { 3.0 } else { 0.3 };
+                param.map(|t| random(t.dims()).mul_scalar(scale).set_require_grad(t.is_require_grad()))
             }
         }
+        self.adapters.adapters = std::mem::take(&mut self.adapters.adapters).map(&mut Randomize);
         self
     }
 }
@@ -176,7 +174,7 @@ impl<B: Backend> Tiny<B> {
 pub fn pairs_mut<B: Backend>(bank: &mut AdapterBank<B>) -> Vec<&mut WegeftPair<B>> {
     bank.adapters.iter_mut().filter_map(|adapter| match adapter {
         Adapter::Wegeft(pair) => Some(pair),
-        Adapter::Lora(_) => None,
+        _ => None,
     }).collect()
 }
 
@@ -184,7 +182,7 @@ pub fn pairs_mut<B: Backend>(bank: &mut AdapterBank<B>) -> Vec<&mut WegeftPair<B
 pub fn pairs<B: Backend>(bank: &AdapterBank<B>) -> Vec<&WegeftPair<B>> {
     bank.adapters.iter().filter_map(|adapter| match adapter {
         Adapter::Wegeft(pair) => Some(pair),
-        Adapter::Lora(_) => None,
+        _ => None,
     }).collect()
 }
 
@@ -192,19 +190,33 @@ pub fn pairs<B: Backend>(bank: &AdapterBank<B>) -> Vec<&WegeftPair<B>> {
 pub fn loras_mut<B: Backend>(bank: &mut AdapterBank<B>) -> Vec<&mut LoraAdapter<B>> {
     bank.adapters.iter_mut().filter_map(|adapter| match adapter {
         Adapter::Lora(lora) => Some(lora),
-        Adapter::Wegeft(_) => None,
+        _ => None,
     }).collect()
 }
 
-/// Every adapter tensor of the bank, in group order.
-pub fn adapter_tensors<B: Backend>(bank: &AdapterBank<B>) -> Vec<Tensor<B, 2>> {
-    adapter_params(bank).into_iter().map(Param::val).collect()
+/// Every adapter tensor of the bank (shared frozen tensors excluded), flattened, in group order.
+pub fn adapter_tensors<B: Backend>(bank: &AdapterBank<B>) -> Vec<Tensor<B, 1>> {
+    struct Collect<B: Backend>(Vec<Tensor<B, 1>>);
+    impl<B: Backend> ModuleVisitor<B> for Collect<B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.val().reshape([-1]));
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    bank.adapters.visit(&mut collect);
+    collect.0
 }
 
-/// Every adapter parameter of the bank, in group order.
-pub fn adapter_params<B: Backend>(bank: &AdapterBank<B>) -> Vec<&Param<Tensor<B, 2>>> {
-    bank.adapters.iter().flat_map(|adapter| match adapter {
-        Adapter::Wegeft(pair) => [&pair.phi, &pair.psi],
-        Adapter::Lora(lora) => [&lora.a, &lora.b],
-    }).collect()
+/// The gradient of every adapter tensor (shared frozen tensors excluded), flattened, in group order.
+pub fn adapter_grads<B: AutodiffBackend>(bank: &AdapterBank<B>, grads: &GradientsParams) -> Vec<Tensor<B::InnerBackend, 1>> {
+    struct Collect<'a, B: AutodiffBackend>(&'a GradientsParams, Vec<Tensor<B::InnerBackend, 1>>);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let grad = self.0.get::<B::InnerBackend, D>(param.id).expect("the adapter has a gradient");
+            self.1.push(grad.reshape([-1]));
+        }
+    }
+    let mut collect = Collect::<B>(grads, Vec::new());
+    bank.adapters.visit(&mut collect);
+    collect.1
 }

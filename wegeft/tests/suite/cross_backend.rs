@@ -8,7 +8,7 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use crate::common::{random, Tiny, TINY_CLASSES, TINY_WIDTH};
-use wegeft::{AdapterMethod, LoraConfig, WegeftConfig, WegeftInit};
+use wegeft::{AdapterMethod, DoraConfig, LoraConfig, VeraConfig, WegeftConfig, WegeftInit};
 
 type Cpu = Autodiff<NdArray>;
 type Gpu = Autodiff<Wgpu>;
@@ -45,10 +45,12 @@ fn adapter_tensors<B: Backend>(model: &Tiny<B>) -> Vec<Vec<f32>> {
 
 #[test]
 fn twenty_steps_on_ndarray_and_wgpu_end_within_1e_3() {
-    let methods: [AdapterMethod; 3] = [
+    let methods: [AdapterMethod; 5] = [
         WegeftConfig::new(3).into(),
         WegeftConfig::new(3).with_init(WegeftInit::Llm).into(),
         LoraConfig::new(3).into(),
+        DoraConfig::new(3).into(),
+        VeraConfig::new(5).into(),
     ];
     for method in methods {
         let cpu = Tiny::<Cpu>::new(method.clone());

@@ -10,6 +10,7 @@ mod common;
 
 mod adapter_files;
 mod cross_backend;
+mod peft_methods;
 mod precision;
 mod properties;
 mod reference;

@@ -8,17 +8,14 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, Tensor};
 use wegeft::precision::CastParams;
 use wegeft::train::LossScaler;
-use wegeft::{AdapterMethod, LoraConfig, Precision, WegeftConfig};
+use wegeft::{Precision, WegeftConfig};
 
-use crate::common::{adapter_params, assert_close, random, random_linear, Tiny, TINY_WIDTH};
-
-fn methods() -> Vec<AdapterMethod> {
-    vec![WegeftConfig::new(3).into(), LoraConfig::new(3).with_alpha(Some(6.0)).into()]
-}
+use crate::common::{assert_close, random, random_linear, Tiny, TINY_WIDTH};
+use crate::properties::methods;
 
 /// The gradient of every adapter parameter (f32), in bank order.
-fn adapter_grads<B: AutodiffBackend>(model: &Tiny<B>, grads: &GradientsParams) -> Vec<Tensor<B::InnerBackend, 2>> {
-    adapter_params(&model.adapters).iter().map(|param| grads.get::<B::InnerBackend, 2>(param.id).expect("the adapter has a gradient")).collect()
+fn adapter_grads<B: AutodiffBackend>(model: &Tiny<B>, grads: &GradientsParams) -> Vec<Tensor<B::InnerBackend, 1>> {
+    crate::common::adapter_grads(&model.adapters, grads)
 }
 
 fn a_half_precision_base_under_an_f32_adapter_tracks_f32<B: AutodiffBackend>() {

@@ -6,15 +6,18 @@ use burn::tensor::{Tensor, TensorData};
 use burn::tensor::backend::AutodiffBackend;
 use crate::common::{assert_close, random, random_linear, Tiny, TINY_WIDTH};
 use wegeft::{
-    AdapterMethod, Injector, LoraConfig, ParamReport, Targets, WegeftConfig, WegeftInit,
+    AdapterMethod, DoraConfig, Injector, LoraConfig, ParamReport, Targets, VeraConfig, WegeftConfig, WegeftInit,
 };
 
-fn methods() -> Vec<AdapterMethod> {
+/// One config of every method (and both WeGeFT presets and sharings).
+pub fn methods() -> Vec<AdapterMethod> {
     vec![
         WegeftConfig::new(3).into(),
         WegeftConfig::new(3).with_init(WegeftInit::Llm).with_alpha(Some(6.0)).into(),
         WegeftConfig::new(3).with_sharing(wegeft::Sharing::PerLayer).into(),
         LoraConfig::new(3).with_alpha(Some(6.0)).into(),
+        DoraConfig::new(3).with_alpha(Some(6.0)).into(),
+        VeraConfig::new(5).into(),
     ]
 }
 
@@ -114,7 +117,11 @@ fn param_report_counts_adapter_head_and_frozen_once<B: AutodiffBackend>() {
     for method in methods() {
         let model = Tiny::<B>::new(method.clone());
         let report = ParamReport::of(&model);
-        assert_eq!(report.adapter, model.adapters.plan().unwrap().adapter_params(), "{method:?}");
+        let plan = model.adapters.plan().unwrap();
+        assert_eq!(report.adapter, plan.adapter_params(), "{method:?}");
+        assert_eq!(report.adapter_frozen, plan.adapter_frozen_params(), "{method:?}");
+        let vera = matches!(method, AdapterMethod::Vera(_));
+        assert_eq!(report.adapter_frozen, if vera { 2 * 5 * TINY_WIDTH } else { 0 }, "{method:?}");
         assert_eq!(report.head, TINY_WIDTH * crate::common::TINY_CLASSES + crate::common::TINY_CLASSES);
         assert_eq!(report.frozen, 3 * (TINY_WIDTH * TINY_WIDTH + TINY_WIDTH));
     }

@@ -91,7 +91,7 @@ pub fn score<B: Backend>(
             let head = match name {
                 "trained" => clustering_head(model, layer)?,
                 "random_phi" => clustering_head(&initial, layer)?,
-                _ => principal_head(model, layer, config.rank())?,
+                _ => principal_head(model, layer, config.rank().unwrap_or_default())?,
             };
             heads.push((layer, head));
         }

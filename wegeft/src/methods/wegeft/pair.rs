@@ -6,11 +6,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
 use burn::tensor::{Distribution, Tensor};
 
-use std::collections::BTreeMap;
-
 use super::config::{WegeftConfig, WegeftInit};
-use crate::io::{keys, load_param, StoredTensor};
 use crate::kernels::dropout;
+use crate::methods::{LayerAdapter, LayerInput, PeftMethod};
 use crate::precision::autocast;
 
 /// The generator of a weight update from the frozen weight.
@@ -63,7 +61,7 @@ impl<B: Backend> WegeftPair<B> {
     ///
     /// Costs N·r·(d_in + d_out) plus a batch-independent r·d_in·d_out, and never builds the
     /// d_in×d_out update, so it is the path for training.
-    pub fn delta_forward<const D: usize>(&self, x: Tensor<B, D>, weight: Tensor<B, 2>) -> Tensor<B, D> {
+    pub fn delta_forward(&self, x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Tensor<B, 2> {
         // In x's precision (the frozen base's): φ and ψ stay f32 parameters.
         let dtype = x.dtype();
         let generated = autocast(self.phi.val(), dtype)
@@ -73,24 +71,19 @@ impl<B: Backend> WegeftPair<B> {
         linear(projected, generated, None)
     }
 
-    /// The update `ΔW = s·Ψᵀ·Φ·W` (d_in×d_out) for weight `W`, without dropout: the merge path.
+    /// The update `ΔW = s·Ψᵀ·Φ·W` (d_in×d_out) for weight `W`, without dropout.
     pub fn delta_weight(&self, weight: Tensor<B, 2>) -> Tensor<B, 2> {
         let generated = self.phi.val().matmul(weight).mul_scalar(self.scale);
         self.psi.val().transpose().matmul(generated)
     }
+}
 
-    /// Φ and Ψ as an adapter file stores them, under the group's owner layer.
-    pub(crate) fn file_tensors(&self, owner: &str) -> Vec<(String, StoredTensor)> {
-        vec![
-            (keys::wegeft_phi(owner), StoredTensor::from_tensor(self.phi.val())),
-            (keys::wegeft_psi(owner), StoredTensor::from_tensor(self.psi.val())),
-        ]
+impl<B: Backend> LayerAdapter<B> for WegeftPair<B> {
+    fn forward(&self, layer: LayerInput<'_, B>) -> Tensor<B, 2> {
+        layer.base + self.delta_forward(layer.x, layer.weight)
     }
 
-    /// The pair with Φ and Ψ read from checked adapter-file tensors.
-    pub(crate) fn with_file_tensors(mut self, owner: &str, tensors: &BTreeMap<String, StoredTensor>) -> Self {
-        self.phi = load_param(self.phi, &tensors[&keys::wegeft_phi(owner)], false);
-        self.psi = load_param(self.psi, &tensors[&keys::wegeft_psi(owner)], false);
-        self
+    fn merged_weight(&self, weight: Tensor<B, 2>, _shared: &[Param<Tensor<B, 2>>]) -> Tensor<B, 2> {
+        weight.clone() + self.delta_weight(weight)
     }
 }

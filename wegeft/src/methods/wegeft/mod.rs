@@ -1,4 +1,4 @@
-//! WeGeFT's generator: the (φ, ψ) pair that generates a layer's update from its frozen weight.
+//! WeGeFT: the (φ, ψ) pair that generates a layer's update from its frozen weight.
 
 mod config;
 mod pair;
