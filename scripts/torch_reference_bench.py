@@ -77,12 +77,12 @@ def parse_args():
     vit = bench("vit-step", "ViT-S/16 fine-tuning step", 32)
     vit.add_argument("--size", type=int, default=112, help="square image side, a multiple of 16")
     vit.add_argument("--method", default="wegeft",
-                     choices=["frozen", "linear", "lora", "wegeft", "wegeft-layer", "full"],
+                     choices=["frozen", "linear", "lora", "dora", "vera", "wegeft", "wegeft-layer", "full"],
                      help="what trains besides the head (`linear` is the Rust name of `frozen`)")
     vit.add_argument("--classes", type=int, default=10)
     llm = bench("llm-step", "SmolLM2-135M fine-tuning step", 8)
     llm.add_argument("--gguf", default=SMOLLM2_GGUF, help="the model, dequantised to f32 on load")
-    llm.add_argument("--method", default="wegeft", choices=["lora", "wegeft", "wegeft-layer"])
+    llm.add_argument("--method", default="wegeft", choices=["lora", "dora", "vera", "wegeft", "wegeft-layer"])
     llm.add_argument("--seq", type=int, default=64, help="tokens per sequence")
     llm.add_argument("--random", choices=sorted(RANDOM_SHAPES),
                      help="random weights of this model's shapes instead of `--gguf`")
@@ -133,12 +133,23 @@ def inject_wegeft(model, suffixes, rank, vision_init, scale, dropout, per_layer)
         setattr(model.get_submodule(parent), child, WegeftLinear(base, pairs[key]))
 
 
-def inject_lora(model, suffixes, rank, alpha, dropout):
-    """HF PEFT LoRA on every linear layer named `*suffix`."""
-    from peft import LoraConfig, inject_adapter_in_model
+def inject_peft(model, method, suffixes, rank, alpha, dropout):
+    """HF PEFT's LoRA, DoRA (`use_dora`) or VeRA on every linear layer named `*suffix`; returns the
+    marker of the adapter's parameter names."""
+    from peft import LoraConfig, VeraConfig, inject_adapter_in_model
 
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=suffixes)
+    if method == "vera":
+        config = VeraConfig(r=rank, vera_dropout=dropout, target_modules=suffixes)
+    else:
+        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=suffixes,
+                            use_dora=method == "dora")
     inject_adapter_in_model(config, model)
+    return "vera_lambda" if method == "vera" else "lora_"
+
+
+# The paper's settings, as the Rust `MethodName::config` has them: (rank, alpha, dropout) by domain.
+VISION_PEFT = {"lora": (8, 8, 0.0), "dora": (8, 8, 0.0), "vera": (256, None, 0.0)}
+LLM_PEFT = {"lora": (16, 32, 0.05), "dora": (16, 32, 0.05), "vera": (1024, None, 0.05)}
 
 
 def adamw(params, lr, weight_decay):
@@ -225,10 +236,11 @@ def vit_step(args):
 
     model = timm.create_model("vit_small_patch16_224", pretrained=False, img_size=args.size,
                               num_classes=args.classes, drop_path_rate=0.0)
-    if args.method == "lora":
-        inject_lora(model, ["attn.proj"], rank=8, alpha=8, dropout=0.0)
+    marker = None
+    if args.method in VISION_PEFT:
+        marker = inject_peft(model, args.method, ["attn.proj"], *VISION_PEFT[args.method])
     for name, param in model.named_parameters():
-        param.requires_grad = args.method == "full" or name.startswith("head.") or "lora_" in name
+        param.requires_grad = args.method == "full" or name.startswith("head.") or (marker is not None and marker in name)
     if args.method in ("wegeft", "wegeft-layer"):
         inject_wegeft(model, ["attn.proj"], rank=16, vision_init=True, scale=1.0, dropout=0.0,
                       per_layer=args.method == "wegeft-layer")
@@ -261,10 +273,10 @@ def llm_step(args):
                                                      gguf_file=os.path.basename(args.gguf), dtype=torch.float32,
                                                      attn_implementation="sdpa")
     model.requires_grad_(False)
-    if args.method == "lora":
-        inject_lora(model, LLM_TARGETS, rank=16, alpha=32, dropout=0.05)
+    if args.method in LLM_PEFT:
+        marker = inject_peft(model, args.method, LLM_TARGETS, *LLM_PEFT[args.method])
         for name, param in model.named_parameters():
-            param.requires_grad = "lora_" in name
+            param.requires_grad = marker in name
     else:
         inject_wegeft(model, LLM_TARGETS, rank=64, vision_init=False, scale=128 / 64, dropout=0.1,
                       per_layer=args.method == "wegeft-layer")

@@ -177,44 +177,60 @@ fn a_train_llm_run_evaluates_before_and_after_and_saves_the_adapter() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `export-llm` for every method: the merged HF checkpoint and the PEFT adapter (WeGeFT as an
+/// exact LoRA, the others as themselves) reproduce the trained model. With
+/// `WEGEFT_PEFT_CHECK_DIR` set, the PEFT adapters and the logits are also written there for
+/// `scripts/peft_loads_ours.py`, which loads them with HF PEFT.
 #[test]
-fn the_default_wegeft_run_exports_a_lora_adapter_that_reloads_to_the_merged_model() {
+fn every_method_exports_a_merged_checkpoint_and_a_peft_adapter_that_reproduce_it() {
     use burn::tensor::{Int, Tensor, TensorData};
     use wegeft::io::WeightStore;
-    use wegeft::{Injector, LoraConfig, Targets};
+    use wegeft::{AdapterFile, Injector, Targets};
     use wegeft_llm::pretrained::hf_shards;
     use wegeft_llm::{load, Llama, LlamaConfig};
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = scratch("export");
-    // The default targets (q, k, v, up, down): o_proj and gate_proj stay outside the plan.
-    let config = tiny_run(&dir).with_rank(Some(2)).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2).with_lr(1e-2);
-    let run = dir.join("run");
-    train_llm::<Autodiff<Flex>>(&config, &run, Session::default(), &[Default::default()]).unwrap().unwrap();
+    let check_dir = std::env::var_os("WEGEFT_PEFT_CHECK_DIR").map(PathBuf::from);
+    for method in [MethodName::Wegeft, MethodName::Dora, MethodName::Vera] {
+        // The default targets (q, k, v, up, down): o_proj and gate_proj stay outside the plan.
+        let config = tiny_run(&dir).with_method(method).with_rank(Some(2)).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2).with_lr(1e-2);
+        let run = dir.join(format!("run-{method}"));
+        train_llm::<Autodiff<Flex>>(&config, &run, Session::default(), &[Default::default()]).unwrap().unwrap();
 
-    // What `export-llm RUN` does.
-    type B = Flex;
-    let device: burn::tensor::Device<Autodiff<Flex>> = Default::default();
-    let mut pretrained = load::<B>(&config.model, config.injector().unwrap(), &device).unwrap();
-    pretrained.model.adapters = wegeft::load_adapter(std::mem::take(&mut pretrained.model.adapters), run.join("adapter")).unwrap();
-    pretrained.model.export_hf(&pretrained.config, &pretrained.tokenizer, &dir.join("merged")).unwrap();
-    wegeft::export_peft(&pretrained.model, dir.join("peft")).unwrap();
+        // What `export-llm RUN` does.
+        type B = Flex;
+        let device: burn::tensor::Device<Autodiff<Flex>> = Default::default();
+        let mut pretrained = load::<B>(&config.model, config.injector().unwrap(), &device).unwrap();
+        pretrained.model.adapters = wegeft::load_adapter(std::mem::take(&mut pretrained.model.adapters), run.join("adapter")).unwrap();
+        let merged_dir = dir.join(format!("merged-{method}"));
+        let peft_dir = dir.join(format!("peft-{method}"));
+        pretrained.model.export_hf(&pretrained.config, &pretrained.tokenizer, &merged_dir).unwrap();
+        wegeft::export_peft(&pretrained.model, &peft_dir).unwrap();
 
-    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64, 17, 3, 90, 42, 8], [1, 6]), &device);
-    let logits = |model: &Llama<B>| model.forward(ids.clone(), None, None).into_data().convert::<f32>().to_vec::<f32>().unwrap();
-    let adapted = logits(&pretrained.model);
-    let merged_dir = dir.join("merged");
-    let merged_config = LlamaConfig::from_hf_json(&merged_dir.join("config.json")).unwrap();
-    let weights = WeightStore::safetensors(&hf_shards(&merged_dir).unwrap()).unwrap();
-    let merged = logits(&Llama::load(&merged_config, weights, Injector::none(), &device).unwrap());
-    let targets = config.targets.iter().fold(Targets::new(), |t, s| t.suffix(s.as_str()));
-    let injector = Injector::new(LoraConfig::new(2).with_alpha(Some(2.0)), targets).unwrap();
-    let mut as_lora = load::<B>(&config.model, injector, &device).unwrap().model;
-    as_lora.adapters = wegeft::load_adapter(std::mem::take(&mut as_lora.adapters), dir.join("peft")).unwrap();
-    let lora = logits(&as_lora);
-    let scale = adapted.iter().fold(0f32, |m, v| m.max(v.abs()));
-    for (name, other) in [("merged HF checkpoint", &merged), ("PEFT LoRA export", &lora)] {
-        let error = adapted.iter().zip(other).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
-        assert!(error < 1e-5, "{name} differs from the trained model by {error}");
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64, 17, 3, 90, 42, 8], [1, 6]), &device);
+        let logits = |model: &Llama<B>| model.forward(ids.clone(), None, None).into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let adapted = logits(&pretrained.model);
+        let merged_config = LlamaConfig::from_hf_json(&merged_dir.join("config.json")).unwrap();
+        let weights = WeightStore::safetensors(&hf_shards(&merged_dir).unwrap()).unwrap();
+        let merged = logits(&Llama::load(&merged_config, weights, Injector::none(), &device).unwrap());
+        // The exported adapter read back as any PEFT adapter is: its config says the method.
+        let file = AdapterFile::read(&peft_dir).unwrap();
+        let targets = config.targets.iter().fold(Targets::new(), |t, s| t.suffix(s.as_str()));
+        let injector = Injector::new(file.description.method().clone(), targets).unwrap();
+        let mut reloaded = load::<B>(&config.model, injector, &device).unwrap().model;
+        reloaded.adapters = file.apply(std::mem::take(&mut reloaded.adapters)).unwrap();
+        let peft = logits(&reloaded);
+        let scale = adapted.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (name, other) in [("merged HF checkpoint", &merged), ("PEFT export", &peft)] {
+            let error = adapted.iter().zip(other).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+            assert!(error < 1e-5, "{method}: the {name} differs from the trained model by {error}");
+        }
+        if let Some(check_dir) = &check_dir {
+            let out = check_dir.join(method.to_string());
+            wegeft::export_peft(&pretrained.model, out.join("adapter")).unwrap();
+            let stored = wegeft::io::StoredTensor { shape: vec![6, adapted.len() / 6], values: adapted.clone() };
+            wegeft::io::write_safetensors(&out.join("logits.safetensors"), &[("logits".to_string(), stored)].into()).unwrap();
+        }
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -85,7 +85,7 @@ pub fn clustering_head<B: Backend>(model: &VisionTransformer<B>, layer: usize) -
     match &model.adapters.adapters[planned.group] {
         Adapter::Wegeft(pair) => Ok(pair.phi.val().matmul(block.attn.proj.base.weight.val())),
         _ => Err(explain(format!(
-            "`{name}` has a {} update, which generates nothing from W: there is no clustering head",
+            "`{name}` has a {} update, which generates nothing from W: there is no clustering head (only WeGeFT has one)",
             model.adapters.plan().map_or("", |plan| plan.method.name())
         ))),
     }

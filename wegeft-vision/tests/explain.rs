@@ -58,7 +58,7 @@ fn lora_and_unadapted_layers_have_no_clustering_head<B: AutodiffBackend>() {
     let images = Tensor::<B::InnerBackend, 4>::zeros([1, 3, 32, 32], &Default::default());
     let lora = model::<B>(LoraConfig::new(3).into(), Targets::new().suffix("attn.proj"));
     let error = cluster_maps(&lora, images.clone(), &[0]).unwrap_err();
-    assert!(matches!(&error, VisionError::Explain(m) if m.contains("LoRA")), "{error}");
+    assert!(matches!(&error, VisionError::Explain(m) if m.contains("a lora update")), "{error}");
     let fc1_only = model::<B>(WegeftConfig::new(3).into(), Targets::new().suffix("mlp.fc1"));
     let error = cluster_maps(&fc1_only, images, &[1]).unwrap_err();
     assert!(error.to_string().contains("`blocks.1.attn.proj` is not adapted"), "{error}");

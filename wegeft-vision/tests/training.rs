@@ -52,6 +52,29 @@ fn a_run_writes_every_output_and_reloads_to_the_same_accuracy() {
 }
 
 #[test]
+fn dora_and_vera_runs_train_merge_and_reload_to_the_same_accuracy() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("dora-vera");
+    let task = write_task(&scratch.0, 4);
+    for name in [MethodName::Dora, MethodName::Vera] {
+        let config = tiny_config(&task, Method::Adapter(name)).with_epochs(2);
+        let run = scratch.0.join(name.to_string());
+        let results = train::<B>(&config, &run, Session::default(), &[Default::default()]).unwrap().unwrap();
+        let merged = results.merged_eval.expect("an adapter run evaluates merged too");
+        assert_eq!(merged.accuracy, results.eval.accuracy, "{name}");
+        // The tensors that start at zero (LoRA's B under DoRA, VeRA's b) have moved.
+        let saved = read_safetensors(&run.join("adapter/adapter_model.safetensors")).unwrap();
+        let started_at_zero = saved.iter().filter(|(key, _)| key.ends_with("lora_B.weight") || key.ends_with("vera_lambda_b"));
+        assert!(started_at_zero.clone().count() == 4 && started_at_zero.flat_map(|(_, t)| &t.values).any(|&v| v != 0.0), "{name}: the adapter did not train");
+        let (_, task_info, model) = load_trained::<Flex>(&run, &Default::default()).unwrap();
+        let test = wegeft_vision::train::load_split(&config, &task_info, Split::Test).unwrap();
+        let batcher = wegeft_vision::data::ImageBatcher::new(config.vit.normalization.clone(), 8);
+        let again = wegeft_vision::train::evaluate(&model, test, batcher, 4, &Default::default(), "reloaded").unwrap();
+        assert_eq!(again.accuracy, results.eval.accuracy, "{name}");
+    }
+}
+
+#[test]
 fn a_resumed_run_retraces_the_interrupted_one() {
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("resume");
@@ -253,6 +276,12 @@ fn each_method_trains_what_it_should() {
     assert_eq!(counts(Method::Adapter(MethodName::Wegeft)).0, 2 * (2 * 2 * 16));
     assert_eq!(counts(Method::Adapter(MethodName::WegeftLayer)).0, 4 * (2 * 2 * 16));
     assert_eq!(counts(Method::Adapter(MethodName::Lora)).0, 2 * 2 * (16 + 16) + 2 * 2 * (16 + 32));
+    // DoRA: LoRA plus a magnitude per output; VeRA: b (d_out) and d (r) per layer, trainable,
+    // and its shared projections (r × the largest d_in, the largest d_out × r) stored frozen.
+    assert_eq!(counts(Method::Adapter(MethodName::Dora)).0, 2 * 2 * (16 + 16) + 2 * 2 * (16 + 32) + 2 * 16 + 2 * 32);
+    assert_eq!(counts(Method::Adapter(MethodName::Vera)).0, 2 * (16 + 2) + 2 * (32 + 2));
+    let vera = build_model::<B>(&tiny_config(&task, Method::Adapter(MethodName::Vera)), &info, &Default::default()).unwrap();
+    assert_eq!(ParamReport::of(&vera).adapter_frozen, 2 * 16 + 32 * 2);
     let full = counts(Method::Full);
     assert_eq!(full.0 + full.1, full.2);
 }
@@ -365,7 +394,7 @@ fn explain_vit_draws_the_cluster_maps_of_a_wegeft_run_and_refuses_lora() {
     let lora = scratch.0.join("lora");
     train::<B>(&tiny_config(&task, Method::Adapter(MethodName::Lora)).with_epochs(1), &lora, Session::default(), &[device.clone()]).unwrap();
     let output = explain(&lora);
-    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("LoRA"));
+    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("a lora update"));
 }
 
 /// Two data-parallel workers (threads on the one CPU device, standing in for two devices),

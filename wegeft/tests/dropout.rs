@@ -7,6 +7,13 @@ use burn::tensor::{ElementConversion, Tensor};
 use wegeft::kernels::dropout;
 
 const SHAPE: [usize; 2] = [200, 500];
+
+/// `B::seed` sets a generator the tests of a backend share: they take turns.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded() -> std::sync::MutexGuard<'static, ()> {
+    SEEDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 const PROB: f64 = 0.1;
 
 fn values<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
@@ -53,6 +60,7 @@ fn identity_outside_training_and_at_zero<B: AutodiffBackend>() {
 
 #[test]
 fn flex() {
+    let _seeded = seeded();
     drops_at_the_rate_and_scales_the_rest::<Autodiff<Flex>>();
     the_gradient_is_the_mask::<Autodiff<Flex>>();
     identity_outside_training_and_at_zero::<Autodiff<Flex>>();
@@ -60,6 +68,7 @@ fn flex() {
 
 #[test]
 fn ndarray() {
+    let _seeded = seeded();
     drops_at_the_rate_and_scales_the_rest::<Autodiff<NdArray>>();
     the_gradient_is_the_mask::<Autodiff<NdArray>>();
     identity_outside_training_and_at_zero::<Autodiff<NdArray>>();
@@ -71,6 +80,7 @@ fn ndarray() {
 fn gradient_checkpointing_takes_the_same_kernel() {
     use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
     type Checkpointed = Autodiff<Flex, BalancedCheckpointing>;
+    let _seeded = seeded();
     drops_at_the_rate_and_scales_the_rest::<Checkpointed>();
     the_gradient_is_the_mask::<Checkpointed>();
     assert_eq!(dropped_ones::<Checkpointed>(7, true), dropped_ones::<Autodiff<Flex>>(7, true));

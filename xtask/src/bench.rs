@@ -25,10 +25,10 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "112,224")]
     sizes: Vec<usize>,
     /// Methods of `vit-step`.
-    #[arg(long, value_delimiter = ',', default_value = "linear,lora,wegeft,wegeft-layer,full")]
+    #[arg(long, value_delimiter = ',', default_value = "linear,lora,dora,vera,wegeft,wegeft-layer,full")]
     methods: Vec<String>,
     /// Methods of `llm-step`.
-    #[arg(long, value_delimiter = ',', default_value = "lora,wegeft")]
+    #[arg(long, value_delimiter = ',', default_value = "lora,dora,vera,wegeft")]
     llm_methods: Vec<String>,
     /// Timed steps per configuration (the median is reported).
     #[arg(long, default_value_t = 3)]
