@@ -136,15 +136,17 @@ def inject_wegeft(model, suffixes, rank, vision_init, scale, dropout, per_layer)
 def inject_peft(model, method, suffixes, rank, alpha, dropout):
     """HF PEFT's LoRA, DoRA (`use_dora`) or VeRA on every linear layer named `*suffix`; returns the
     marker of the adapter's parameter names."""
-    from peft import LoraConfig, VeraConfig, inject_adapter_in_model
+    from peft import LoraConfig, VeraConfig, get_peft_model, inject_adapter_in_model
 
     if method == "vera":
-        config = VeraConfig(r=rank, vera_dropout=dropout, target_modules=suffixes)
-    else:
-        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=suffixes,
-                            use_dora=method == "dora")
+        # VeRA keeps its shared projections on the tuner, so PEFT injects it only through
+        # `get_peft_model`; the layers of `model` are replaced in place and hold the projections.
+        get_peft_model(model, VeraConfig(r=rank, vera_dropout=dropout, target_modules=suffixes))
+        return "vera_lambda"
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=suffixes,
+                        use_dora=method == "dora")
     inject_adapter_in_model(config, model)
-    return "vera_lambda" if method == "vera" else "lora_"
+    return "lora_"
 
 
 # The paper's settings, as the Rust `MethodName::config` has them: (rank, alpha, dropout) by domain.
