@@ -31,6 +31,11 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use dora::DoraAdapter;
+use lora::LoraAdapter;
+use vera::VeraAdapter;
+use wegeft::WegeftPair;
+
 use crate::error::Result;
 use crate::io::StoredTensor;
 use crate::plan::PlannedLayer;
@@ -157,8 +162,3 @@ methods! {
     /// VeRA: frozen random projections shared by every layer, scaled by trained vectors per layer.
     Vera(vera::VeraConfig, VeraAdapter),
 }
-
-use dora::DoraAdapter;
-use lora::LoraAdapter;
-use vera::VeraAdapter;
-use wegeft::WegeftPair;

@@ -25,8 +25,8 @@ pub struct TensorSpec {
 }
 
 impl TensorSpec {
-    /// A trainable tensor stored as burn holds it.
-    pub fn trainable(key: String, shape: impl Into<Vec<usize>>) -> Self {
+    /// A trainable tensor, stored as burn holds it.
+    pub fn new(key: String, shape: impl Into<Vec<usize>>) -> Self {
         Self { key, shape: shape.into(), transposed: false, trainable: true }
     }
 

@@ -58,7 +58,7 @@ impl PeftMethod for DoraConfig {
     /// LoRA's A and B, then the magnitude m (d_out).
     fn layer_tensors(&self, owner: &PlannedLayer) -> Vec<TensorSpec> {
         let mut tensors = lora_tensors(self.0.rank, owner);
-        tensors.push(TensorSpec::trainable(keys::of_layer(&owner.name, "lora_magnitude_vector"), [owner.d_out]));
+        tensors.push(TensorSpec::new(keys::of_layer(&owner.name, "lora_magnitude_vector"), [owner.d_out]));
         tensors
     }
 

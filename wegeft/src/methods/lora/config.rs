@@ -64,8 +64,8 @@ impl PeftMethod for LoraConfig {
 /// LoRA's A (r×d_in) and B (d_out×r) in PEFT's layout, the transposes of burn's parameters.
 pub(crate) fn lora_tensors(rank: usize, owner: &PlannedLayer) -> Vec<TensorSpec> {
     vec![
-        TensorSpec::trainable(keys::of_layer(&owner.name, "lora_A.weight"), [rank, owner.d_in]).transposed(),
-        TensorSpec::trainable(keys::of_layer(&owner.name, "lora_B.weight"), [owner.d_out, rank]).transposed(),
+        TensorSpec::new(keys::of_layer(&owner.name, "lora_A.weight"), [rank, owner.d_in]).transposed(),
+        TensorSpec::new(keys::of_layer(&owner.name, "lora_B.weight"), [owner.d_out, rank]).transposed(),
     ]
 }
 

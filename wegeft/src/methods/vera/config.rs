@@ -59,8 +59,8 @@ impl PeftMethod for VeraConfig {
     /// b (d_out), then d (r).
     fn layer_tensors(&self, owner: &PlannedLayer) -> Vec<TensorSpec> {
         vec![
-            TensorSpec::trainable(keys::of_layer(&owner.name, "vera_lambda_b"), [owner.d_out]),
-            TensorSpec::trainable(keys::of_layer(&owner.name, "vera_lambda_d"), [self.rank]),
+            TensorSpec::new(keys::of_layer(&owner.name, "vera_lambda_b"), [owner.d_out]),
+            TensorSpec::new(keys::of_layer(&owner.name, "vera_lambda_d"), [self.rank]),
         ]
     }
 
@@ -70,8 +70,8 @@ impl PeftMethod for VeraConfig {
         let d_in = layers.iter().map(|layer| layer.d_in).max().unwrap_or(0);
         let d_out = layers.iter().map(|layer| layer.d_out).max().unwrap_or(0);
         vec![
-            TensorSpec::trainable(keys::of_adapter("vera_A"), [self.rank, d_in]).transposed().frozen(),
-            TensorSpec::trainable(keys::of_adapter("vera_B"), [d_out, self.rank]).transposed().frozen(),
+            TensorSpec::new(keys::of_adapter("vera_A"), [self.rank, d_in]).transposed().frozen(),
+            TensorSpec::new(keys::of_adapter("vera_B"), [d_out, self.rank]).transposed().frozen(),
         ]
     }
 

@@ -84,8 +84,8 @@ impl PeftMethod for WegeftConfig {
     fn layer_tensors(&self, owner: &PlannedLayer) -> Vec<TensorSpec> {
         let shape = [self.rank, owner.d_in];
         vec![
-            TensorSpec::trainable(keys::of_layer(&owner.name, "wegeft_phi.weight"), shape),
-            TensorSpec::trainable(keys::of_layer(&owner.name, "wegeft_psi.weight"), shape),
+            TensorSpec::new(keys::of_layer(&owner.name, "wegeft_phi.weight"), shape),
+            TensorSpec::new(keys::of_layer(&owner.name, "wegeft_psi.weight"), shape),
         ]
     }
 
