@@ -1,4 +1,5 @@
-//! LLaMA-family decoders with WeGeFT adapters for burn: GGUF (F32, F16, BF16, Q8_0, Q4_0, Q4_1)
+//! LLaMA-family decoders with WeGeFT adapters for burn: GGUF (F32, F16, BF16, Q4_0/1, Q5_0/1, Q8_0
+//! and the K-quants Q2_K to Q6_K)
 //! and Hugging Face checkpoints, their tokenizers and chat templates, and KV-cached generation.
 
 #![warn(missing_docs)]

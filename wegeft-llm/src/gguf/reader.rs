@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{LlmError, Result};
-use crate::gguf::{dequantize, GgmlType};
+use crate::gguf::{dequantize, type_name, GgmlType};
 
 /// A metadata value.
 #[derive(Clone, Debug, PartialEq)]
@@ -218,7 +218,9 @@ impl GgufFile {
             }
             let dims = (0..rank).map(|_| cursor.len()).collect::<Result<Vec<_>>>().map_err(within(&context))?;
             let kind = cursor.u32().map_err(within(&context))?;
-            let ggml_type = GgmlType::from_id(kind).ok_or_else(|| cursor.error(format!("{context}: unsupported ggml type {kind}")))?;
+            let supported = || GgmlType::ALL.map(GgmlType::name).join(", ");
+            let ggml_type = GgmlType::from_id(kind)
+                .ok_or_else(|| cursor.error(format!("{context} is stored as {}, which is not supported ({})", type_name(kind), supported())))?;
             let offset = cursor.len().map_err(within(&format!("{context}'s data offset")))?;
             if tensors.insert(name.clone(), GgufTensorInfo { dims, ggml_type, offset }).is_some() {
                 return Err(cursor.error(format!("tensor `{name}` appears twice")));
@@ -240,9 +242,7 @@ impl GgufFile {
             data_start,
         };
         for (name, info) in &file.tensors {
-            let count = info.dims.iter().try_fold(1usize, |count, &dim| count.checked_mul(dim));
-            let count = count.ok_or_else(|| file.tensor_error(name, format!("dimensions {:?} multiply past the address space", info.dims)))?;
-            let size = info.ggml_type.byte_size(count).ok_or_else(|| file.tensor_error(name, "size is not a whole number of blocks, or too large"))?;
+            let size = info.ggml_type.tensor_bytes(&info.dims).map_err(|reason| file.tensor_error(name, reason))?;
             let end = file.data_start.checked_add(info.offset).and_then(|start| start.checked_add(size));
             if end.is_none_or(|end| end > file.bytes.len()) {
                 let reason = format!(
@@ -276,7 +276,7 @@ impl GgufFile {
     /// A tensor dequantised to f32, with its PyTorch-order shape.
     pub fn tensor_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
         let info = self.tensors.get(name).ok_or_else(|| self.tensor_error(name, "not in the file"))?;
-        let size = info.ggml_type.byte_size(info.len()).expect("checked when parsed");
+        let size = info.ggml_type.tensor_bytes(&info.dims).expect("checked when parsed");
         let start = self.data_start + info.offset;
         let values = dequantize(info.ggml_type, &self.bytes[start..start + size], info.len());
         Ok((info.shape(), values))
