@@ -20,7 +20,7 @@ use wegeft_llm::train::data::Tokenized;
 use wegeft_llm::train::step::{CausalLm, LmBatcher};
 use wegeft::MethodName;
 use wegeft_llm::train::LlmTrainConfig;
-use wegeft_llm::{Llama, NamedShape, Precision};
+use wegeft_llm::{Decoder, NamedShape, Precision};
 use wegeft::io::WeightStore;
 
 #[derive(Parser, Clone)]
@@ -61,7 +61,7 @@ impl BackendJob for Args {
         let (llama, shape) = match self.random {
             Some(shape) => {
                 let shape = shape.config();
-                (Llama::load(&shape, WeightStore::random(), config.injector()?, &device)?, shape)
+                (Decoder::load(&shape, WeightStore::random(), config.injector()?, &device)?, shape)
             }
             None => {
                 let loaded = wegeft_llm::load::<B>(&path, config.injector()?, &device)?;

@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use burn::nn::RmsNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use wegeft::io::{write_json, write_safetensors, StoredTensor};
 use wegeft::Adapted;
 
-use crate::config::LlamaConfig;
+use crate::config::DecoderConfig;
 use crate::error::{LlmError, Result};
-use crate::model::Llama;
+use crate::model::Decoder;
 use crate::tokenizer::LlmTokenizer;
 
 fn vector<B: Backend>(tensor: Tensor<B, 1>) -> StoredTensor {
@@ -20,10 +21,10 @@ fn vector<B: Backend>(tensor: Tensor<B, 1>) -> StoredTensor {
     StoredTensor { shape: vec![stored.values.len()], values: stored.values }
 }
 
-impl<B: Backend> Llama<B> {
-    /// Writes the model, adapter merged, as an HF `LlamaForCausalLM` checkpoint in `dir`, with
+impl<B: Backend> Decoder<B> {
+    /// Writes the model, adapter merged, as an HF checkpoint of its family in `dir`, with
     /// `tokenizer`'s files. A merged tensor that is not finite is an error naming it.
-    pub fn export_hf(&self, config: &LlamaConfig, tokenizer: &LlmTokenizer, dir: &Path) -> Result<()> {
+    pub fn export_hf(&self, config: &DecoderConfig, tokenizer: &LlmTokenizer, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|source| LlmError::Io { path: dir.into(), source })?;
         let merged = self.clone().merged();
         let mut tensors = BTreeMap::new();
@@ -32,12 +33,33 @@ impl<B: Backend> Llama<B> {
         for (name, weight) in merged.linear_weights() {
             tensors.insert(format!("{name}.weight"), StoredTensor::from_tensor(weight.transpose()));
         }
+        // Norms as the family stores them (Gemma's without the 1 added at load).
+        let offset = config.family().norm_offset();
+        let norm = |norm: &RmsNorm<B>| vector(norm.gamma.val() - offset);
         for (index, layer) in merged.layers.iter().enumerate() {
             let prefix = format!("model.layers.{index}");
-            tensors.insert(format!("{prefix}.input_layernorm.weight"), vector(layer.input_layernorm.gamma.val()));
-            tensors.insert(format!("{prefix}.post_attention_layernorm.weight"), vector(layer.post_attention_layernorm.gamma.val()));
+            let attention = &layer.self_attn;
+            let norms = [
+                ("input_layernorm", Some(&layer.input_layernorm)),
+                ("post_attention_layernorm", Some(&layer.post_attention_layernorm)),
+                ("pre_feedforward_layernorm", layer.pre_feedforward_layernorm.as_ref()),
+                ("post_feedforward_layernorm", layer.post_feedforward_layernorm.as_ref()),
+                ("self_attn.q_norm", attention.q_norm.as_ref()),
+                ("self_attn.k_norm", attention.k_norm.as_ref()),
+            ];
+            for (name, found) in norms {
+                if let Some(found) = found {
+                    tensors.insert(format!("{prefix}.{name}.weight"), norm(found));
+                }
+            }
+            let projections = [("q_proj", &attention.q_proj), ("k_proj", &attention.k_proj), ("v_proj", &attention.v_proj), ("o_proj", &attention.o_proj)];
+            for (name, projection) in projections {
+                if let Some(bias) = &projection.base.bias {
+                    tensors.insert(format!("{prefix}.self_attn.{name}.bias"), vector(bias.val()));
+                }
+            }
         }
-        tensors.insert("model.norm.weight".into(), vector(merged.norm.gamma.val()));
+        tensors.insert("model.norm.weight".into(), norm(&merged.norm));
         if let Some(head) = &merged.lm_head {
             tensors.insert("lm_head.weight".into(), StoredTensor::from_tensor(head.weight.val().transpose()));
         }

@@ -6,7 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use wegeft::train::SplitMix64;
 
 use crate::error::{LlmError, Result};
-use crate::model::Llama;
+use crate::model::Decoder;
 
 /// How the next token is chosen.
 #[derive(Clone, Debug)]
@@ -70,7 +70,7 @@ impl Sampling {
 /// Returns the generated ids (prompts excluded); an empty prompt, one that fills the context, an
 /// id outside the vocabulary or unusable sampling settings are errors.
 pub fn generate<B: Backend>(
-    model: &Llama<B>,
+    model: &Decoder<B>,
     prompts: &[Vec<u32>],
     max_new: usize,
     stop_ids: &[u32],

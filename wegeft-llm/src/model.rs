@@ -1,5 +1,7 @@
-//! The LLaMA decoder: embedding, decoder layers, final RMSNorm, output head (or the tied
-//! embedding), and its adapter bank.
+//! The decoder: embedding, decoder layers, final RMSNorm, output head (or the tied embedding),
+//! and its adapter bank; one design for every [`crate::Family`].
+
+use std::path::Path;
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, RmsNorm};
@@ -11,15 +13,15 @@ use wegeft::{Adapted, AdapterBank, Injector};
 use crate::attention::Positions;
 use crate::block::DecoderLayer;
 use crate::cache::KvCache;
-use crate::config::LlamaConfig;
+use crate::config::{DecoderConfig, LayerType};
 use crate::error::Result;
 use wegeft::precision::{CastParams, Precision};
 use crate::rms_norm::{norm_f32, rms_norm};
 use crate::rope::Rope;
 
-/// A LLaMA-family causal language model with HF's structure and names, frozen but for its adapter.
+/// A decoder-only causal language model with HF's structure and names, frozen but for its adapter.
 #[derive(Module, Debug)]
-pub struct Llama<B: Backend> {
+pub struct Decoder<B: Backend> {
     /// The token embedding.
     pub embed_tokens: Embedding<B>,
     /// The decoder layers, in order.
@@ -30,29 +32,39 @@ pub struct Llama<B: Backend> {
     pub lm_head: Option<Linear<B>>,
     /// The adapter (empty when nothing is adapted).
     pub adapters: AdapterBank<B>,
-    /// The rotary embedding every layer shares.
+    /// The rotary embedding of global layers.
     #[module(skip)]
     pub rope: Rope,
+    /// The rotary embedding of sliding layers.
+    #[module(skip)]
+    pub sliding_rope: Rope,
+    /// The window of sliding layers, when the model has any.
+    #[module(skip)]
+    pub window: Option<usize>,
+    /// The factor on token embeddings (√width for Gemma).
+    #[module(skip)]
+    pub embed_scale: Option<f64>,
     /// The longest sequence the model was trained for (`max_position_embeddings`): generation
     /// and training stay within it.
     #[module(skip)]
     pub context_length: usize,
 }
 
-impl<B: Backend> Llama<B> {
+impl<B: Backend> Decoder<B> {
     /// Builds the model from `weights` (HF names, PyTorch layout); the `injector` decides which
     /// projections are adapted ([`Injector::none`] for none), named as in HF
     /// (`model.layers.N.self_attn.q_proj`, …, `model.layers.N.mlp.down_proj`).
-    pub fn load(config: &LlamaConfig, mut weights: WeightStore, mut injector: Injector, device: &B::Device) -> Result<Self> {
+    pub fn load(config: &DecoderConfig, mut weights: WeightStore, mut injector: Injector, device: &B::Device) -> Result<Self> {
+        config.validate(Path::new("the decoder's config"))?;
         let d = config.hidden_size;
         let mut root = weights.root();
         let mut model = root.sub("model");
         let mut embed_tokens = EmbeddingConfig::new(config.vocab_size, d).init(device);
         embed_tokens.weight = model.param("embed_tokens.weight", [config.vocab_size, d], Init::Normal(0.02), device)?;
         let layers = (0..config.num_hidden_layers)
-            .map(|index| DecoderLayer::load(&mut model.sub("layers").sub(index), &mut injector, config, device))
+            .map(|index| DecoderLayer::load(&mut model.sub("layers").sub(index), &mut injector, config, index, device))
             .collect::<Result<Vec<_>>>()?;
-        let norm = rms_norm(&mut model, "norm", config, device)?;
+        let norm = rms_norm(&mut model, "norm", d, config, device)?;
         let lm_head = match config.tie_word_embeddings {
             true => None,
             false => Some(root.linear("lm_head", d, config.vocab_size, false, device)?.no_grad()),
@@ -64,14 +76,18 @@ impl<B: Backend> Llama<B> {
             norm,
             lm_head,
             adapters: injector.finish(device)?,
-            rope: Rope::new(config.rope_theta, config.rope_factor(), config.head_dim()),
+            rope: Rope::new(config.rope(LayerType::FullAttention), config.head_dim()),
+            sliding_rope: Rope::new(config.rope(LayerType::SlidingAttention), config.head_dim()),
+            window: (0..config.num_hidden_layers).find_map(|layer| config.window(layer)),
+            embed_scale: config.family().scales_embeddings().then(|| (d as f64).sqrt()),
             context_length: config.max_position_embeddings,
         })
     }
 
     /// Additive attention mask `[B, 1, T, S]` for `len` new tokens after `past` cached ones: causal,
-    /// and keys where `padding` (`[B, S]`, 1 = real token) is 0 are masked.
-    fn mask(batch: usize, len: usize, past: usize, padding: Option<&[Vec<u8>]>, device: &B::Device) -> Tensor<B, 4> {
+    /// keys where `padding` (`[B, S]`, 1 = real token) is 0 are masked, and with a `window` so are
+    /// keys `window` or more positions back.
+    fn mask(batch: usize, len: usize, past: usize, padding: Option<&[Vec<u8>]>, window: Option<usize>, device: &B::Device) -> Tensor<B, 4> {
         let keys = past + len;
         let mut values = vec![0f32; batch * len * keys];
         for b in 0..batch {
@@ -79,7 +95,8 @@ impl<B: Backend> Llama<B> {
                 for k in 0..keys {
                     let future = k > past + q;
                     let padded = padding.is_some_and(|p| p[b][k] == 0);
-                    if future || padded {
+                    let outside = window.is_some_and(|window| k + window <= past + q);
+                    if future || padded || outside {
                         values[(b * len + q) * keys + k] = -1e9;
                     }
                 }
@@ -94,8 +111,18 @@ impl<B: Backend> Llama<B> {
     pub fn hidden(&self, tokens: Tensor<B, 2, Int>, mut cache: Option<&mut KvCache<B>>, padding: Option<&[Vec<u8>]>) -> Tensor<B, 3> {
         let [batch, len] = tokens.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let positions = Positions { rope: &self.rope, mask: Self::mask(batch, len, past, padding, &tokens.device()), offset: past };
+        let device = tokens.device();
+        let positions = Positions {
+            rope: &self.rope,
+            sliding_rope: &self.sliding_rope,
+            mask: Self::mask(batch, len, past, padding, None, &device),
+            sliding_mask: self.window.map(|window| Self::mask(batch, len, past, padding, Some(window), &device)),
+            offset: past,
+        };
         let mut x = self.embed_tokens.forward(tokens);
+        if let Some(scale) = self.embed_scale {
+            x = x * scale;
+        }
         for (index, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| (c, index));
             x = layer.forward(x, &positions, layer_cache, &self.adapters);
@@ -151,7 +178,7 @@ impl<B: Backend> Llama<B> {
     }
 }
 
-impl<B: Backend> Adapted<B> for Llama<B> {
+impl<B: Backend> Adapted<B> for Decoder<B> {
     fn bank(&self) -> &AdapterBank<B> {
         &self.adapters
     }

@@ -9,18 +9,18 @@ use burn::tensor::backend::Backend;
 use wegeft::io::WeightStore;
 use wegeft::Injector;
 
-use crate::config::LlamaConfig;
+use crate::config::DecoderConfig;
 use crate::error::{LlmError, Result};
 use crate::gguf::{hf_weights, GgufFile};
-use crate::model::Llama;
+use crate::model::Decoder;
 use crate::tokenizer::LlmTokenizer;
 
 /// A pretrained checkpoint opened for use: its config, the model and its tokenizer.
 pub struct Pretrained<B: Backend> {
     /// The decoder's hyper-parameters.
-    pub config: LlamaConfig,
+    pub config: DecoderConfig,
     /// The model, with its adapter.
-    pub model: Llama<B>,
+    pub model: Decoder<B>,
     /// The tokenizer, with its special tokens and chat template.
     pub tokenizer: LlmTokenizer,
 }
@@ -48,7 +48,7 @@ pub fn hf_shards(dir: &Path) -> Result<Vec<PathBuf>> {
 /// ([`Injector::none`] for nothing).
 pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> Result<Pretrained<B>> {
     if path.is_dir() {
-        let config = LlamaConfig::from_hf_json(&path.join("config.json"))?;
+        let config = DecoderConfig::from_hf_json(&path.join("config.json"))?;
         let weights = WeightStore::safetensors(&hf_shards(path)?)?;
         let mut tokenizer = LlmTokenizer::from_file(&path.join("tokenizer.json"))?;
         let (tokenizer_config, generation) = (optional_json(&path.join("tokenizer_config.json"))?, optional_json(&path.join("generation_config.json"))?);
@@ -74,16 +74,16 @@ pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> 
         }
         tokenizer.chat_template = template.map(String::from);
         check_vocabulary(path, &tokenizer, &config)?;
-        let model = Llama::load(&config, weights, injector, device)?;
+        let model = Decoder::load(&config, weights, injector, device)?;
         return Ok(Pretrained { config, model, tokenizer });
     }
     let file = GgufFile::open(path)?;
-    let config = LlamaConfig::from_gguf(&file)?;
+    let config = DecoderConfig::from_gguf(&file)?;
     let tokenizer = LlmTokenizer::from_gguf(&file)?;
     check_vocabulary(path, &tokenizer, &config)?;
     let weights = hf_weights(&file, &config)?;
     drop(file);
-    let model = Llama::load(&config, weights, injector, device)?;
+    let model = Decoder::load(&config, weights, injector, device)?;
     Ok(Pretrained { config, model, tokenizer })
 }
 
@@ -97,7 +97,7 @@ fn optional_json(path: &Path) -> Result<serde_json::Value> {
 }
 
 /// Fails when the tokenizer can produce ids, or names special tokens, the embedding has no row for.
-fn check_vocabulary(path: &Path, tokenizer: &LlmTokenizer, config: &LlamaConfig) -> Result<()> {
+fn check_vocabulary(path: &Path, tokenizer: &LlmTokenizer, config: &DecoderConfig) -> Result<()> {
     let tokens = tokenizer.inner.get_vocab_size(true);
     let rows = config.vocab_size;
     let beyond = [("BOS", tokenizer.bos), ("EOS", tokenizer.eos)].into_iter().find_map(|(name, id)| id.filter(|&id| id as usize >= rows).map(|id| (name, id)));

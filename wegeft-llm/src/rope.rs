@@ -4,6 +4,8 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{FloatDType, Tensor, TensorData};
 
+use crate::config::RopeSettings;
+
 /// RoPE with base θ and linear position scaling.
 #[derive(Clone, Debug)]
 pub struct Rope {
@@ -13,9 +15,9 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// RoPE of base `theta` over heads of `head_dim`, positions divided by `scaling`.
-    pub fn new(theta: f64, scaling: f64, head_dim: usize) -> Self {
-        Self { theta, scaling, head_dim }
+    /// RoPE with `settings` (base θ, positions divided by the factor) over heads of `head_dim`.
+    pub fn new(settings: RopeSettings, head_dim: usize) -> Self {
+        Self { theta: settings.theta, scaling: settings.factor, head_dim }
     }
 
     /// cos and sin `[T, head_dim]` for positions `offset..offset + len`.

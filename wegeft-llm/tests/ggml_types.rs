@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use safetensors::SafeTensors;
 use wegeft::Injector;
 use wegeft_llm::gguf::{hf_weights, GgmlType, GgufFile};
-use wegeft_llm::{Llama, LlamaConfig};
+use wegeft_llm::{Decoder, DecoderConfig};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -45,8 +45,8 @@ fn a_q4_k_m_llama_matches_transformers_on_its_dequantised_weights() {
     for kind in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_K, GgmlType::Q3_K, GgmlType::Q2_K, GgmlType::F32] {
         assert!(kinds.contains(&kind), "the fixture lacks {kind:?}");
     }
-    let config = LlamaConfig::from_gguf(&file).unwrap();
-    let model = Llama::<NdArray>::load(&config, hf_weights(&file, &config).unwrap(), Injector::none(), &Default::default()).unwrap();
+    let config = DecoderConfig::from_gguf(&file).unwrap();
+    let model = Decoder::<NdArray>::load(&config, hf_weights(&file, &config).unwrap(), Injector::none(), &Default::default()).unwrap();
     let reference = std::fs::read(fixture("tiny_llama_q4_k_m_logits.safetensors")).unwrap();
     let reference = SafeTensors::deserialize(&reference).unwrap();
     let ids = [5i64, 17, 3, 90, 42, 8, 61, 0, 33];

@@ -9,7 +9,7 @@ use burn::backend::Flex;
 use wegeft::Injector;
 use wegeft_llm::gguf::{hf_weights, GgufFile};
 use wegeft_llm::train::data::read_jsonl;
-use wegeft_llm::{generate, load, LlamaConfig, Sampling};
+use wegeft_llm::{generate, load, DecoderConfig, Sampling};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -101,7 +101,7 @@ fn gguf_error(name: &str, bytes: &[u8]) -> String {
     let path = scratch("gguf").join(format!("{name}.gguf"));
     std::fs::write(&path, bytes).unwrap();
     let result = GgufFile::open(&path).and_then(|file| {
-        let config = LlamaConfig::from_gguf(&file)?;
+        let config = DecoderConfig::from_gguf(&file)?;
         hf_weights(&file, &config).map(|_| ())
     });
     let message = result.expect_err(name).to_string();
@@ -141,7 +141,7 @@ fn degenerate_hf_configs_are_refused_naming_the_key() {
         ("max_position_embeddings", serde_json::json!(0), "max_position_embeddings"),
     ] {
         let dir = fixture_with(key, "config.json", &config_with(key, value));
-        let message = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap_err().to_string();
+        let message = DecoderConfig::from_hf_json(&dir.join("config.json")).unwrap_err().to_string();
         assert!(message.contains("config.json") && message.contains(expected), "{key}: {message}");
     }
 }

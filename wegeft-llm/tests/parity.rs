@@ -12,7 +12,7 @@ use wegeft::io::WeightStore;
 use wegeft::{Adapter, Injector, Targets, WegeftConfig, WegeftInit};
 use wegeft_llm::gguf::{dequantize, hf_weights, GgmlType, GgufFile};
 use wegeft_llm::pretrained::hf_shards;
-use wegeft_llm::{Llama, LlamaConfig, LlmError};
+use wegeft_llm::{Decoder, DecoderConfig, LlmError};
 
 type B = NdArray;
 
@@ -57,10 +57,10 @@ fn pairs<Bk: Backend>(bank: &mut wegeft::AdapterBank<Bk>) -> impl Iterator<Item 
     })
 }
 
-fn hf_model(dir: &str) -> Llama<B> {
+fn hf_model(dir: &str) -> Decoder<B> {
     let dir = fixture(dir);
-    let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
-    Llama::load(&config, checkpoint(&dir), Injector::none(), &Default::default()).unwrap()
+    let config = DecoderConfig::from_hf_json(&dir.join("config.json")).unwrap();
+    Decoder::load(&config, checkpoint(&dir), Injector::none(), &Default::default()).unwrap()
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn hf_checkpoints_match_transformers() {
 #[test]
 fn gguf_with_quantised_tensors_matches_its_dequantised_reference() {
     let file = GgufFile::open(fixture("tiny_llama.gguf")).unwrap();
-    let config = LlamaConfig::from_gguf(&file).unwrap();
+    let config = DecoderConfig::from_gguf(&file).unwrap();
     assert_eq!((config.num_attention_heads, config.key_value_heads(), config.rope_theta), (8, 2, 5000.0));
     assert!(!config.tie_word_embeddings);
     let kinds: Vec<GgmlType> = file.tensors.values().map(|t| t.ggml_type).collect();
@@ -84,7 +84,7 @@ fn gguf_with_quantised_tensors_matches_its_dequantised_reference() {
         assert!(kinds.contains(&kind), "the fixture lacks {kind:?}");
     }
     let weights = hf_weights(&file, &config).unwrap();
-    let model = Llama::<B>::load(&config, weights, Injector::none(), &Default::default()).unwrap();
+    let model = Decoder::<B>::load(&config, weights, Injector::none(), &Default::default()).unwrap();
     let error = relative_error(&values(model.forward(tokens(&IDS), None, None)), &reference("tiny_llama_gguf_logits.safetensors"));
     assert!(error < 1e-4, "relative error {error}");
 }
@@ -119,11 +119,11 @@ fn left_padding_is_masked() {
 fn the_papers_llm_adapter_starts_at_the_base_model_and_trains() {
     type A = Autodiff<NdArray>;
     let dir = fixture("tiny_llama_untied");
-    let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
+    let config = DecoderConfig::from_hf_json(&dir.join("config.json")).unwrap();
     let targets = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"].iter().fold(Targets::new(), |t, s| t.suffix(*s));
     let method = WegeftConfig::new(4).with_init(WegeftInit::Llm).with_alpha(Some(8.0)).with_dropout(0.1);
     let injector = Injector::new(method, targets).unwrap();
-    let mut model = Llama::<A>::load(&config, checkpoint(&dir), injector, &Default::default()).unwrap();
+    let mut model = Decoder::<A>::load(&config, checkpoint(&dir), injector, &Default::default()).unwrap();
     // One pair per module type: q, k, v, up share d_in = 64 within their type; down has d_in = 96.
     assert_eq!(model.adapters.plan().unwrap().groups.len(), 5);
     let inference = {
@@ -202,10 +202,10 @@ fn the_merged_hf_export_reproduces_the_adapted_model() {
         }
     }
     let dir = fixture("tiny_llama_untied");
-    let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
+    let config = DecoderConfig::from_hf_json(&dir.join("config.json")).unwrap();
     let targets = ["q_proj", "v_proj", "down_proj"].iter().fold(Targets::new(), |t, s| t.suffix(*s));
     let injector = Injector::new(WegeftConfig::new(3).with_init(WegeftInit::Llm).with_alpha(Some(6.0)), targets).unwrap();
-    let mut model = Llama::<B>::load(&config, checkpoint(&dir), injector, &Default::default()).unwrap();
+    let mut model = Decoder::<B>::load(&config, checkpoint(&dir), injector, &Default::default()).unwrap();
     model.adapters = std::mem::take(&mut model.adapters).map(&mut Perturb);
     let adapted = values(model.forward(tokens(&IDS), None, None));
     assert!(relative_error(&adapted, &reference("tiny_llama_untied/logits.safetensors")) > 1e-3, "the adapter changes the model");
@@ -213,13 +213,13 @@ fn the_merged_hf_export_reproduces_the_adapted_model() {
     let out = std::env::temp_dir().join(format!("merged-llama-{}", std::process::id()));
     let tokenizer = wegeft_llm::load::<B>(&dir, Injector::none(), &Default::default()).unwrap().tokenizer;
     model.export_hf(&config, &tokenizer, &out).unwrap();
-    let reloaded_config = LlamaConfig::from_hf_json(&out.join("config.json")).unwrap();
+    let reloaded_config = DecoderConfig::from_hf_json(&out.join("config.json")).unwrap();
     assert_eq!(reloaded_config, config);
     // The tokenizer travels with it, special tokens included.
     let reloaded = wegeft_llm::load::<B>(&out, Injector::none(), &Default::default()).unwrap().tokenizer;
     assert_eq!((reloaded.bos, reloaded.eos), (tokenizer.bos, tokenizer.eos));
     assert_eq!(reloaded.encode("hello world").unwrap(), tokenizer.encode("hello world").unwrap());
-    let merged = Llama::<B>::load(&reloaded_config, checkpoint(&out), Injector::none(), &Default::default()).unwrap();
+    let merged = Decoder::<B>::load(&reloaded_config, checkpoint(&out), Injector::none(), &Default::default()).unwrap();
     let error = relative_error(&values(merged.forward(tokens(&IDS), None, None)), &adapted);
     assert!(error < 1e-5, "relative error {error}");
     std::fs::remove_dir_all(&out).unwrap();
@@ -230,12 +230,12 @@ fn gradient_checkpointing_keeps_the_adapter_gradients() {
     use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
     fn phi_grad<A: burn::tensor::backend::AutodiffBackend>() -> Vec<f32> {
         let dir = fixture("tiny_llama_untied");
-        let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
+        let config = DecoderConfig::from_hf_json(&dir.join("config.json")).unwrap();
         let targets = Targets::new().suffix("q_proj").suffix("down_proj");
         let injector = Injector::new(WegeftConfig::new(2).with_init(WegeftInit::Llm), targets).unwrap();
         // The same ψ for both backends (ndarray's generator is global: other tests may draw from
         // it meanwhile, so ψ is set explicitly below rather than trusting the seed).
-        let mut model = Llama::<A>::load(&config, checkpoint(&dir), injector, &Default::default()).unwrap();
+        let mut model = Decoder::<A>::load(&config, checkpoint(&dir), injector, &Default::default()).unwrap();
         for (index, pair) in pairs(&mut model.adapters).enumerate() {
             let [r, d] = pair.psi.dims();
             let values: Vec<f32> = (0..r * d).map(|i| ((i * 7 + index * 3) % 11) as f32 / 11.0 - 0.5).collect();
@@ -348,6 +348,6 @@ fn hostile_gguf_files_are_errors_not_crashes() {
         ("llama.attention.head_count", 4, number(8)),
     ];
     let file = GgufFile::parse(path, gguf(&metadata, &[])).unwrap();
-    let message = LlamaConfig::from_gguf(&file).unwrap_err().to_string();
+    let message = DecoderConfig::from_gguf(&file).unwrap_err().to_string();
     assert!(message.contains("8 heads"), "{message}");
 }

@@ -10,13 +10,13 @@ use burn::tensor::{DType, Int, Tensor, TensorData};
 use safetensors::SafeTensors;
 use wegeft::{Injector, PeftError, Targets, WegeftConfig};
 use wegeft_backend::backend_tests;
-use wegeft_llm::{load, Llama, LlmError, Precision};
+use wegeft_llm::{load, Decoder, LlmError, Precision};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-fn logits<B: Backend>(model: &Llama<B>, ids: &[i64], device: &B::Device) -> Vec<f32> {
+fn logits<B: Backend>(model: &Decoder<B>, ids: &[i64], device: &B::Device) -> Vec<f32> {
     let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), device);
     let logits = model.forward(tokens, None, None);
     assert_eq!(logits.dtype(), DType::F32, "logits come back in f32");

@@ -112,9 +112,9 @@ fn a_resumed_run_retraces_the_interrupted_one() {
     let config = tiny_run(&dir).with_rank(Some(2)).with_epochs(2).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2);
     type A = Autodiff<Flex>;
     let device: burn::tensor::Device<A> = Default::default();
-    train_llm::<A>(&config, &dir.join("straight"), Session::default(), &[device.clone()]).unwrap().unwrap();
+    train_llm::<A>(&config, &dir.join("straight"), Session::default(), &[device]).unwrap().unwrap();
     let interrupted = dir.join("interrupted");
-    let stopped = train_llm::<A>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &[device.clone()]).unwrap();
+    let stopped = train_llm::<A>(&config, &interrupted, Session { stop_after: Some(1), ..Session::default() }, &[device]).unwrap();
     assert!(stopped.is_none() && !interrupted.join("results.json").exists());
     train_llm::<A>(&config, &interrupted, Session { resume: true, ..Session::default() }, &[device.clone()]).unwrap().unwrap();
     let (straight, resumed) = (adapter_values(&dir.join("straight")), adapter_values(&interrupted));
@@ -187,7 +187,7 @@ fn every_method_exports_a_merged_checkpoint_and_a_peft_adapter_that_reproduce_it
     use wegeft::io::WeightStore;
     use wegeft::{AdapterFile, Injector, Targets};
     use wegeft_llm::pretrained::hf_shards;
-    use wegeft_llm::{load, Llama, LlamaConfig};
+    use wegeft_llm::{load, Decoder, DecoderConfig};
     let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = scratch("export");
     let check_dir = std::env::var_os("WEGEFT_PEFT_CHECK_DIR").map(PathBuf::from);
@@ -208,11 +208,11 @@ fn every_method_exports_a_merged_checkpoint_and_a_peft_adapter_that_reproduce_it
         wegeft::export_peft(&pretrained.model, &peft_dir).unwrap();
 
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64, 17, 3, 90, 42, 8], [1, 6]), &device);
-        let logits = |model: &Llama<B>| model.forward(ids.clone(), None, None).into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let logits = |model: &Decoder<B>| model.forward(ids.clone(), None, None).into_data().convert::<f32>().to_vec::<f32>().unwrap();
         let adapted = logits(&pretrained.model);
-        let merged_config = LlamaConfig::from_hf_json(&merged_dir.join("config.json")).unwrap();
+        let merged_config = DecoderConfig::from_hf_json(&merged_dir.join("config.json")).unwrap();
         let weights = WeightStore::safetensors(&hf_shards(&merged_dir).unwrap()).unwrap();
-        let merged = logits(&Llama::load(&merged_config, weights, Injector::none(), &device).unwrap());
+        let merged = logits(&Decoder::load(&merged_config, weights, Injector::none(), &device).unwrap());
         // The exported adapter read back as any PEFT adapter is: its config says the method.
         let file = AdapterFile::read(&peft_dir).unwrap();
         let targets = config.targets.iter().fold(Targets::new(), |t, s| t.suffix(s.as_str()));

@@ -1,4 +1,4 @@
-//! A GGUF file as a Hugging Face checkpoint: its metadata as [`LlamaConfig`], its tensors renamed
+//! A GGUF file as a Hugging Face checkpoint: its metadata as [`DecoderConfig`], its tensors renamed
 //! into a [`WeightStore`] under HF names (dequantised, Q/K rows put back into HF's rotate-half
 //! order), so the model is built the same way from either.
 
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use wegeft::io::{StoredTensor, WeightStore};
 
 use super::{GgufFile, MetadataValue};
-use crate::config::{LlamaConfig, RopeScaling};
+use crate::config::{DecoderConfig, RopeScaling};
 use crate::error::{LlmError, Result};
 
 /// GGUF's per-block names and their HF counterparts.
@@ -50,7 +50,7 @@ fn unpermute_rows(values: &[f32], rows: usize, cols: usize, heads: usize) -> Vec
     out
 }
 
-impl LlamaConfig {
+impl DecoderConfig {
     /// From GGUF metadata (`general.architecture` must be `llama`); what it lacks takes HF's defaults.
     pub fn from_gguf(file: &GgufFile) -> Result<Self> {
         let architecture = file.get("general.architecture")?.as_str().unwrap_or_default();
@@ -93,7 +93,7 @@ impl LlamaConfig {
 }
 
 /// The tensors of a GGUF file under HF names, in HF's layout and f32.
-pub fn hf_weights(file: &GgufFile, config: &LlamaConfig) -> Result<WeightStore> {
+pub fn hf_weights(file: &GgufFile, config: &DecoderConfig) -> Result<WeightStore> {
     let mut tensors = BTreeMap::new();
     for name in file.tensors.keys() {
         let Some(hf) = hf_name(name) else {

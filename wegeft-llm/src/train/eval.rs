@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::generate::{generate, Sampling};
-use crate::model::Llama;
+use crate::model::Decoder;
 use crate::tokenizer::LlmTokenizer;
 use crate::prompt::PromptFormat;
 use crate::train::data::Example;
@@ -104,7 +104,7 @@ pub struct LmEvaluation {
 /// Greedy generation of up to `max_new` tokens per example, in batches of `batch`.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate<B: Backend>(
-    model: &Llama<B>,
+    model: &Decoder<B>,
     tokenizer: &LlmTokenizer,
     format: &PromptFormat,
     examples: &[Example],

@@ -87,7 +87,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     let params = ParamReport::of(&model);
     println!("{:?}: {params}; {} training examples, {} held out", config.method, train.len(), test.len());
 
-    let eval = |model: &crate::Llama<B::InnerBackend>, label: &str| -> Result<LmEvaluation> {
+    let eval = |model: &crate::Decoder<B::InnerBackend>, label: &str| -> Result<LmEvaluation> {
         let result = evaluate(model, &tokenizer, &format, &test, config.extract, config.max_new_tokens, 16, device)?;
         println!("{label}: exact match {:.1}% on {} held-out examples", result.accuracy, result.examples);
         write_json(&run_dir.join(format!("predictions_{label}.json")), &result.predictions)?;

@@ -12,7 +12,7 @@ use burn::train::{InferenceStep, SequenceOutput, TrainOutput, TrainStep};
 
 use wegeft::train::{gradients, LossScaler};
 
-use crate::model::Llama;
+use crate::model::Decoder;
 use crate::train::data::Tokenized;
 use crate::train::throughput::LmOutput;
 
@@ -67,11 +67,11 @@ impl<B: Backend> Batcher<B, Tokenized, LmBatch<B>> for LmBatcher {
     }
 }
 
-/// A [`Llama`] trained as a causal LM.
+/// A [`Decoder`] trained as a causal LM.
 #[derive(Module, Debug)]
 pub struct CausalLm<B: Backend> {
     /// The decoder.
-    pub model: Llama<B>,
+    pub model: Decoder<B>,
     /// Scales the loss of f16 training ([`LossScaler::for_run`]); `None` otherwise.
     #[module(skip)]
     pub loss_scaler: Option<LossScaler>,
