@@ -152,3 +152,21 @@ fn every_family_exports_a_checkpoint_that_reloads_to_the_same_logits() {
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
+
+#[test]
+fn gguf_files_of_each_family_load_as_transformers_runs_them() {
+    use wegeft_llm::gguf::{hf_weights, GgufFile};
+    for (name, family) in [("qwen2", Family::Qwen2), ("qwen3", Family::Qwen3), ("gemma3", Family::Gemma3)] {
+        let file = GgufFile::open(fixture(&format!("tiny_{name}.gguf"))).unwrap();
+        let config = DecoderConfig::from_gguf(&file).unwrap();
+        assert_eq!(config.family(), family);
+        let model = Decoder::<B>::load(&config, hf_weights(&file, &config).unwrap(), Injector::none(), &Default::default()).unwrap();
+        let logits = fixture(&format!("tiny_{name}_gguf_logits.safetensors"));
+        let bytes = std::fs::read(&logits).unwrap();
+        let tensors = SafeTensors::deserialize(&bytes).unwrap();
+        let expected: Vec<f32> = tensors.tensor("logits").unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let ids: Vec<f32> = tensors.tensor("ids").unwrap().data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32).collect();
+        let error = relative_error(&values(model.forward(tokens(&ids, [1, ids.len()]), None, None)), &expected, 0..ids.len(), config.vocab_size);
+        assert!(error < 1e-4, "{name}: relative error {error}");
+    }
+}

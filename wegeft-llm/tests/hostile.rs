@@ -120,6 +120,7 @@ fn degenerate_gguf_files_are_refused_by_name() {
         ("freq_base", gguf(&llama_metadata(vec![("llama.rope.freq_base", Meta::F32(0.0))]), &q), "rope_theta must be a positive number, got 0"),
         ("eps", gguf(&llama_metadata(vec![("llama.attention.layer_norm_rms_epsilon", Meta::F32(f32::NAN))]), &q), "rms_norm_eps"),
         ("context", gguf(&llama_metadata(vec![("llama.context_length", Meta::U32(0))]), &q), "context length"),
+        ("family", gguf(&[("general.architecture", Meta::Str("gpt2"))], &q), "general.architecture `gpt2` is not supported (llama, qwen2, qwen3, gemma3)"),
     ];
     for (name, bytes, expected) in cases {
         let message = gguf_error(name, &bytes);

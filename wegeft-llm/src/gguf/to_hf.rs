@@ -1,6 +1,7 @@
 //! A GGUF file as a Hugging Face checkpoint: its metadata as [`DecoderConfig`], its tensors renamed
-//! into a [`WeightStore`] under HF names (dequantised, Q/K rows put back into HF's rotate-half
-//! order), so the model is built the same way from either.
+//! into a [`WeightStore`] under HF names (dequantised; LLaMA's Q/K rows put back into HF's
+//! rotate-half order; Gemma's norms without the 1 llama.cpp adds), so the model is built the same
+//! way from either.
 
 use std::collections::BTreeMap;
 
@@ -8,12 +9,16 @@ use wegeft::io::{StoredTensor, WeightStore};
 
 use super::{GgufFile, MetadataValue};
 use crate::config::{DecoderConfig, RopeScaling};
+use crate::family::Family;
 use crate::error::{LlmError, Result};
 
-/// GGUF's per-block names and their HF counterparts.
-const BLOCK_NAMES: [(&str, &str); 9] = [
+/// GGUF's per-block names and their HF counterparts (`ffn_norm` depends on the family).
+const BLOCK_NAMES: [(&str, &str); 12] = [
     ("attn_norm", "input_layernorm"),
-    ("ffn_norm", "post_attention_layernorm"),
+    ("post_attention_norm", "post_attention_layernorm"),
+    ("post_ffw_norm", "post_feedforward_layernorm"),
+    ("attn_q_norm", "self_attn.q_norm"),
+    ("attn_k_norm", "self_attn.k_norm"),
     ("attn_q", "self_attn.q_proj"),
     ("attn_k", "self_attn.k_proj"),
     ("attn_v", "self_attn.v_proj"),
@@ -23,7 +28,14 @@ const BLOCK_NAMES: [(&str, &str); 9] = [
     ("ffn_down", "mlp.down_proj"),
 ];
 
-fn hf_name(gguf: &str) -> Option<String> {
+/// GGUF's `general.architecture` values this crate reads, with their families (Mistral's
+/// files say `llama`).
+const ARCHITECTURES: [(&str, Family); 4] = [("llama", Family::Llama), ("qwen2", Family::Qwen2), ("qwen3", Family::Qwen3), ("gemma3", Family::Gemma3)];
+
+/// llama.cpp's fixed θ of Gemma 3's sliding layers (the file stores only the global one).
+const GEMMA3_SLIDING_THETA: f64 = 10_000.0;
+
+fn hf_name(gguf: &str, family: Family) -> Option<String> {
     match gguf {
         "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
         "output_norm.weight" => return Some("model.norm.weight".into()),
@@ -33,7 +45,12 @@ fn hf_name(gguf: &str) -> Option<String> {
     let rest = gguf.strip_prefix("blk.")?;
     let (layer, rest) = rest.split_once('.')?;
     let (name, suffix) = rest.split_once('.')?;
-    let (_, hf) = BLOCK_NAMES.iter().find(|(g, _)| *g == name)?;
+    let hf = match name {
+        // Before the MLP: the second norm of a plain layer, the third of a sandwich.
+        "ffn_norm" if family.sandwich_norms() => "pre_feedforward_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        _ => BLOCK_NAMES.iter().find(|(g, _)| *g == name)?.1,
+    };
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
@@ -51,22 +68,24 @@ fn unpermute_rows(values: &[f32], rows: usize, cols: usize, heads: usize) -> Vec
 }
 
 impl DecoderConfig {
-    /// From GGUF metadata (`general.architecture` must be `llama`); what it lacks takes HF's defaults.
+    /// From GGUF metadata (`general.architecture` names the family and the prefix of its keys);
+    /// what it lacks takes HF's defaults.
     pub fn from_gguf(file: &GgufFile) -> Result<Self> {
         let architecture = file.get("general.architecture")?.as_str().unwrap_or_default();
-        if architecture != "llama" {
+        let Some(&(_, family)) = ARCHITECTURES.iter().find(|(name, _)| *name == architecture) else {
+            let known: Vec<&str> = ARCHITECTURES.iter().map(|(name, _)| *name).collect();
             return Err(LlmError::Format {
                 path: file.path.clone(),
-                reason: format!("architecture `{architecture}` is not supported (llama)"),
+                reason: format!("general.architecture `{architecture}` is not supported ({})", known.join(", ")),
             });
-        }
+        };
         let number = |key: &str| -> Result<usize> {
-            file.get(&format!("llama.{key}"))?.as_usize().ok_or_else(|| LlmError::Format {
+            file.get(&format!("{architecture}.{key}"))?.as_usize().ok_or_else(|| LlmError::Format {
                 path: file.path.clone(),
-                reason: format!("metadata `llama.{key}` is not an unsigned integer"),
+                reason: format!("metadata `{architecture}.{key}` is not an unsigned integer"),
             })
         };
-        let float = |key: &str| file.metadata.get(&format!("llama.{key}")).and_then(MetadataValue::as_f64);
+        let float = |key: &str| file.metadata.get(&format!("{architecture}.{key}")).and_then(MetadataValue::as_f64);
         let vocab_size = match number("vocab_size") {
             Ok(size) => size,
             Err(_) => match file.get("tokenizer.ggml.tokens")? {
@@ -81,12 +100,18 @@ impl DecoderConfig {
             number("block_count")?,
             number("attention.head_count")?,
         );
+        config.model_type = family;
         config.num_key_value_heads = number("attention.head_count_kv").ok();
+        config.head_dim = number("attention.key_length").ok();
         config.rope_theta = float("rope.freq_base").unwrap_or(config.rope_theta);
         config.rope_scaling = float("rope.scale_linear").map(|factor| RopeScaling { rope_type: "linear".into(), factor });
         config.rms_norm_eps = float("attention.layer_norm_rms_epsilon").unwrap_or(config.rms_norm_eps);
         config.tie_word_embeddings = !file.tensors.contains_key("output.weight");
         config.max_position_embeddings = number("context_length").unwrap_or(config.max_position_embeddings);
+        config.sliding_window = number("attention.sliding_window").ok();
+        if family == Family::Gemma3 {
+            config.rope_local_base_freq = Some(GEMMA3_SLIDING_THETA);
+        }
         config.validate(&file.path)?;
         Ok(config)
     }
@@ -96,21 +121,29 @@ impl DecoderConfig {
 pub fn hf_weights(file: &GgufFile, config: &DecoderConfig) -> Result<WeightStore> {
     let mut tensors = BTreeMap::new();
     for name in file.tensors.keys() {
-        let Some(hf) = hf_name(name) else {
+        let Some(hf) = hf_name(name, config.family()) else {
             if name == "rope_freqs.weight" {
                 continue; // derived from the metadata
             }
             return Err(LlmError::Tensor {
                 path: file.path.clone(),
                 name: name.clone(),
-                reason: "not a LLaMA tensor".into(),
+                reason: format!("not a tensor of a {:?} decoder", config.family()),
             });
         };
         let (shape, mut values) = file.tensor_f32(name)?;
         if let Some(value) = values.iter().find(|value| !value.is_finite()) {
             return Err(LlmError::Tensor { path: file.path.clone(), name: name.clone(), reason: format!("holds {value}") });
         }
-        let heads = if hf.ends_with("q_proj.weight") {
+        if hf.ends_with("norm.weight") {
+            // llama.cpp stores Gemma's norms with the 1 of (1 + w) added.
+            values.iter_mut().for_each(|value| *value -= config.family().norm_offset());
+        }
+        // Only llama.cpp's LLaMA conversion interleaves the Q/K rows.
+        let permuted = config.family() == Family::Llama;
+        let heads = if !permuted {
+            None
+        } else if hf.ends_with("q_proj.weight") {
             Some(config.num_attention_heads)
         } else if hf.ends_with("k_proj.weight") {
             Some(config.key_value_heads())
