@@ -75,7 +75,7 @@ impl<B: Backend> Decoder<B> {
         let tokenizer_file = dir.join("tokenizer.json");
         tokenizer.inner.save(&tokenizer_file, false).map_err(|e| LlmError::Tokenizer(format!("{}: {e}", tokenizer_file.display())))?;
         let token = |id: Option<u32>| id.and_then(|id| tokenizer.inner.id_to_token(id));
-        let mut tokenizer_config = serde_json::json!({"bos_token": token(tokenizer.bos), "eos_token": token(tokenizer.eos)});
+        let mut tokenizer_config = serde_json::json!({"bos_token": token(tokenizer.bos), "eos_token": token(tokenizer.eos), "add_bos_token": tokenizer.add_bos});
         if let Some(template) = &tokenizer.chat_template {
             tokenizer_config["chat_template"] = template.as_str().into();
         }

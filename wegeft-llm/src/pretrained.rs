@@ -73,6 +73,7 @@ pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> 
             });
         }
         tokenizer.chat_template = template.map(String::from);
+        tokenizer.add_bos = tokenizer_config["add_bos_token"].as_bool().unwrap_or(false);
         check_vocabulary(path, &tokenizer, &config)?;
         let model = Decoder::load(&config, weights, injector, device)?;
         return Ok(Pretrained { config, model, tokenizer });

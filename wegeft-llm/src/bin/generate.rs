@@ -60,7 +60,7 @@ impl BackendJob for Args {
             .iter()
             .map(|p| if args.chat { format.prompt(&[Message::new("user", p.as_str())]) } else { Ok(p.clone()) })
             .collect::<Result<_>>()?;
-        let prompts = texts.iter().map(|t| loaded.tokenizer.encode(t)).collect::<Result<Vec<_>>>()?;
+        let prompts = texts.iter().map(|t| loaded.tokenizer.encode_prompt(t)).collect::<Result<Vec<_>>>()?;
         let sampling = Sampling {
             temperature: args.temperature,
             top_p: args.top_p,

@@ -93,7 +93,7 @@ pub struct Tokenized {
 /// end-of-turn markup already contains it.
 pub fn tokenize(tokenizer: &LlmTokenizer, format: &PromptFormat, example: &Example, max_len: usize) -> Result<Tokenized> {
     let (prompt, answer) = format.exchange(&example.messages, &example.response)?;
-    let mut ids = tokenizer.encode(&prompt)?;
+    let mut ids = tokenizer.encode_prompt(&prompt)?;
     let prompt_len = ids.len().min(max_len);
     let answer = tokenizer.encode(&answer)?;
     let ends_turn = tokenizer.eos.is_some_and(|eos| answer.contains(&eos));

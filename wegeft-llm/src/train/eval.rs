@@ -117,7 +117,7 @@ pub fn evaluate<B: Backend>(
     let (mut predictions, mut generated_tokens) = (Vec::new(), 0);
     let stop_ids: Vec<u32> = tokenizer.eos.into_iter().collect();
     for (chunk_index, chunk) in examples.chunks(batch.max(1)).enumerate() {
-        let prompts = chunk.iter().map(|e| tokenizer.encode(&format.prompt(&e.messages)?)).collect::<Result<Vec<_>>>()?;
+        let prompts = chunk.iter().map(|e| tokenizer.encode_prompt(&format.prompt(&e.messages)?)).collect::<Result<Vec<_>>>()?;
         let outputs = generate(model, &prompts, max_new, &stop_ids, &Sampling::greedy(), |_| false, device)?;
         for (example, output) in chunk.iter().zip(outputs) {
             generated_tokens += output.len();
