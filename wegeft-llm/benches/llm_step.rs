@@ -27,8 +27,8 @@ use wegeft::io::WeightStore;
 struct Args {
     #[command(flatten)]
     backend: BackendArgs,
-    /// A .gguf file or an HF directory [default: SmolLM2-135M-Instruct from `cargo xtask assets llm`].
-    #[arg(long)]
+    /// A .gguf file, an HF directory, or `smollm2` / `gemma3` [default: smollm2, from `cargo xtask assets llm`].
+    #[arg(long, value_parser = wegeft_llm::assets::model_path)]
     model: Option<PathBuf>,
     /// Random weights of this published shape instead of a file (same step cost).
     #[arg(long, value_enum, conflicts_with = "model")]

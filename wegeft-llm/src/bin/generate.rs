@@ -1,4 +1,4 @@
-//! Continues a prompt with a LLaMA-family model (GGUF file or HF directory), optionally with a
+//! Continues a prompt with a decoder (LLaMA, Mistral, Qwen2/3, Gemma 3; GGUF file or HF directory), optionally with a
 //! trained adapter: `generate --model M.gguf --prompt "The capital of France is"`.
 
 use std::path::PathBuf;
@@ -11,11 +11,11 @@ use wegeft_backend::{BackendArgs, BackendJob};
 use wegeft_llm::{generate, load, Message, Precision, PromptFormat, PromptStyle, Result, Sampling};
 
 #[derive(Parser, Clone)]
-#[command(about = "Generate text with a LLaMA-family model")]
+#[command(about = "Generate text with a decoder (LLaMA, Mistral, Qwen2, Qwen3, Gemma 3)")]
 struct Args {
-    /// A .gguf file or a Hugging Face model directory [default: SmolLM2-135M-Instruct from
-    /// `cargo xtask assets llm`].
-    #[arg(long)]
+    /// A .gguf file, a Hugging Face model directory, or `smollm2` / `gemma3` for the fetched
+    /// assets [default: smollm2, SmolLM2-135M-Instruct from `cargo xtask assets llm`].
+    #[arg(long, value_parser = wegeft_llm::assets::model_path)]
     model: Option<PathBuf>,
     /// Prompts (repeat the flag for a batch).
     #[arg(long, required = true)]

@@ -1,4 +1,4 @@
-//! Fine-tunes a LLaMA-family model on instruction JSONL with WeGeFT or LoRA and reports
+//! Fine-tunes a decoder (LLaMA, Mistral, Qwen2/3, Gemma 3) on instruction JSONL with a PEFT method and reports
 //! exact-match accuracy on held-out data before and after. Without arguments: SmolLM2-135M on
 //! 2-digit arithmetic in BIG-bench's wording (`cargo xtask assets llm llm-data`).
 
@@ -14,10 +14,11 @@ use wegeft_llm::train::{train_llm, LlmTrainConfig};
 use wegeft_llm::{Precision, PromptStyle, Result};
 
 #[derive(Parser, Clone)]
-#[command(about = "Fine-tune a LLaMA-family decoder with WeGeFT or LoRA")]
+#[command(about = "Fine-tune a decoder (LLaMA, Mistral, Qwen2, Qwen3, Gemma 3) with WeGeFT, LoRA, DoRA or VeRA")]
 struct Args {
-    /// A .gguf file or an HF model directory [default: SmolLM2-135M-Instruct].
-    #[arg(long, value_parser = wegeft_backend::parse::utf8_path)]
+    /// A .gguf file, an HF model directory, or `smollm2` / `gemma3` for the fetched assets
+    /// [default: smollm2, SmolLM2-135M-Instruct].
+    #[arg(long, value_parser = wegeft_llm::assets::model_path)]
     model: Option<PathBuf>,
     /// Training JSONL (Alpaca or chat messages) [default: the arithmetic set's train.jsonl].
     #[arg(long, value_parser = wegeft_backend::parse::utf8_path)]
