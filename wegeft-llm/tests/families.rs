@@ -170,3 +170,61 @@ fn gguf_files_of_each_family_load_as_transformers_runs_them() {
         assert!(error < 1e-4, "{name}: relative error {error}");
     }
 }
+
+/// Adds random values to every adapter tensor, as training would leave them (a fresh adapter is
+/// the identity and would hide a wrong export).
+struct Randomise;
+
+impl burn::module::ModuleMapper<B> for Randomise {
+    fn map_float<const D: usize>(&mut self, param: burn::module::Param<Tensor<B, D>>) -> burn::module::Param<Tensor<B, D>> {
+        param.map(|t| t.clone() + Tensor::random(t.shape(), burn::tensor::Distribution::Normal(0.0, 0.05), &t.device()))
+    }
+}
+
+/// WeGeFT (exported as the exact LoRA it is) and DoRA on every family and on the Q4_K_M GGUF:
+/// the exported PEFT adapter read back reproduces the adapted model. With `WEGEFT_PEFT_CHECK_DIR`
+/// set, each adapter, its base and our logits are written there for `scripts/peft_loads_ours.py`,
+/// which loads them into transformers with HF PEFT (the GGUF through transformers' own
+/// dequantisation).
+#[test]
+fn adapters_on_every_family_export_to_peft_and_reload_to_the_same_logits() {
+    use burn::module::Module;
+    use wegeft::{AdapterFile, Domain, MethodName, Overrides, Targets};
+    use wegeft_llm::gguf::{hf_weights, GgufFile};
+    let check_dir = std::env::var_os("WEGEFT_PEFT_CHECK_DIR").map(PathBuf::from);
+    let targets = || ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"].iter().fold(Targets::new(), |t, s| t.suffix(*s));
+    let bases = ["tiny_qwen2", "tiny_qwen3", "tiny_mistral", "tiny_gemma3", "tiny_llama_q4_k_m.gguf"];
+    for (base, method) in bases.iter().flat_map(|base| [(base, MethodName::Wegeft), (base, MethodName::Dora)]) {
+        let path = fixture(base);
+        let load_with = |injector: Injector| -> Decoder<B> {
+            if path.is_dir() {
+                let config = DecoderConfig::from_hf_json(&path.join("config.json")).unwrap();
+                Decoder::load(&config, WeightStore::safetensors(&hf_shards(&path).unwrap()).unwrap(), injector, &Default::default()).unwrap()
+            } else {
+                let file = GgufFile::open(&path).unwrap();
+                let config = DecoderConfig::from_gguf(&file).unwrap();
+                Decoder::load(&config, hf_weights(&file, &config).unwrap(), injector, &Default::default()).unwrap()
+            }
+        };
+        let overrides = Overrides { rank: Some(4), alpha: None, dropout: Some(0.0) };
+        let mut model = load_with(Injector::new(method.config(Domain::Llm, overrides), targets()).unwrap());
+        model.adapters = model.adapters.map(&mut Randomise);
+        let ids = tokens(&[5.0, 17.0, 3.0, 90.0, 42.0, 8.0], [1, 6]);
+        let adapted = values(model.forward(ids.clone(), None, None));
+        let out = std::env::temp_dir().join(format!("wegeft-family-peft-{base}-{method}-{}", std::process::id()));
+        wegeft::export_peft(&model, &out).unwrap();
+        let file = AdapterFile::read(&out).unwrap();
+        let mut reloaded = load_with(Injector::new(file.description.method().clone(), targets()).unwrap());
+        reloaded.adapters = file.apply(std::mem::take(&mut reloaded.adapters)).unwrap();
+        let error = relative_error(&values(reloaded.forward(ids, None, None)), &adapted, 0..6, adapted.len() / 6);
+        assert!(error < 1e-5, "{base} {method}: relative error {error}");
+        if let Some(check_dir) = &check_dir {
+            let entry = check_dir.join(format!("{base}-{method}"));
+            wegeft::export_peft(&model, entry.join("adapter")).unwrap();
+            let stored = wegeft::io::StoredTensor { shape: vec![6, adapted.len() / 6], values: adapted.clone() };
+            wegeft::io::write_safetensors(&entry.join("logits.safetensors"), &[("logits".to_string(), stored)].into()).unwrap();
+            std::fs::write(entry.join("base.txt"), path.to_str().unwrap()).unwrap();
+        }
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}

@@ -18,6 +18,9 @@ const FIXTURE_PACKAGES: &[&str] = &[
     "pillow",
 ];
 
+/// The scripts that need transformers 5 (per-layer-type RoPE, Gemma 3, its GGUF tokenizers).
+const FIXTURE5_PACKAGES: &[&str] = &["torch==2.15.0", "transformers==5.24.0", "gguf==0.19.0", "numpy==2.*", "safetensors==0.*", "sentencepiece==0.2.*"];
+
 /// The reference benchmark's dependencies, pinned to the versions BENCHMARKS.md was measured with.
 pub const BENCH_PACKAGES: &[&str] = &["torch==2.15.0", "timm==1.0.31", "transformers==5.24.0", "peft==0.21.2", "gguf==0.19.0", "numpy==2.*"];
 
@@ -51,6 +54,21 @@ pub fn fixtures() -> std::io::Result<bool> {
         if !Command::new(&python).arg(script).status()?.success() {
             return Ok(false);
         }
+    }
+    let Some(python5) = venv(&std::env::temp_dir().join("wegeft-fixtures5-venv"), FIXTURE5_PACKAGES)? else {
+        return Ok(false);
+    };
+    for script in [
+        "wegeft-llm/tests/fixtures/make_k_quant_fixtures.py",
+        "wegeft-llm/tests/fixtures/make_family_fixtures.py",
+        "wegeft-llm/tests/fixtures/make_sentencepiece_fixtures.py",
+    ] {
+        if !Command::new(&python5).arg(script).status()?.success() {
+            return Ok(false);
+        }
+    }
+    if !crate::assets::gemma3()? || !Command::new(&python5).arg("wegeft-llm/tests/fixtures/make_gemma3_reference.py").status()?.success() {
+        return Ok(false);
     }
     let onnx = crate::assets::asset_dir().join("vit_s_focus.onnx");
     if !onnx.exists() && !crate::assets::vit(crate::assets::Profile::Dev)? {
