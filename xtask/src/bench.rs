@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// Methods of `llm-step`.
     #[arg(long, value_delimiter = ',', default_value = "lora,dora,vera,wegeft")]
     llm_methods: Vec<String>,
+    /// Models of `llm-step`: `smollm2` (SmolLM2-135M), `gemma3` (Gemma 3 270M).
+    #[arg(long, value_delimiter = ',', default_value = "smollm2")]
+    llm_models: Vec<LlmModel>,
     /// Timed steps per configuration (the median is reported).
     #[arg(long, default_value_t = 3)]
     steps: usize,
@@ -38,12 +41,31 @@ pub struct BenchArgs {
     warmup: usize,
 }
 
+/// The fetched models `llm-step` runs.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LlmModel {
+    /// SmolLM2-135M-Instruct, Q4_1 GGUF (`assets llm`).
+    Smollm2,
+    /// Gemma 3 270M, Q4_K_M GGUF (`assets gemma3`).
+    Gemma3,
+}
+
+impl LlmModel {
+    /// Its name for `--model`, its GGUF file, and the step that fetches it.
+    fn asset(self) -> (&'static str, &'static str, fn() -> std::io::Result<bool>) {
+        match self {
+            Self::Smollm2 => ("smollm2", crate::assets::SMOLLM2_GGUF, crate::assets::llm),
+            Self::Gemma3 => ("gemma3", crate::assets::GEMMA3_GGUF, crate::assets::gemma3),
+        }
+    }
+}
+
 /// The benchmark suites.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Suite {
     /// A ViT-S/16 training step at each `--sizes` and `--methods`.
     VitStep,
-    /// A SmolLM2-135M training step with each `--llm-methods`.
+    /// An LLM training step for each `--llm-models` and `--llm-methods`.
     LlmStep,
     /// Both step benchmarks.
     All,
@@ -105,34 +127,46 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
         let Some(binary) = bench_binary(package, &suite.replace('-', "_"), backend_name)? else {
             return Ok(false);
         };
-        if suite == "llm-step" && !crate::assets::llm()? {
-            return Ok(false);
+        if suite == "llm-step" {
+            for model in &args.llm_models {
+                if !(model.asset().2)()? {
+                    return Ok(false);
+                }
+            }
         }
-        let configurations: Vec<(String, String, Vec<String>)> = match suite {
+        // Label, method, our flags, and the GGUF the reference loads.
+        let configurations: Vec<(String, String, Vec<String>, Option<String>)> = match suite {
             "vit-step" => args
                 .sizes
                 .iter()
                 .flat_map(|size| args.methods.iter().map(move |method| (*size, method)))
                 .map(|(size, method)| {
-                    (format!("{size} px × 32"), method.clone(), vec!["--size".into(), size.to_string(), "--method".into(), method.clone()])
+                    (format!("{size} px × 32"), method.clone(), vec!["--size".into(), size.to_string(), "--method".into(), method.clone()], None)
                 })
                 .collect(),
             _ => args
-                .llm_methods
+                .llm_models
                 .iter()
-                .map(|method| ("8 × 64 tokens".into(), method.clone(), vec!["--method".into(), method.clone()]))
+                .flat_map(|model| args.llm_methods.iter().map(move |method| (model.asset(), method)))
+                .map(|((name, gguf, _), method)| {
+                    let path = crate::assets::asset_dir().join(gguf).display().to_string();
+                    let config = vec!["--model".into(), name.into(), "--method".into(), method.clone()];
+                    (format!("{name} 8 × 64 tokens"), method.clone(), config, Some(path))
+                })
                 .collect(),
         };
         let mut rows = Vec::new();
-        for (label, method, config) in configurations {
+        for (label, method, config, gguf) in configurations {
             println!("--- {suite} {label} {method}");
             let ours = run_json(Command::new(&binary).args(&common).args(&config).args(&steps))?;
             let reference = match &python {
                 Some(python) => {
                     let mut command = Command::new(python);
-                    command.arg("scripts/torch_reference_bench.py").arg(suite).args(&torch_common).args(&steps).args(&config);
-                    if suite == "llm-step" {
-                        command.arg("--gguf").arg(crate::assets::asset_dir().join(crate::assets::SMOLLM2_GGUF));
+                    // The reference takes the model as a file.
+                    let config = config.chunks(2).filter(|flag| flag[0] != "--model").flatten();
+                    command.arg("scripts/torch_reference_bench.py").arg(suite).args(&torch_common).args(&steps).args(config);
+                    if let Some(gguf) = &gguf {
+                        command.arg("--gguf").arg(gguf);
                     }
                     Some(run_json(&mut command)?)
                 }
