@@ -49,6 +49,7 @@ pub mod error;
 pub mod io;
 pub mod kernels;
 pub mod methods;
+pub mod packed;
 pub mod precision;
 pub mod train;
 
@@ -73,6 +74,7 @@ pub use methods::lora::{LoraAdapter, LoraConfig};
 pub use methods::vera::{VeraAdapter, VeraConfig};
 pub use methods::wegeft::{Sharing, WegeftConfig, WegeftInit, WegeftPair};
 pub use methods::{Adapter, AdapterMethod, Domain, LayerAdapter, LayerInput, MethodName, Overrides, PeftMethod, TensorSpec};
+pub use packed::{PackedWeight, RowDecoder};
 pub use params::ParamReport;
 pub use precision::Precision;
 pub use plan::{AdapterGroup, AdapterPlan, PlannedLayer};

@@ -31,47 +31,33 @@ pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod cpu {
     use burn::tensor::backend::Backend;
-    use burn::tensor::{Distribution, FloatDType, Tensor, TensorData};
+    use burn::tensor::{FloatDType, Tensor, TensorData};
     use rayon::prelude::*;
 
-    use crate::kernels::CHUNK;
-    use crate::train::SplitMix64;
+    use crate::kernels::{HashedMask, CHUNK};
 
     /// `x` with each element zeroed with probability `prob` and the rest scaled by 1/(1 − prob),
     /// computed on its host data (`x` is not tracked).
     pub(super) fn masked<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
         let (device, dtype) = (x.device(), FloatDType::from(x.dtype()));
-        let seed = seed::<B>(&device);
+        let mask = HashedMask::draw::<B>(prob, &device);
         let mut data = x.into_data().convert::<f32>();
-        apply(data.as_mut_slice::<f32>().expect("converted to f32"), seed, prob);
+        apply(data.as_mut_slice::<f32>().expect("converted to f32"), mask);
         Tensor::<B, D>::from_data(data, &device).cast(dtype)
     }
 
     /// The mask itself: 1/(1 − prob) where an element is kept, 0 where it is dropped.
     pub(super) fn mask<B: Backend, const D: usize>(shape: [usize; D], prob: f64, device: &B::Device) -> Tensor<B, D> {
         let mut values = vec![1f32; shape.iter().product()];
-        apply(&mut values, seed::<B>(device), prob);
+        apply(&mut values, HashedMask::draw::<B>(prob, device));
         Tensor::from_data(TensorData::new(values, shape), device)
     }
 
-    /// Two 24-bit draws of burn's generator, so `B::seed` decides the masks.
-    fn seed<B: Backend>(device: &B::Device) -> u64 {
-        let draws = Tensor::<B, 1>::random([2], Distribution::Default, device).into_data();
-        draws.iter::<f32>().fold(0u64, |seed, u| (seed << 24) | (u * (1 << 24) as f32) as u64)
-    }
-
-    /// Scales each value by 1/(1 − prob) or zeroes it: kept when the top 32 bits of its index's
-    /// hash fall below (1 − prob)·2³².
-    fn apply(values: &mut [f32], seed: u64, prob: f64) {
-        let keep = 1.0 - prob;
-        let threshold = (keep * (1u64 << 32) as f64) as u64;
-        let scale = (1.0 / keep) as f32;
+    /// Each value masked by its index.
+    fn apply(values: &mut [f32], mask: HashedMask) {
         values.par_chunks_mut(CHUNK).enumerate().for_each(|(chunk, values)| {
             let start = (chunk * CHUNK) as u64;
-            for (offset, value) in values.iter_mut().enumerate() {
-                let kept = SplitMix64::at(seed, start + offset as u64) >> 32 < threshold;
-                *value = if kept { *value * scale } else { 0.0 };
-            }
+            values.iter_mut().enumerate().for_each(|(offset, value)| *value = mask.apply(start + offset as u64, *value));
         });
     }
 }

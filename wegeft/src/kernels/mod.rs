@@ -11,14 +11,19 @@
 
 mod dropout;
 mod gelu;
+mod packed_matmul;
 
 pub use dropout::dropout;
 pub use gelu::gelu;
+pub use packed_matmul::packed_matmul;
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 use std::any::TypeId;
 
 use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+
+use crate::train::SplitMix64;
 
 /// Elements per rayon task: large enough that scheduling is noise, small enough to balance.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
@@ -54,5 +59,32 @@ fn cast<From: 'static, To: 'static>(value: From) -> Result<To, From> {
     match (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<To>>() {
         Some(to) => Ok(to.take().expect("just filled")),
         None => Err(slot.expect("not taken")),
+    }
+}
+
+/// A dropout mask hashed from one seed: element `index` is kept, and scaled by 1/(1 − prob), when
+/// the top 32 bits of [`SplitMix64::at`] of its index fall below (1 − prob)·2³². Any pass (a tile
+/// of a packed weight, the backward) rebuilds the same mask from the seed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HashedMask {
+    seed: u64,
+    threshold: u64,
+    scale: f32,
+}
+
+impl HashedMask {
+    /// A mask of drop probability `prob` whose seed is two 24-bit draws of burn's generator, so
+    /// `B::seed` decides it.
+    pub(crate) fn draw<B: Backend>(prob: f64, device: &B::Device) -> Self {
+        let draws = Tensor::<B, 1>::random([2], Distribution::Default, device).into_data();
+        let seed = draws.iter::<f32>().fold(0u64, |seed, u| (seed << 24) | (u * (1 << 24) as f32) as u64);
+        let keep = 1.0 - prob;
+        Self { seed, threshold: (keep * (1u64 << 32) as f64) as u64, scale: (1.0 / keep) as f32 }
+    }
+
+    /// `value` at element `index`, kept and scaled or zeroed.
+    #[inline]
+    pub(crate) fn apply(&self, index: u64, value: f32) -> f32 {
+        if SplitMix64::at(self.seed, index) >> 32 < self.threshold { value * self.scale } else { 0.0 }
     }
 }

@@ -1,0 +1,83 @@
+//! A frozen weight kept as its file stores it, in quantisation blocks (GGUF's Q4_K, Q8_0, …), so
+//! a quantised base takes its file's bytes in memory instead of four bytes a value. Its rows are
+//! the layer's outputs and run along d_in, as the file lays them out; [`crate::kernels::packed_matmul`]
+//! decodes them a tile at a time.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::error::{PeftError, Result};
+
+/// Decodes one stored row (`row_bytes` bytes) into its `d_in` values.
+pub type RowDecoder = Arc<dyn Fn(&[u8], &mut [f32]) + Send + Sync>;
+
+/// A `d_in × d_out` weight stored as `d_out` rows of blocks.
+pub struct PackedWeight {
+    format: String,
+    d_in: usize,
+    d_out: usize,
+    row_bytes: usize,
+    bytes: Vec<u8>,
+    decode: RowDecoder,
+}
+
+impl std::fmt::Debug for PackedWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedWeight({}, {}×{}, {} bytes)", self.format, self.d_in, self.d_out, self.bytes.len())
+    }
+}
+
+impl PackedWeight {
+    /// `bytes` holding `d_out` rows of `d_in` values in `format` (a name for messages), each
+    /// decoded by `decode`; an error unless the bytes split into equal rows.
+    pub fn new(format: impl Into<String>, d_in: usize, d_out: usize, bytes: Vec<u8>, decode: RowDecoder) -> Result<Self> {
+        let format = format.into();
+        if d_in == 0 || d_out == 0 || !bytes.len().is_multiple_of(d_out) {
+            return Err(PeftError::InvalidConfig(format!("{} bytes of {format} do not make {d_out} rows of {d_in} values", bytes.len())));
+        }
+        let row_bytes = bytes.len() / d_out;
+        Ok(Self { format, d_in, d_out, row_bytes, bytes, decode })
+    }
+
+    /// The storage format's name.
+    pub fn format(&self) -> &str {
+        &self.format
+    }
+
+    /// `[d_in, d_out]`, burn's layout of the weight this stands for.
+    pub fn dims(&self) -> [usize; 2] {
+        [self.d_in, self.d_out]
+    }
+
+    /// Bytes held.
+    pub fn stored_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Decodes output rows `rows` into `out` (`rows.len() × d_in`, row-major): the transposed
+    /// tile `Wᵀ[rows, :]`.
+    pub fn decode_rows(&self, rows: Range<usize>, out: &mut [f32]) {
+        let bytes = &self.bytes[rows.start * self.row_bytes..rows.end * self.row_bytes];
+        #[cfg(any(feature = "flex", feature = "ndarray"))]
+        {
+            use rayon::prelude::*;
+            out.par_chunks_mut(self.d_in).zip(bytes.par_chunks(self.row_bytes)).for_each(|(out, row)| (self.decode)(row, out));
+        }
+        #[cfg(not(any(feature = "flex", feature = "ndarray")))]
+        out.chunks_mut(self.d_in).zip(bytes.chunks(self.row_bytes)).for_each(|(out, row)| (self.decode)(row, out));
+    }
+
+    /// The whole weight in f32, burn's layout `[d_in, d_out]` row-major: for merging and export,
+    /// which want it exact, and for backends without the tiled kernel.
+    pub fn to_dense(&self) -> Vec<f32> {
+        let mut rows = vec![0f32; self.d_in * self.d_out];
+        self.decode_rows(0..self.d_out, &mut rows);
+        let mut dense = vec![0f32; rows.len()];
+        for (j, row) in rows.chunks(self.d_in).enumerate() {
+            for (i, &value) in row.iter().enumerate() {
+                dense[i * self.d_out + j] = value;
+            }
+        }
+        dense
+    }
+}
