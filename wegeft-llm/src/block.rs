@@ -6,7 +6,7 @@ use burn::nn::RmsNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use wegeft::io::Scope;
-use wegeft::{AdapterBank, Injector};
+use wegeft::{AdapterBank, Injector, PeftLinear};
 
 use crate::attention::{Attention, Positions};
 use crate::cache::KvCache;
@@ -49,6 +49,33 @@ impl<B: Backend> DecoderLayer<B> {
             pre_feedforward_layernorm,
             post_feedforward_layernorm,
         })
+    }
+
+    /// The layer's seven projections.
+    pub fn projections(&self) -> [&PeftLinear<B>; 7] {
+        let (attention, mlp) = (&self.self_attn, &self.mlp);
+        [&attention.q_proj, &attention.k_proj, &attention.v_proj, &attention.o_proj, &mlp.gate_proj, &mlp.up_proj, &mlp.down_proj]
+    }
+
+    /// The layer with its projections' packed weights decoded to f32.
+    pub fn densified(self) -> Self {
+        let (attention, mlp) = (self.self_attn, self.mlp);
+        Self {
+            self_attn: Attention {
+                q_proj: attention.q_proj.densified(),
+                k_proj: attention.k_proj.densified(),
+                v_proj: attention.v_proj.densified(),
+                o_proj: attention.o_proj.densified(),
+                ..attention
+            },
+            mlp: Mlp {
+                gate_proj: mlp.gate_proj.densified(),
+                up_proj: mlp.up_proj.densified(),
+                down_proj: mlp.down_proj.densified(),
+                ..mlp
+            },
+            ..self
+        }
     }
 
     /// `x` `[B, T, D]` at `positions`; see [`Attention::forward`].

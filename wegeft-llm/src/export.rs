@@ -26,7 +26,7 @@ impl<B: Backend> Decoder<B> {
     /// `tokenizer`'s files. A merged tensor that is not finite is an error naming it.
     pub fn export_hf(&self, config: &DecoderConfig, tokenizer: &LlmTokenizer, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|source| LlmError::Io { path: dir.into(), source })?;
-        let merged = self.clone().merged();
+        let merged = self.clone().densified().merged();
         let mut tensors = BTreeMap::new();
         tensors.insert("model.embed_tokens.weight".to_string(), StoredTensor::from_tensor(merged.embed_tokens.weight.val()));
         // Every projection, under the HF name it was loaded by.

@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod attention;
+pub mod base_precision;
 pub mod block;
 pub mod cache;
 pub mod chat;
@@ -32,6 +33,7 @@ pub use error::{LlmError, Result};
 pub use generate::{generate, Sampling};
 pub use model::Decoder;
 pub use wegeft::Precision;
-pub use pretrained::{load, Pretrained};
+pub use base_precision::BasePrecision;
+pub use pretrained::{load, load_base, Pretrained};
 pub use prompt::{PromptFormat, PromptStyle};
 pub use tokenizer::LlmTokenizer;

@@ -172,6 +172,13 @@ impl<B: Backend> Decoder<B> {
         self.logits(self.hidden(tokens, cache, padding))
     }
 
+    /// The model with every packed projection decoded to f32 ([`wegeft::PeftLinear::densified`]): what
+    /// merging and exporting take.
+    pub fn densified(self) -> Self {
+        let layers = self.layers.into_iter().map(DecoderLayer::densified).collect();
+        Self { layers, ..self }
+    }
+
     /// A cache sized for this model.
     pub fn new_cache(&self) -> KvCache<B> {
         KvCache::new(self.layers.len())
@@ -185,5 +192,10 @@ impl<B: Backend> Adapted<B> for Decoder<B> {
 
     fn bank_mut(&mut self) -> &mut AdapterBank<B> {
         &mut self.adapters
+    }
+
+    fn packed_values(&self) -> usize {
+        let layers = self.layers.iter().flat_map(DecoderLayer::projections);
+        layers.filter_map(|layer| layer.packed.as_ref()).map(|packed| packed.dims().iter().product::<usize>()).sum()
     }
 }

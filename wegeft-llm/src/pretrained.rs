@@ -11,7 +11,8 @@ use wegeft::Injector;
 
 use crate::config::DecoderConfig;
 use crate::error::{LlmError, Result};
-use crate::gguf::{hf_weights, GgufFile};
+use crate::base_precision::BasePrecision;
+use crate::gguf::{hf_weights, hf_weights_packed, GgufFile};
 use crate::model::Decoder;
 use crate::tokenizer::LlmTokenizer;
 
@@ -44,9 +45,21 @@ pub fn hf_shards(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(shards.into_iter().map(|shard| dir.join(shard)).collect())
 }
 
-/// Loads `path`: a `.gguf` file or an HF model directory; `injector` decides what is adapted
-/// ([`Injector::none`] for nothing).
+/// Loads `path`: a `.gguf` file or an HF model directory, in f32; `injector` decides what is
+/// adapted ([`Injector::none`] for nothing).
 pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> Result<Pretrained<B>> {
+    load_base(path, injector, BasePrecision::F32, device)
+}
+
+/// [`load`] with the frozen base held as `base` says: in half precision (a typed error when the
+/// backend lacks it), or with a GGUF file's quantised projections kept in their blocks.
+pub fn load_base<B: Backend>(path: &Path, injector: Injector, base: BasePrecision, device: &B::Device) -> Result<Pretrained<B>> {
+    let mut loaded = load_f32(path, injector, base.keeps_blocks(), device)?;
+    loaded.model = loaded.model.with_precision(base.precision(), device)?;
+    Ok(loaded)
+}
+
+fn load_f32<B: Backend>(path: &Path, injector: Injector, keep_blocks: bool, device: &B::Device) -> Result<Pretrained<B>> {
     if path.is_dir() {
         let config = DecoderConfig::from_hf_json(&path.join("config.json"))?;
         let weights = WeightStore::safetensors(&hf_shards(path)?)?;
@@ -82,7 +95,7 @@ pub fn load<B: Backend>(path: &Path, injector: Injector, device: &B::Device) -> 
     let config = DecoderConfig::from_gguf(&file)?;
     let tokenizer = LlmTokenizer::from_gguf(&file)?;
     check_vocabulary(path, &tokenizer, &config)?;
-    let weights = hf_weights(&file, &config)?;
+    let weights = if keep_blocks { hf_weights_packed(&file, &config)? } else { hf_weights(&file, &config)? };
     drop(file);
     let model = Decoder::load(&config, weights, injector, device)?;
     Ok(Pretrained { config, model, tokenizer })

@@ -22,6 +22,12 @@ pub trait Adapted<B: Backend>: Module<B> + Sized {
     /// The model's bank field, mutably (merging empties it).
     fn bank_mut(&mut self) -> &mut AdapterBank<B>;
 
+    /// Values of frozen weights kept packed ([`crate::PeftLinear::packed`]), which burn's walks do
+    /// not see: a model that loads packed bases counts them here for [`crate::ParamReport`].
+    fn packed_values(&self) -> usize {
+        0
+    }
+
     /// The model with every adapted layer's update folded into its frozen weight (computed in
     /// f32) and an empty bank: the same outputs, without adapter cost.
     fn merged(mut self) -> Self {
@@ -55,6 +61,7 @@ impl<B: Backend> ModuleMapper<B> for Merge<'_, B> {
         match self.next.take() {
             Some(adapter) => param.map(|weight| {
                 let dims = weight.dims();
+                assert!(dims.iter().product::<usize>() > 0, "a packed base has no weight to merge into: merge PeftLinear::densified layers");
                 merge_weight(adapter, weight.reshape([dims[0], dims[D - 1]]), &self.bank.shared).reshape(dims)
             }),
             None => param,
@@ -79,6 +86,7 @@ impl<B: Backend> ModuleVisitor<B> for LinearWeights<B> {
         if let Some(name) = self.next.take() {
             let weight = param.val();
             let dims = weight.dims();
+            assert!(dims.iter().product::<usize>() > 0, "{name} keeps its weight packed: read PeftLinear::densified layers");
             self.found.push((name, weight.reshape([dims[0], dims[D - 1]])));
         }
     }

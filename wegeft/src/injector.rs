@@ -1,12 +1,17 @@
 //! Builds adapted layers while a model is constructed, and the bank that holds their parameters.
 
+use std::sync::Arc;
+
+use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
 
 use crate::bank::AdapterBank;
 use crate::error::{PeftError, Result};
 use crate::layer::PeftLinear;
 use crate::methods::AdapterMethod;
+use crate::packed::PackedWeight;
 use crate::plan::{AdapterGroup, AdapterPlan, PlannedLayer};
 use crate::targets::{TargetMatcher, Targets};
 
@@ -64,6 +69,30 @@ impl Injector {
             targeting.statistics[slot] = targeting.plan.method.weight_statistic(base.weight.val());
         }
         Ok(PeftLinear::new(name, base, slot))
+    }
+
+    /// Wraps a pretrained weight kept in quantisation blocks (and its bias), frozen, with an
+    /// adapter slot if targeted; an error naming the layer if the method needs W as floats (DoRA).
+    pub fn packed_linear<B: Backend>(
+        &mut self,
+        name: &str,
+        packed: Arc<PackedWeight>,
+        bias: Option<Param<Tensor<B, 1>>>,
+        device: &B::Device,
+    ) -> Result<PeftLinear<B>> {
+        let [d_in, d_out] = packed.dims();
+        let slot = self.offer(name, d_in, d_out)?;
+        if let (Some(_), Some(targeting)) = (slot, &self.targeting) {
+            if !targeting.plan.method.runs_on_packed_base() {
+                let reason = format!(
+                    "{name} is kept as {} blocks, and {} needs its weight as floats: load the base in f32, f16 or bf16",
+                    packed.format(),
+                    targeting.plan.method.name()
+                );
+                return Err(PeftError::InvalidConfig(reason));
+            }
+        }
+        Ok(PeftLinear::new_packed(name, packed, bias, slot, device))
     }
 
     /// The plan so far; an error if the targets matched nothing (or for [`Injector::none`]).

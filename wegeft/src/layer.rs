@@ -1,13 +1,16 @@
 //! A frozen linear layer that may carry an adapter.
 
+use std::sync::Arc;
+
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Tensor, TensorData};
 
 use crate::bank::AdapterBank;
 use crate::layer_name::LayerName;
-use crate::methods::{Adapter, LayerInput};
+use crate::methods::{Adapter, FrozenWeight, LayerInput};
+use crate::packed::PackedWeight;
 use crate::precision::autocast;
 
 /// A pretrained `Linear` with frozen weights and, if targeted, a slot in an [`AdapterBank`].
@@ -20,13 +23,39 @@ pub struct PeftLinear<B: Backend> {
     /// The name the layer was offered under; declared before `base` so that module walks meet
     /// the name just before the weight (see [`crate::Adapted`]).
     pub name: LayerName<B>,
-    /// The frozen pretrained layer.
+    /// The frozen pretrained layer; with a packed weight, only its bias (the weight is `[0, 0]`).
     pub base: Linear<B>,
+    /// The frozen weight kept in its file's quantisation blocks, when it was loaded so.
+    #[module(skip)]
+    pub packed: Option<Arc<PackedWeight>>,
 }
 
 impl<B: Backend> PeftLinear<B> {
     pub(crate) fn new(name: &str, base: Linear<B>, slot: Option<usize>) -> Self {
-        Self { name: LayerName::new(name, slot), base: base.no_grad() }
+        Self { name: LayerName::new(name, slot), base: base.no_grad(), packed: None }
+    }
+
+    pub(crate) fn new_packed(name: &str, packed: Arc<PackedWeight>, bias: Option<Param<Tensor<B, 1>>>, slot: Option<usize>, device: &B::Device) -> Self {
+        let base = Linear { weight: Param::from_tensor(Tensor::zeros([0, 0], device)), bias };
+        Self { packed: Some(packed), ..Self::new(name, base, slot) }
+    }
+
+    /// The frozen weight, `[d_in, d_out]`, as the layer holds it.
+    pub fn weight(&self) -> FrozenWeight<'_, B> {
+        match &self.packed {
+            Some(packed) => FrozenWeight::Packed(packed),
+            None => FrozenWeight::Dense(self.base.weight.val()),
+        }
+    }
+
+    /// The layer with its weight as an f32 tensor (decoded from blocks when packed): what merging
+    /// and exporting need.
+    pub fn densified(&self) -> Self {
+        let Some(packed) = &self.packed else { return self.clone() };
+        let device = self.base.weight.device();
+        let weight = Tensor::from_data(TensorData::new(packed.to_dense(), packed.dims()), &device);
+        let base = Linear { weight: Param::from_tensor(weight), bias: self.base.bias.clone() };
+        Self { name: self.name.clone(), base: base.no_grad(), packed: None }
     }
 
     /// `y = xW + b` as this layer's adapter in `bank` changes it (unchanged when the bank is
@@ -38,16 +67,24 @@ impl<B: Backend> PeftLinear<B> {
     /// If the layer is adapted and `bank` was built from another plan (a programming error).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>, bank: &AdapterBank<B>) -> Tensor<B, D> {
         let adapter = self.name.slot().and_then(|slot| bank.adapter_of(slot, self.name.as_str()));
-        let (dtype, weight) = (x.dtype(), self.base.weight.val());
-        let y = through_rows(autocast(x, weight.dtype()), |rows| match adapter {
-            None => self.base.forward(rows),
-            Some(adapter) => {
-                let base = rows.clone().matmul(weight.clone());
-                let y = adapter.forward(LayerInput { x: rows, weight, base, shared: &bank.shared });
-                match &self.base.bias {
-                    Some(bias) => y + bias.val().unsqueeze(),
-                    None => y,
+        let (dtype, weight) = (x.dtype(), self.weight());
+        // A packed weight decodes to f32; a dense one computes in its own precision.
+        let compute = match &weight {
+            FrozenWeight::Dense(weight) => weight.dtype(),
+            FrozenWeight::Packed(_) => DType::F32,
+        };
+        let y = through_rows(autocast(x, compute), |rows| {
+            let y = match (adapter, &weight) {
+                (None, FrozenWeight::Dense(_)) => return self.base.forward(rows),
+                (None, FrozenWeight::Packed(_)) => weight.product(rows, 0.0),
+                (Some(adapter), _) => {
+                    let base = weight.product(rows.clone(), 0.0);
+                    adapter.forward(LayerInput { x: rows, weight, base, shared: &bank.shared })
                 }
+            };
+            match &self.base.bias {
+                Some(bias) => y + bias.val().unsqueeze(),
+                None => y,
             }
         });
         autocast(y, dtype)
@@ -56,7 +93,7 @@ impl<B: Backend> PeftLinear<B> {
     /// The layer with the update folded into its weight (computed in f32, cast back), ready for
     /// plain inference; the base of `self` is untouched, so the same base can take another adapter.
     pub fn merged(&self, bank: &AdapterBank<B>) -> Linear<B> {
-        let mut linear = self.base.clone();
+        let mut linear = self.densified().base;
         if let Some(adapter) = self.name.slot().and_then(|slot| bank.adapter_of(slot, self.name.as_str())) {
             linear.weight = linear.weight.map(|weight| merge_weight(adapter, weight, &bank.shared));
         }

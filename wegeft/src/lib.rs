@@ -73,7 +73,7 @@ pub use methods::dora::{DoraAdapter, DoraConfig};
 pub use methods::lora::{LoraAdapter, LoraConfig};
 pub use methods::vera::{VeraAdapter, VeraConfig};
 pub use methods::wegeft::{Sharing, WegeftConfig, WegeftInit, WegeftPair};
-pub use methods::{Adapter, AdapterMethod, Domain, LayerAdapter, LayerInput, MethodName, Overrides, PeftMethod, TensorSpec};
+pub use methods::{Adapter, AdapterMethod, Domain, FrozenWeight, LayerAdapter, LayerInput, MethodName, Overrides, PeftMethod, TensorSpec};
 pub use packed::{PackedWeight, RowDecoder};
 pub use params::ParamReport;
 pub use precision::Precision;

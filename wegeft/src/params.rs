@@ -43,7 +43,7 @@ impl ParamReport {
             adapter: adapters.trainable + adapters.frozen,
             adapter_frozen: shared.trainable + shared.frozen,
             head: model_params.trainable,
-            frozen: model_params.frozen,
+            frozen: model_params.frozen + model.packed_values(),
         }
     }
 

@@ -10,4 +10,4 @@ mod to_hf;
 pub use dequant::{dequantize, dequantize_into};
 pub use ggml_type::{type_name, GgmlType};
 pub use reader::{GgufFile, GgufTensorInfo, MetadataValue};
-pub use to_hf::hf_weights;
+pub use to_hf::{hf_weights, hf_weights_packed};

@@ -273,12 +273,18 @@ impl GgufFile {
         })
     }
 
-    /// A tensor dequantised to f32, with its PyTorch-order shape.
-    pub fn tensor_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    /// A tensor's bytes as stored (its blocks).
+    pub fn tensor_bytes(&self, name: &str) -> Result<&[u8]> {
         let info = self.tensors.get(name).ok_or_else(|| self.tensor_error(name, "not in the file"))?;
         let size = info.ggml_type.tensor_bytes(&info.dims).expect("checked when parsed");
         let start = self.data_start + info.offset;
-        let values = dequantize(info.ggml_type, &self.bytes[start..start + size], info.len());
+        Ok(&self.bytes[start..start + size])
+    }
+
+    /// A tensor dequantised to f32, with its PyTorch-order shape.
+    pub fn tensor_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let info = self.tensors.get(name).ok_or_else(|| self.tensor_error(name, "not in the file"))?;
+        let values = dequantize(info.ggml_type, self.tensor_bytes(name)?, info.len());
         Ok((info.shape(), values))
     }
 }

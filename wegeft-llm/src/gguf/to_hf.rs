@@ -4,10 +4,12 @@
 //! way from either.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use wegeft::io::{StoredTensor, WeightStore};
+use wegeft::PackedWeight;
 
-use super::{GgufFile, MetadataValue};
+use super::{dequantize_into, GgufFile, MetadataValue};
 use crate::config::{DecoderConfig, RopeScaling};
 use crate::family::Family;
 use crate::error::{LlmError, Result};
@@ -55,14 +57,15 @@ fn hf_name(gguf: &str, family: Family) -> Option<String> {
 }
 
 /// llama.cpp stores the rows of each Q/K head as interleaved (even, odd) pairs; HF keeps the
-/// two halves apart. Row `h·d + 2i + j` of GGUF is row `h·d + j·d/2 + i` of HF.
-fn unpermute_rows(values: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+/// two halves apart. Row `h·d + 2i + j` of GGUF is row `h·d + j·d/2 + i` of HF. A row is `width`
+/// elements: values, or a packed row's bytes.
+fn unpermute_rows<T: Copy + Default>(values: &[T], rows: usize, width: usize, heads: usize) -> Vec<T> {
     let head_dim = rows / heads;
-    let mut out = vec![0.0; values.len()];
+    let mut out = vec![T::default(); values.len()];
     for gguf_row in 0..rows {
         let (head, within) = (gguf_row / head_dim, gguf_row % head_dim);
         let hf_row = head * head_dim + (within % 2) * (head_dim / 2) + within / 2;
-        out[hf_row * cols..(hf_row + 1) * cols].copy_from_slice(&values[gguf_row * cols..(gguf_row + 1) * cols]);
+        out[hf_row * width..(hf_row + 1) * width].copy_from_slice(&values[gguf_row * width..(gguf_row + 1) * width]);
     }
     out
 }
@@ -119,8 +122,19 @@ impl DecoderConfig {
 
 /// The tensors of a GGUF file under HF names, in HF's layout and f32.
 pub fn hf_weights(file: &GgufFile, config: &DecoderConfig) -> Result<WeightStore> {
+    weights(file, config, false)
+}
+
+/// [`hf_weights`], but the projections (`*_proj.weight`) stored in quantisation blocks stay in
+/// them, as [`PackedWeight`]s: the base then takes about the file's size in memory.
+pub fn hf_weights_packed(file: &GgufFile, config: &DecoderConfig) -> Result<WeightStore> {
+    weights(file, config, true)
+}
+
+fn weights(file: &GgufFile, config: &DecoderConfig, keep_blocks: bool) -> Result<WeightStore> {
     let mut tensors = BTreeMap::new();
-    for name in file.tensors.keys() {
+    let mut packed = BTreeMap::new();
+    for (name, info) in &file.tensors {
         let Some(hf) = hf_name(name, config.family()) else {
             if name == "rope_freqs.weight" {
                 continue; // derived from the metadata
@@ -131,6 +145,35 @@ pub fn hf_weights(file: &GgufFile, config: &DecoderConfig) -> Result<WeightStore
                 reason: format!("not a tensor of a {:?} decoder", config.family()),
             });
         };
+        // Only llama.cpp's LLaMA conversion interleaves the Q/K rows.
+        let heads = match config.family() {
+            Family::Llama if hf.ends_with("q_proj.weight") => Some(config.num_attention_heads),
+            Family::Llama if hf.ends_with("k_proj.weight") => Some(config.key_value_heads()),
+            _ => None,
+        };
+        let shape = info.shape();
+        if let (Some(heads), [rows, _]) = (heads, shape.as_slice()) {
+            if *rows != heads * config.head_dim() {
+                let reason = format!("{rows} rows; {heads} heads of width {} need {}", config.head_dim(), heads * config.head_dim());
+                return Err(LlmError::Tensor { path: file.path.clone(), name: name.clone(), reason });
+            }
+        }
+        let blocks = info.ggml_type.block_values() > 1;
+        if let (true, true, [d_out, d_in]) = (keep_blocks && blocks, hf.ends_with("_proj.weight"), shape.as_slice()) {
+            let mut bytes = file.tensor_bytes(name)?.to_vec();
+            if let Some(heads) = heads {
+                bytes = unpermute_rows(&bytes, *d_out, bytes.len() / d_out, heads);
+            }
+            let kind = info.ggml_type;
+            let decode = Arc::new(move |row: &[u8], out: &mut [f32]| dequantize_into(kind, row, out));
+            let weight = PackedWeight::new(kind.name(), *d_in, *d_out, bytes, decode).map_err(|e| LlmError::Tensor {
+                path: file.path.clone(),
+                name: name.clone(),
+                reason: e.to_string(),
+            })?;
+            packed.insert(hf, Arc::new(weight));
+            continue;
+        }
         let (shape, mut values) = file.tensor_f32(name)?;
         if let Some(value) = values.iter().find(|value| !value.is_finite()) {
             return Err(LlmError::Tensor { path: file.path.clone(), name: name.clone(), reason: format!("holds {value}") });
@@ -139,25 +182,10 @@ pub fn hf_weights(file: &GgufFile, config: &DecoderConfig) -> Result<WeightStore
             // llama.cpp stores Gemma's norms with the 1 of (1 + w) added.
             values.iter_mut().for_each(|value| *value -= config.family().norm_offset());
         }
-        // Only llama.cpp's LLaMA conversion interleaves the Q/K rows.
-        let permuted = config.family() == Family::Llama;
-        let heads = if !permuted {
-            None
-        } else if hf.ends_with("q_proj.weight") {
-            Some(config.num_attention_heads)
-        } else if hf.ends_with("k_proj.weight") {
-            Some(config.key_value_heads())
-        } else {
-            None
-        };
         if let (Some(heads), [rows, cols]) = (heads, shape.as_slice()) {
-            if *rows != heads * config.head_dim() {
-                let reason = format!("{rows} rows; {heads} heads of width {} need {}", config.head_dim(), heads * config.head_dim());
-                return Err(LlmError::Tensor { path: file.path.clone(), name: name.clone(), reason });
-            }
             values = unpermute_rows(&values, *rows, *cols, heads);
         }
         tensors.insert(hf, StoredTensor { shape, values });
     }
-    Ok(WeightStore::from_tensors(file.path.clone(), tensors))
+    Ok(WeightStore::from_tensors(file.path.clone(), tensors).with_packed(packed))
 }

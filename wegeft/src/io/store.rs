@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::Param;
 use burn::nn::Linear;
@@ -13,6 +14,7 @@ use super::tensors::{read_safetensors, StoredTensor};
 use crate::error::{PeftError, Result};
 use crate::injector::Injector;
 use crate::layer::PeftLinear;
+use crate::packed::PackedWeight;
 
 /// How a tensor is drawn when the store holds random weights.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +36,8 @@ pub struct WeightStore {
     /// The file(s) the tensors came from, for error messages; `None` for random weights.
     origin: Option<PathBuf>,
     tensors: BTreeMap<String, StoredTensor>,
+    /// Linear weights kept in their file's quantisation blocks, by key (`….weight`).
+    packed: BTreeMap<String, Arc<PackedWeight>>,
     /// Checkpoint tensors deliberately left unused (a replaced head).
     skipped: BTreeSet<String>,
 }
@@ -41,12 +45,19 @@ pub struct WeightStore {
 impl WeightStore {
     /// Fresh random weights, drawn as each tensor's [`Init`] says (tests, training from scratch).
     pub fn random() -> Self {
-        Self { origin: None, tensors: BTreeMap::new(), skipped: BTreeSet::new() }
+        Self { origin: None, tensors: BTreeMap::new(), packed: BTreeMap::new(), skipped: BTreeSet::new() }
     }
 
     /// Tensors a front-end has read (and renamed) from `origin`.
     pub fn from_tensors(origin: impl Into<PathBuf>, tensors: BTreeMap<String, StoredTensor>) -> Self {
-        Self { origin: Some(origin.into()), tensors, skipped: BTreeSet::new() }
+        Self { origin: Some(origin.into()), tensors, packed: BTreeMap::new(), skipped: BTreeSet::new() }
+    }
+
+    /// The store with linear weights kept packed (`….weight` keys): [`Scope::peft_linear`] builds
+    /// those layers on the blocks instead of a float tensor.
+    pub fn with_packed(mut self, packed: BTreeMap<String, Arc<PackedWeight>>) -> Self {
+        self.packed = packed;
+        self
     }
 
     /// One safetensors file, or the shards of one checkpoint (their names must not collide).
@@ -88,8 +99,10 @@ impl WeightStore {
 
     /// Fails if tensors are left that the model never took.
     pub fn finish(self) -> Result<()> {
-        match (self.origin, self.tensors.into_iter().next()) {
-            (Some(path), Some((key, tensor))) => Err(PeftError::UnexpectedTensor { path, key, shape: tensor.shape }),
+        let packed = self.packed.into_iter().map(|(key, weight)| (key, weight.dims().into_iter().rev().collect()));
+        let mut left = self.tensors.into_iter().map(|(key, tensor)| (key, tensor.shape)).chain(packed);
+        match (self.origin, left.next()) {
+            (Some(path), Some((key, shape))) => Err(PeftError::UnexpectedTensor { path, key, shape }),
             _ => Ok(()),
         }
     }
@@ -171,7 +184,20 @@ impl Scope<'_> {
         bias: bool,
         device: &B::Device,
     ) -> Result<PeftLinear<B>> {
+        let key = self.key(name);
+        if let Some(packed) = self.store.packed.remove(&format!("{key}.weight")) {
+            if packed.dims() != [d_in, d_out] {
+                let path = self.store.origin.clone().unwrap_or_default();
+                let found = packed.dims().into_iter().rev().collect();
+                return Err(PeftError::ShapeMismatch { path, key: format!("{key}.weight"), expected: vec![d_out, d_in], found });
+            }
+            let bias = match bias {
+                true => Some(self.param(&format!("{name}.bias"), [d_out], Init::Zeros, device)?.set_require_grad(false)),
+                false => None,
+            };
+            return injector.packed_linear(&key, packed, bias, device);
+        }
         let base = self.linear(name, d_in, d_out, bias, device)?;
-        injector.linear(&self.key(name), base)
+        injector.linear(&key, base)
     }
 }

@@ -3,13 +3,17 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use std::sync::Arc;
+
+use burn::tensor::{Tensor, TensorData};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::spec::TensorSpec;
 use crate::error::{PeftError, Result};
+use crate::kernels::{dropout, packed_matmul};
+use crate::packed::PackedWeight;
 use crate::plan::PlannedLayer;
 
 /// A method's hyper-parameters, and everything about the method that needs no tensor.
@@ -49,6 +53,12 @@ pub trait PeftMethod: Clone + std::fmt::Debug + PartialEq + Serialize + Deserial
         Vec::new()
     }
 
+    /// Whether the method runs on a base kept in quantisation blocks ([`crate::PackedWeight`]):
+    /// it only multiplies by W (DoRA needs W's column norms every step, so it does not).
+    fn runs_on_packed_base(&self) -> bool {
+        true
+    }
+
     /// What the method's init needs from a layer's frozen weight (`[d_in, d_out]`, f32), read
     /// when the layer is built: DoRA's magnitudes start at the weight's column norms.
     fn weight_statistic<B: Backend>(&self, _weight: Tensor<B, 2>) -> Option<Vec<f32>> {
@@ -86,11 +96,47 @@ pub struct LayerInput<'a, B: Backend> {
     /// The input rows, `[rows, d_in]`.
     pub x: Tensor<B, 2>,
     /// The frozen weight, `[d_in, d_out]`.
-    pub weight: Tensor<B, 2>,
+    pub weight: FrozenWeight<'a, B>,
     /// The frozen layer's output without bias, `x·W`.
     pub base: Tensor<B, 2>,
     /// The bank's shared frozen tensors ([`PeftMethod::shared_tensors`]).
     pub shared: &'a [Param<Tensor<B, 2>>],
+}
+
+/// A layer's frozen weight W (`[d_in, d_out]`) as the layer holds it.
+#[derive(Clone, Debug)]
+pub enum FrozenWeight<'a, B: Backend> {
+    /// A tensor, in the base's precision.
+    Dense(Tensor<B, 2>),
+    /// Quantisation blocks, multiplied a tile at a time.
+    Packed(&'a Arc<PackedWeight>),
+}
+
+impl<B: Backend> FrozenWeight<'_, B> {
+    /// `[d_in, d_out]`.
+    pub fn dims(&self) -> [usize; 2] {
+        match self {
+            Self::Dense(weight) => weight.dims(),
+            Self::Packed(weight) => weight.dims(),
+        }
+    }
+
+    /// `m·W` (`[rows, d_in]` → `[rows, d_out]`), with W dropped out at `prob` while training
+    /// (WeGeFT's Φ·W).
+    pub fn product(&self, m: Tensor<B, 2>, prob: f64) -> Tensor<B, 2> {
+        match self {
+            Self::Dense(weight) => m.matmul(dropout(weight.clone(), prob)),
+            Self::Packed(weight) => packed_matmul(m, weight, prob),
+        }
+    }
+
+    /// W as a tensor on `device` (a packed one decoded whole, in f32).
+    pub fn dense(&self, device: &B::Device) -> Tensor<B, 2> {
+        match self {
+            Self::Dense(weight) => weight.clone(),
+            Self::Packed(weight) => Tensor::from_data(TensorData::new(weight.to_dense(), weight.dims()), device),
+        }
+    }
 }
 
 /// The checks every method with a rank, a dropout and an α shares.

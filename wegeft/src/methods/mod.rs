@@ -16,7 +16,7 @@ pub mod lora;
 pub mod vera;
 pub mod wegeft;
 
-pub use method::{LayerAdapter, LayerInput, PeftMethod};
+pub use method::{FrozenWeight, LayerAdapter, LayerInput, PeftMethod};
 pub use name::{Domain, MethodName, Overrides};
 pub use spec::TensorSpec;
 
@@ -105,6 +105,11 @@ macro_rules! methods {
             /// The frozen tensors shared by every adapted layer.
             pub(crate) fn shared_tensors(&self, layers: &[PlannedLayer]) -> Vec<TensorSpec> {
                 match self { $(Self::$variant(config) => config.shared_tensors(layers),)* }
+            }
+
+            /// Whether the method runs on a packed (quantised) base.
+            pub(crate) fn runs_on_packed_base(&self) -> bool {
+                match self { $(Self::$variant(config) => config.runs_on_packed_base(),)* }
             }
 
             /// What the method's init reads from a layer's frozen weight.

@@ -38,6 +38,8 @@ impl<B: Backend> LayerAdapter<B> for DoraAdapter<B> {
     /// dropped-out input (x itself when no dropout is in effect, so x̃·W is the base output).
     fn forward(&self, layer: LayerInput<'_, B>) -> Tensor<B, 2> {
         let LayerInput { x, weight, base, .. } = layer;
+        // DoRA runs on dense bases only (`runs_on_packed_base`).
+        let weight = weight.dense(&x.device());
         let dtype = x.dtype();
         let scale = autocast(self.column_scale(weight.clone()), dtype);
         let dropping = self.lora.dropout.prob > 0.0 && B::ad_enabled(&x.device());

@@ -63,6 +63,10 @@ impl PeftMethod for DoraConfig {
     }
 
     /// The column norms of W (one per output), where the magnitudes start.
+    fn runs_on_packed_base(&self) -> bool {
+        false
+    }
+
     fn weight_statistic<B: Backend>(&self, weight: Tensor<B, 2>) -> Option<Vec<f32>> {
         let norms = weight.cast(DType::F32).powi_scalar(2).sum_dim(0).sqrt();
         Some(norms.into_data().convert::<f32>().to_vec().expect("f32 values"))

@@ -7,8 +7,7 @@ use burn::tensor::module::linear;
 use burn::tensor::{Distribution, Tensor};
 
 use super::config::{WegeftConfig, WegeftInit};
-use crate::kernels::dropout;
-use crate::methods::{LayerAdapter, LayerInput, PeftMethod};
+use crate::methods::{FrozenWeight, LayerAdapter, LayerInput, PeftMethod};
 use crate::precision::autocast;
 
 /// The generator of a weight update from the frozen weight.
@@ -61,12 +60,10 @@ impl<B: Backend> WegeftPair<B> {
     ///
     /// Costs N·r·(d_in + d_out) plus a batch-independent r·d_in·d_out, and never builds the
     /// d_in×d_out update, so it is the path for training.
-    pub fn delta_forward(&self, x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Tensor<B, 2> {
+    pub fn delta_forward(&self, x: Tensor<B, 2>, weight: &FrozenWeight<'_, B>) -> Tensor<B, 2> {
         // In x's precision (the frozen base's): φ and ψ stay f32 parameters.
         let dtype = x.dtype();
-        let generated = autocast(self.phi.val(), dtype)
-            .matmul(dropout(weight, self.weight_dropout.prob))
-            .mul_scalar(self.scale);
+        let generated = weight.product(autocast(self.phi.val(), dtype), self.weight_dropout.prob).mul_scalar(self.scale);
         let projected = linear(x, autocast(self.psi.val(), dtype).transpose(), None);
         linear(projected, generated, None)
     }
@@ -80,7 +77,7 @@ impl<B: Backend> WegeftPair<B> {
 
 impl<B: Backend> LayerAdapter<B> for WegeftPair<B> {
     fn forward(&self, layer: LayerInput<'_, B>) -> Tensor<B, 2> {
-        layer.base + self.delta_forward(layer.x, layer.weight)
+        layer.base + self.delta_forward(layer.x, &layer.weight)
     }
 
     fn merged_weight(&self, weight: Tensor<B, 2>, _shared: &[Param<Tensor<B, 2>>]) -> Tensor<B, 2> {
