@@ -20,7 +20,7 @@ use wegeft_llm::train::data::Tokenized;
 use wegeft_llm::train::step::{CausalLm, LmBatcher};
 use wegeft::MethodName;
 use wegeft_llm::train::LlmTrainConfig;
-use wegeft_llm::{Decoder, NamedShape, Precision};
+use wegeft_llm::{BasePrecision, Decoder, NamedShape};
 use wegeft::io::WeightStore;
 
 #[derive(Parser, Clone)]
@@ -33,9 +33,9 @@ struct Args {
     /// Random weights of this published shape instead of a file (same step cost).
     #[arg(long, value_enum, conflicts_with = "model")]
     random: Option<NamedShape>,
-    /// Precision of the frozen base, as `train-llm --precision`.
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    precision: Precision,
+    /// How the frozen base is held, as `train-llm --base-precision`.
+    #[arg(long = "base-precision", visible_alias = "precision", value_enum, default_value_t = BasePrecision::F32)]
+    precision: BasePrecision,
     /// The adapter, with `train-llm`'s defaults for it (WeGeFT r 64, LoRA r 16; q,k,v,up,down).
     #[arg(long, value_enum, default_value_t = MethodName::Wegeft)]
     method: MethodName,
@@ -64,13 +64,13 @@ impl BackendJob for Args {
                 (Decoder::load(&shape, WeightStore::random(), config.injector()?, &device)?, shape)
             }
             None => {
-                let loaded = wegeft_llm::load::<B>(&path, config.injector()?, &device)?;
+                let loaded = wegeft_llm::load_base::<B>(&path, config.injector()?, self.precision, &device)?;
                 (loaded.model, loaded.config)
             }
         };
         let vocab = shape.vocab_size as u64;
-        let loss_scaler = LossScaler::for_run(self.precision, 1)?;
-        let mut model = Some(CausalLm { model: llama.with_precision(self.precision, &device)?, loss_scaler });
+        let loss_scaler = LossScaler::for_run(self.precision.precision(), 1)?;
+        let mut model = Some(CausalLm { model: llama.with_precision(self.precision.precision(), &device)?, loss_scaler });
         eprintln!("llm-step: {} x {} tokens, {:?}, {} base; backend: {description}", self.batch, self.seq, self.method, self.precision);
 
         // seq + 1 ids per row: position p predicts p + 1, every position carries loss.

@@ -1,12 +1,13 @@
 //! The real Gemma 3 270M Q4_K_M GGUF (ignored unless `cargo xtask assets gemma3` has fetched it):
 //! its family settings, its SentencePiece tokenizer and greedy decoding against transformers on the
-//! same file (`fixtures/make_gemma3_reference.py`), past the 512-token sliding window.
+//! same file (`fixtures/make_gemma3_reference.py`), past the 512-token sliding window, and with
+//! the base kept in its quantisation blocks.
 
 use std::path::PathBuf;
 
 use burn::backend::Flex;
 use wegeft_llm::assets::model_path;
-use wegeft_llm::{generate, load, Family, Sampling};
+use wegeft_llm::{generate, load, load_base, BasePrecision, Family, Sampling};
 
 #[test]
 #[ignore = "needs `cargo xtask assets gemma3`"]
@@ -25,5 +26,13 @@ fn gemma3_270m_continues_prompts_as_transformers_does() {
         assert_eq!(tokens, ids(&case["ids"]), "the tokens of {prompt:?}");
         let output = generate(&loaded.model, &[tokens], 16, &[], &Sampling::greedy(), |_| false, &Default::default()).unwrap();
         assert_eq!(output[0], ids(&case["greedy"]), "{prompt:?} went on as {:?}", loaded.tokenizer.decode(&output[0]).unwrap());
+    }
+    // Kept in its Q4_K/Q5_0/Q6_K/Q8_0 blocks, the base says the same.
+    let stored = load_base::<Flex>(&model_path("gemma3").unwrap(), wegeft::Injector::none(), BasePrecision::Stored, &Default::default()).unwrap();
+    assert!(stored.model.layers[0].self_attn.q_proj.packed.is_some());
+    for case in cases.as_array().unwrap().iter().take(2) {
+        let tokens = ids(&case["ids"]);
+        let output = generate(&stored.model, &[tokens], 16, &[], &Sampling::greedy(), |_| false, &Default::default()).unwrap();
+        assert_eq!(output[0], ids(&case["greedy"]), "stored: {:?}", stored.tokenizer.decode(&output[0]).unwrap());
     }
 }

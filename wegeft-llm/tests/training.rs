@@ -12,7 +12,7 @@ use wegeft_llm::train::step::{LmBatch, LmBatcher, IGNORED};
 use wegeft::MethodName;
 use wegeft_llm::train::{train_llm, LlmTrainConfig};
 use wegeft::train::Session;
-use wegeft_llm::{LlmError, Message, Precision};
+use wegeft_llm::{BasePrecision, LlmError, Message};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wegeft-llm-{name}-{}", std::process::id()));
@@ -133,7 +133,7 @@ fn a_half_precision_run_trains_an_f32_adapter_and_resumes_exactly() {
     type A = Autodiff<Flex>;
     let device: burn::tensor::Device<A> = Default::default();
     // f16 scales the loss, bf16 does not; both keep the adapter and AdamW's moments in f32.
-    for precision in [Precision::F16, Precision::Bf16] {
+    for precision in [BasePrecision::F16, BasePrecision::Bf16] {
         let config = tiny_run(&dir).with_rank(Some(2)).with_epochs(2).with_batch_size(4).with_eval_limit(2).with_max_new_tokens(2).with_precision(Some(precision));
         let straight = dir.join(format!("{precision}-straight"));
         let results = train_llm::<A>(&config, &straight, Session::default(), &[device.clone()]).unwrap().unwrap();
@@ -148,7 +148,7 @@ fn a_half_precision_run_trains_an_f32_adapter_and_resumes_exactly() {
         assert!(a.iter().any(|(_, values)| values.iter().any(|v| *v != 0.0)), "{precision}: nothing trained");
     }
     // Loss scaling is per worker, so f16 trains on one device.
-    let config = tiny_run(&dir).with_precision(Some(Precision::F16));
+    let config = tiny_run(&dir).with_precision(Some(BasePrecision::F16));
     let error = train_llm::<A>(&config, &dir.join("two"), Session::default(), &[device.clone(), device]).unwrap_err();
     assert!(error.to_string().contains("f16 training runs on one device"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();

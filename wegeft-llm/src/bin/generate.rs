@@ -8,7 +8,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use wegeft::Injector;
 use wegeft_backend::{BackendArgs, BackendJob};
-use wegeft_llm::{generate, load, Message, Precision, PromptFormat, PromptStyle, Result, Sampling};
+use wegeft_llm::{generate, load_base, BasePrecision, Message, PromptFormat, PromptStyle, Result, Sampling};
 
 #[derive(Parser, Clone)]
 #[command(about = "Generate text with a decoder (LLaMA, Mistral, Qwen2, Qwen3, Gemma 3)")]
@@ -26,9 +26,10 @@ struct Args {
     chat: bool,
     #[arg(long, default_value_t = 32, value_parser = wegeft_backend::parse::at_least_one)]
     max_new_tokens: usize,
-    /// Weight precision; f16 and bf16 need a backend that has them (CUDA; WGPU: f16).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    precision: Precision,
+    /// How the base is held: f16 and bf16 need a backend that has them (CUDA; WGPU: f16);
+    /// `stored` keeps a GGUF's quantised projections in their blocks.
+    #[arg(long = "base-precision", visible_alias = "precision", value_enum, default_value_t = BasePrecision::F32)]
+    precision: BasePrecision,
     /// 0 for greedy decoding.
     #[arg(long, default_value_t = 0.0, value_parser = wegeft_backend::parse::non_negative)]
     temperature: f64,
@@ -51,8 +52,7 @@ impl BackendJob for Args {
         let args = self;
         let path = args.model.clone().unwrap_or_else(wegeft_llm::assets::smollm2_gguf);
         let start = Instant::now();
-        let mut loaded = load::<B::InnerBackend>(&path, Injector::none(), &device)?;
-        loaded.model = loaded.model.with_precision(args.precision, &device)?;
+        let loaded = load_base::<B::InnerBackend>(&path, Injector::none(), args.precision, &device)?;
         println!("loaded {} in {:.1} s", path.display(), start.elapsed().as_secs_f64());
         let format = PromptFormat::new(PromptStyle::Auto, &loaded.tokenizer)?;
         let texts: Vec<String> = args

@@ -11,7 +11,7 @@ use wegeft_llm::assets::{smollm2_gguf, ARITHMETIC};
 use wegeft_llm::train::eval::Extract;
 use wegeft::MethodName;
 use wegeft_llm::train::{train_llm, LlmTrainConfig};
-use wegeft_llm::{Precision, PromptStyle, Result};
+use wegeft_llm::{BasePrecision, PromptStyle, Result};
 
 #[derive(Parser, Clone)]
 #[command(about = "Fine-tune a decoder (LLaMA, Mistral, Qwen2, Qwen3, Gemma 3) with WeGeFT, LoRA, DoRA or VeRA")]
@@ -71,10 +71,12 @@ struct Args {
     /// [default: 42]
     #[arg(long)]
     seed: Option<u64>,
-    /// Precision of the frozen base: half precision halves its memory and runs its matmuls on a
-    /// GPU's half-precision units; the adapter and the optimizer stay f32 (f16 scales the loss).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    precision: Precision,
+    /// How the frozen base is held: half precision halves its memory and runs its matmuls on a
+    /// GPU's half-precision units; `stored` keeps a GGUF's quantised projections in their blocks
+    /// (CPU backends decode them tile by tile). The adapter and the optimizer stay f32 (f16 scales
+    /// the loss).
+    #[arg(long = "base-precision", visible_alias = "precision", value_enum, default_value_t = BasePrecision::F32)]
+    precision: BasePrecision,
     /// `--out` is the run directory [default: runs-llm/arithmetic].
     #[command(flatten)]
     run: RunArgs,
@@ -111,7 +113,7 @@ impl Args {
             extract: self.extract.unwrap_or(base.extract),
             max_new_tokens: self.max_new_tokens.unwrap_or(base.max_new_tokens),
             seed: self.seed.unwrap_or(base.seed),
-            precision: (self.precision != Precision::F32).then_some(self.precision),
+            precision: (self.precision != BasePrecision::F32).then_some(self.precision),
             ..base
         }
     }

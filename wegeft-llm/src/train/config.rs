@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use burn::config::Config;
-use wegeft::{Domain, Injector, MethodName, Overrides, Precision, Targets};
+use wegeft::{Domain, Injector, MethodName, Overrides, Targets};
 
+use crate::base_precision::BasePrecision;
 use crate::prompt::PromptStyle;
 use crate::train::eval::Extract;
 
@@ -68,10 +69,10 @@ pub struct LlmTrainConfig {
     /// Seed of the adapter init, the dropout and the data order.
     #[config(default = 42)]
     pub seed: u64,
-    /// Precision of the frozen base; `None` is f32 (and what runs written before mixed precision
-    /// hold). The adapter and the optimizer stay f32.
+    /// Precision of the frozen base, or `stored` (a GGUF's quantised blocks); `None` is f32 (and
+    /// what runs written before mixed precision hold). The adapter and the optimizer stay f32.
     #[config(default = "None")]
-    pub precision: Option<Precision>,
+    pub precision: Option<BasePrecision>,
 }
 
 impl LlmTrainConfig {
@@ -99,8 +100,8 @@ impl LlmTrainConfig {
         Ok(wegeft::train::check_optimizer(self.lr, self.weight_decay)?)
     }
 
-    /// The precision of the frozen base (f32 unless set).
-    pub fn base_precision(&self) -> Precision {
+    /// How the frozen base is held (f32 unless set).
+    pub fn base_precision(&self) -> BasePrecision {
         self.precision.unwrap_or_default()
     }
 

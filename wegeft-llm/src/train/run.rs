@@ -14,7 +14,7 @@ use wegeft::train::{finished_epochs, fit, peak_memory_mib, start_run, EpochLoade
 use wegeft::{ParamReport, PeftError};
 
 use crate::error::{LlmError, Result};
-use crate::pretrained::load;
+use crate::pretrained::load_base;
 use crate::prompt::PromptFormat;
 use crate::train::data::{read_jsonl, tokenize};
 use crate::train::eval::{evaluate, LmEvaluation};
@@ -64,15 +64,15 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     }
     finished_epochs(run_dir, session)?; // a resume without checkpoint fails before the slow evaluation
     B::seed(device, config.seed);
-    let loss_scaler = LossScaler::for_run(config.base_precision(), devices.len())?;
-    let pretrained = load::<B>(&config.model, config.injector()?, device)?;
+    let loss_scaler = LossScaler::for_run(config.base_precision().precision(), devices.len())?;
+    let pretrained = load_base::<B>(&config.model, config.injector()?, config.base_precision(), device)?;
     // Examples are cut to the model's context as to max_len: the model has no positions past it.
     let context = pretrained.config.max_position_embeddings;
     let max_len = config.max_len.min(context);
     if max_len < config.max_len {
         println!("max_len {} is cut to the model's context of {context} tokens", config.max_len);
     }
-    let model = pretrained.model.with_precision(config.base_precision(), device)?;
+    let model = pretrained.model;
     let tokenizer = pretrained.tokenizer;
     let format = PromptFormat::new(config.template, &tokenizer)?;
     let mut train = read_jsonl(&config.train_file)?;
