@@ -103,7 +103,7 @@ fn a_stored_base_exports_merged_and_dora_is_refused_on_it() {
     assert!(error < 1e-5, "the merged export differs by {error}");
     std::fs::remove_dir_all(&out).unwrap();
     let refused = try_model(file, injector(MethodName::Dora), BasePrecision::Stored);
-    let message = refused.err().expect("DoRA on packed blocks").to_string();
+    let message = refused.expect_err("DoRA on packed blocks").to_string();
     assert!(message.contains("model.layers.0.self_attn.q_proj") && message.contains("Q4_K") && message.contains("dora"), "{message}");
 }
 
