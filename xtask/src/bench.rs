@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// Models of `llm-step`: `smollm2` (SmolLM2-135M), `gemma3` (Gemma 3 270M).
     #[arg(long, value_delimiter = ',', default_value = "smollm2")]
     llm_models: Vec<LlmModel>,
+    /// How `llm-step` holds the frozen base: `f32`, `f16`, `bf16`, `stored` (the GGUF's blocks).
+    /// PyTorch's side always runs f32, once per model and method.
+    #[arg(long, value_delimiter = ',', default_value = "f32")]
+    llm_bases: Vec<String>,
     /// Timed steps per configuration (the median is reported).
     #[arg(long, default_value_t = 3)]
     steps: usize,
@@ -88,6 +92,8 @@ impl Suite {
 struct Row {
     label: String,
     method: String,
+    /// How our side holds the frozen base.
+    base: String,
     ours: Value,
     reference: Option<Value>,
 }
@@ -147,33 +153,38 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
             _ => args
                 .llm_models
                 .iter()
-                .flat_map(|model| args.llm_methods.iter().map(move |method| (model.asset(), method)))
-                .map(|((name, gguf, _), method)| {
+                .flat_map(|model| args.llm_bases.iter().map(move |base| (model.asset(), base)))
+                .flat_map(|(asset, base)| args.llm_methods.iter().map(move |method| (asset, base, method)))
+                .map(|((name, gguf, _), base, method)| {
                     let path = crate::assets::asset_dir().join(gguf).display().to_string();
-                    let config = vec!["--model".into(), name.into(), "--method".into(), method.clone()];
+                    let config = vec!["--model".into(), name.into(), "--method".into(), method.clone(), "--base-precision".into(), base.clone()];
                     (format!("{name} 8 × 64 tokens"), method.clone(), config, Some(path))
                 })
                 .collect(),
         };
         let mut rows = Vec::new();
         for (label, method, config, gguf) in configurations {
-            println!("--- {suite} {label} {method}");
+            let base = config.windows(2).find(|pair| pair[0] == "--base-precision").map_or("f32".to_string(), |pair| pair[1].clone());
+            println!("--- {suite} {label} {method} {base} base");
             let ours = run_json(Command::new(&binary).args(&common).args(&config).args(&steps))?;
-            let reference = match &python {
-                Some(python) => {
+            // PyTorch runs f32 once per model and method; other bases compare against that run.
+            let measured = rows.iter().find(|r: &&Row| r.label == label && r.method == method && r.reference.is_some());
+            let reference = match (&python, measured) {
+                (_, Some(row)) => Some(row.reference.clone()),
+                (Some(python), None) => {
                     let mut command = Command::new(python);
-                    // The reference takes the model as a file.
-                    let config = config.chunks(2).filter(|flag| flag[0] != "--model").flatten();
+                    // The reference takes the model as a file, and its base is f32.
+                    let config = config.chunks(2).filter(|flag| flag[0] != "--model" && flag[0] != "--base-precision").flatten();
                     command.arg("scripts/torch_reference_bench.py").arg(suite).args(&torch_common).args(&steps).args(config);
                     if let Some(gguf) = &gguf {
                         command.arg("--gguf").arg(gguf);
                     }
                     Some(run_json(&mut command)?)
                 }
-                None => None,
+                (None, None) => None,
             };
             match ours {
-                Some(ours) => rows.push(Row { label, method, ours, reference: reference.flatten() }),
+                Some(ours) => rows.push(Row { label, method, base, ours, reference: reference.flatten() }),
                 None => return Ok(false),
             }
         }
@@ -197,12 +208,14 @@ fn table(suite: &str, rows: &[Row]) -> String {
         format!(", PyTorch {} ({} threads)", r["torch"].as_str().unwrap_or("?"), r["threads"])
     });
     let mut text = format!("## {suite}: ours on {backend}{torch}\n\n");
-    text.push_str("| shape | method | ours | PyTorch | ours / PyTorch | ours / our LoRA | peak RSS ours | peak RSS PyTorch |\n");
-    text.push_str("|---|---|---|---|---|---|---|---|\n");
+    text.push_str("| shape | method | base | ours | PyTorch | ours / PyTorch | ours / our LoRA | peak RSS ours | peak RSS PyTorch | time, RSS / our f32 base |\n");
+    text.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    let rss = |v: &Value| v["peak_rss_mb"].as_f64();
     for row in rows {
         let ours = seconds(&row.ours);
         let theirs = row.reference.as_ref().and_then(seconds);
-        let lora = rows.iter().find(|r| r.label == row.label && r.method == "lora").and_then(|r| seconds(&r.ours));
+        let lora = rows.iter().find(|r| r.label == row.label && r.base == row.base && r.method == "lora").and_then(|r| seconds(&r.ours));
+        let f32_base = rows.iter().find(|r| r.label == row.label && r.method == row.method && r.base == "f32" && row.base != "f32");
         // Each side reports its own tokens/s (batch × sequence over the median step).
         let fmt = |side: Option<&Value>| match side.and_then(|v| seconds(v).map(|s| (s, v["tokens_per_s"].as_f64()))) {
             Some((s, Some(tokens))) => format!("{s:.3} s ({tokens:.0} tok/s)"),
@@ -210,16 +223,19 @@ fn table(suite: &str, rows: &[Row]) -> String {
             None => "–".into(),
         };
         let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or("–".into(), |(a, b)| format!("{:.2}×", a / b));
+        let versus_f32 = f32_base.map_or("–".into(), |f| format!("{}, {}", ratio(ours, seconds(&f.ours)), ratio(rss(&row.ours), rss(&f.ours))));
         text.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.label,
             row.method,
+            row.base,
             fmt(Some(&row.ours)),
             fmt(row.reference.as_ref()),
             ratio(ours, theirs),
             ratio(ours, lora),
             memory(&row.ours),
             row.reference.as_ref().map_or("–".into(), memory),
+            versus_f32,
         ));
     }
     text.push('\n');
