@@ -43,29 +43,27 @@ pub fn fixtures() -> std::io::Result<bool> {
     let Some(python) = venv(&std::env::temp_dir().join("wegeft-fixtures-venv"), FIXTURE_PACKAGES)? else {
         return Ok(false);
     };
-    for script in [
+    let scripts = [
         "wegeft/tests/fixtures/make_fixtures.py",
         "wegeft/tests/fixtures/make_peft_fixtures.py",
         "wegeft-vision/tests/fixtures/make_vit_fixtures.py",
         "wegeft-vision/tests/fixtures/make_cluster_map_fixture.py",
         "wegeft-llm/tests/fixtures/make_llama_fixtures.py",
         "wegeft-llm/tests/fixtures/make_chat_template_fixtures.py",
-    ] {
-        if !Command::new(&python).arg(script).status()?.success() {
-            return Ok(false);
-        }
+    ];
+    if !run_all(&python, &scripts)? {
+        return Ok(false);
     }
     let Some(python5) = venv(&std::env::temp_dir().join("wegeft-fixtures5-venv"), FIXTURE5_PACKAGES)? else {
         return Ok(false);
     };
-    for script in [
+    let scripts = [
         "wegeft-llm/tests/fixtures/make_k_quant_fixtures.py",
         "wegeft-llm/tests/fixtures/make_family_fixtures.py",
         "wegeft-llm/tests/fixtures/make_sentencepiece_fixtures.py",
-    ] {
-        if !Command::new(&python5).arg(script).status()?.success() {
-            return Ok(false);
-        }
+    ];
+    if !run_all(&python5, &scripts)? {
+        return Ok(false);
     }
     if !crate::assets::gemma3()? || !Command::new(&python5).arg("wegeft-llm/tests/fixtures/make_gemma3_reference.py").status()?.success() {
         return Ok(false);
@@ -76,4 +74,14 @@ pub fn fixtures() -> std::io::Result<bool> {
     }
     let script = "wegeft-vision/tests/fixtures/make_dinov2_onnx_fixture.py";
     Ok(Command::new(&python).arg(script).arg(&onnx).status()?.success())
+}
+
+/// Runs each script with `python`, stopping at the first that fails.
+fn run_all(python: &Path, scripts: &[&str]) -> std::io::Result<bool> {
+    for script in scripts {
+        if !Command::new(python).arg(script).status()?.success() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
