@@ -1,6 +1,8 @@
-//! LLaMA-family decoders with WeGeFT adapters for burn: GGUF (F32, F16, BF16, Q4_0/1, Q5_0/1, Q8_0
-//! and the K-quants Q2_K to Q6_K)
-//! and Hugging Face checkpoints, their tokenizers and chat templates, and KV-cached generation.
+//! Decoders (LLaMA, Mistral, Qwen2, Qwen3, Gemma 3: one design, a [`Family`] per model family) with
+//! WeGeFT adapters for burn: GGUF (F32, F16, BF16, Q4_0/1, Q5_0/1, Q8_0 and the K-quants Q2_K to
+//! Q6_K; the projections optionally kept in their blocks, [`BasePrecision::Stored`]) and Hugging
+//! Face checkpoints, their tokenizers (byte-level and SentencePiece BPE) and chat templates, and
+//! KV-cached generation.
 
 #![warn(missing_docs)]
 
