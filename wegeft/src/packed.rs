@@ -49,11 +49,6 @@ impl PackedWeight {
         [self.d_in, self.d_out]
     }
 
-    /// Bytes held.
-    pub fn stored_bytes(&self) -> usize {
-        self.bytes.len()
-    }
-
     /// Decodes output rows `rows` into `out` (`rows.len() × d_in`, row-major): the transposed
     /// tile `Wᵀ[rows, :]`.
     pub fn decode_rows(&self, rows: Range<usize>, out: &mut [f32]) {
