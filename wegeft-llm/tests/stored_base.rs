@@ -1,6 +1,6 @@
 //! A GGUF base kept in its quantisation blocks (`--base-precision stored`) against the same file
-//! dequantised to f32: logits, a training step of WeGeFT (dropout on W included) and LoRA, and
-//! the merged export; DoRA, which needs W as floats, is refused by name.
+//! dequantised to f32: logits, a training step of every method (WeGeFT's dropout on W included;
+//! DoRA's norms taken from the blocks), and the merged export.
 
 use std::path::PathBuf;
 
@@ -60,15 +60,16 @@ fn a_stored_base_computes_what_the_dequantised_one_does() {
 }
 
 #[test]
-fn wegeft_and_lora_train_on_a_stored_base_as_on_the_dequantised_one() {
+fn every_method_trains_on_a_stored_base_as_on_the_dequantised_one() {
     let file = "tiny_llama_q4_k_m.gguf";
-    for method in [MethodName::Wegeft, MethodName::Lora, MethodName::Vera] {
+    for method in [MethodName::Wegeft, MethodName::Lora, MethodName::Dora, MethodName::Vera] {
         let device = Default::default();
-        // The same adapter values on both, moved off zero so every gradient flows.
-        let dense = model(file, Some(method), BasePrecision::F32);
+        // The same adapter values on both, moved off zero so every gradient flows, as separate
+        // leaves (shared ones would join the two graphs).
+        let mut dense = model(file, Some(method), BasePrecision::F32);
         let mut stored = model(file, Some(method), BasePrecision::Stored);
-        stored.adapters = dense.adapters.clone().map(&mut Shift);
-        let dense = Decoder { adapters: stored.adapters.clone(), ..dense };
+        dense.adapters = dense.adapters.map(&mut Shift(0.05));
+        stored.adapters = dense.adapters.clone().map(&mut Shift(0.0));
         // One training-mode step each from the same seed: WeGeFT's dropout on W draws the same mask.
         let loss = |model: &Decoder<A>| {
             A::seed(&device, 5);
@@ -82,7 +83,10 @@ fn wegeft_and_lora_train_on_a_stored_base_as_on_the_dequantised_one() {
         for (expected, actual) in GradsOf::of(&dense, &dense_grads).into_iter().zip(GradsOf::of(&stored, &stored_grads)) {
             let (Some(expected), Some(actual)) = (expected, actual) else { continue };
             let error = relative(actual.unsqueeze::<3>(), expected.unsqueeze::<3>());
-            assert!(error < 1e-4, "{method}: a gradient differs by {error}");
+            // DoRA's norms come from the blocks by an expanded formula (‖W‖² + 2s·Bᵀ(AᵀW) + s²·BᵀAᵀAB),
+            // 5e-7 from the direct one; A's gradient, a sum that nearly cancels, magnifies that.
+            let tolerance = if method == MethodName::Dora { 5e-3 } else { 1e-4 };
+            assert!(error < tolerance, "{method}: a gradient differs by {error}");
             compared += 1;
         }
         assert!(compared >= 2, "{method}: {compared} gradients compared");
@@ -90,10 +94,10 @@ fn wegeft_and_lora_train_on_a_stored_base_as_on_the_dequantised_one() {
 }
 
 #[test]
-fn a_stored_base_exports_merged_and_dora_is_refused_on_it() {
+fn a_stored_base_exports_the_merged_checkpoint_of_the_dequantised_one() {
     let file = "tiny_llama_q4_k_m.gguf";
     let mut stored = model(file, Some(MethodName::Wegeft), BasePrecision::Stored);
-    stored.adapters = stored.adapters.clone().map(&mut Shift);
+    stored.adapters = stored.adapters.clone().map(&mut Shift(0.05));
     let tokenizer = LlmTokenizer::from_file(&fixture("tiny_llama_untied/tokenizer.json")).unwrap();
     let config = DecoderConfig::from_gguf(&GgufFile::open(fixture(file)).unwrap()).unwrap();
     let out = std::env::temp_dir().join(format!("wegeft-stored-export-{}", std::process::id()));
@@ -102,17 +106,15 @@ fn a_stored_base_exports_merged_and_dora_is_refused_on_it() {
     let error = relative(merged.valid().forward(tokens(), None, None), stored.valid().forward(tokens(), None, None));
     assert!(error < 1e-5, "the merged export differs by {error}");
     std::fs::remove_dir_all(&out).unwrap();
-    let refused = try_model(file, injector(MethodName::Dora), BasePrecision::Stored);
-    let message = refused.expect_err("DoRA on packed blocks").to_string();
-    assert!(message.contains("model.layers.0.self_attn.q_proj") && message.contains("Q4_K") && message.contains("dora"), "{message}");
 }
 
-/// Adds 0.05 to every parameter it maps.
-struct Shift;
+/// Adds a constant to every parameter it maps, as a new leaf of the graph.
+struct Shift(f64);
 
 impl burn::module::ModuleMapper<A> for Shift {
     fn map_float<const D: usize>(&mut self, param: burn::module::Param<Tensor<A, D>>) -> burn::module::Param<Tensor<A, D>> {
-        param.map(|t| (t + 0.05).detach().require_grad())
+        let shift = self.0;
+        param.map(|t| (t + shift).detach().require_grad())
     }
 }
 

@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 use crate::bank::AdapterBank;
 use crate::error::{PeftError, Result};
 use crate::layer::PeftLinear;
-use crate::methods::AdapterMethod;
+use crate::methods::{AdapterMethod, FrozenWeight};
 use crate::packed::PackedWeight;
 use crate::plan::{AdapterGroup, AdapterPlan, PlannedLayer};
 use crate::targets::{TargetMatcher, Targets};
@@ -66,13 +66,13 @@ impl Injector {
         let slot = self.offer(name, d_in, d_out)?;
         if let (Some(slot), Some(targeting)) = (slot, &mut self.targeting) {
             targeting.statistics.resize(slot + 1, None);
-            targeting.statistics[slot] = targeting.plan.method.weight_statistic(base.weight.val());
+            targeting.statistics[slot] = targeting.plan.method.weight_statistic(&FrozenWeight::Dense(base.weight.val()));
         }
         Ok(PeftLinear::new(name, base, slot))
     }
 
     /// Wraps a pretrained weight kept in quantisation blocks (and its bias), frozen, with an
-    /// adapter slot if targeted; an error naming the layer if the method needs W as floats (DoRA).
+    /// adapter slot if targeted.
     pub fn packed_linear<B: Backend>(
         &mut self,
         name: &str,
@@ -82,15 +82,9 @@ impl Injector {
     ) -> Result<PeftLinear<B>> {
         let [d_in, d_out] = packed.dims();
         let slot = self.offer(name, d_in, d_out)?;
-        if let (Some(_), Some(targeting)) = (slot, &self.targeting) {
-            if !targeting.plan.method.runs_on_packed_base() {
-                let reason = format!(
-                    "{name} is kept as {} blocks, and {} needs its weight as floats: load the base in f32, f16 or bf16",
-                    packed.format(),
-                    targeting.plan.method.name()
-                );
-                return Err(PeftError::InvalidConfig(reason));
-            }
+        if let (Some(slot), Some(targeting)) = (slot, &mut self.targeting) {
+            targeting.statistics.resize(slot + 1, None);
+            targeting.statistics[slot] = targeting.plan.method.weight_statistic(&FrozenWeight::<B>::Packed(&packed));
         }
         Ok(PeftLinear::new_packed(name, packed, bias, slot, device))
     }

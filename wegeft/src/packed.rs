@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use crate::error::{PeftError, Result};
 
+/// f32 values one decoded tile of rows holds at most (1 MiB): it stays in cache while used.
+pub(crate) const TILE_VALUES: usize = 1 << 18;
+
 /// Decodes one stored row (`row_bytes` bytes) into its `d_in` values.
 pub type RowDecoder = Arc<dyn Fn(&[u8], &mut [f32]) + Send + Sync>;
 
@@ -60,6 +63,20 @@ impl PackedWeight {
         }
         #[cfg(not(any(feature = "flex", feature = "ndarray")))]
         out.chunks_mut(self.d_in).zip(bytes.chunks(self.row_bytes)).for_each(|(out, row)| (self.decode)(row, out));
+    }
+
+    /// ‖W_j‖² for each output j (the sum of squares of each stored row), a tile of rows at a time.
+    pub fn row_sums_of_squares(&self) -> Vec<f32> {
+        let rows = (TILE_VALUES / self.d_in).clamp(1, self.d_out);
+        let mut tile = vec![0f32; rows * self.d_in];
+        let mut sums = Vec::with_capacity(self.d_out);
+        for start in (0..self.d_out).step_by(rows) {
+            let count = rows.min(self.d_out - start);
+            let tile = &mut tile[..count * self.d_in];
+            self.decode_rows(start..start + count, tile);
+            sums.extend(tile.chunks(self.d_in).map(|row| row.iter().map(|v| v * v).sum::<f32>()));
+        }
+        sums
     }
 
     /// The whole weight in f32, burn's layout `[d_in, d_out]` row-major: for merging and export,

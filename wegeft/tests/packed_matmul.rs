@@ -77,3 +77,38 @@ fn ndarray() {
     forward_and_gradient_match_the_dense_product::<Autodiff<NdArray>>();
     dropout_on_w_drops_what_dense_dropout_drops::<Autodiff<NdArray>>();
 }
+
+/// DoRA on a packed weight takes its column norms from the blocks (‖W‖² + 2s·Bᵀ(AᵀW) + s²·BᵀAᵀAB):
+/// one layer's output and A, B and m gradients agree with the dense layer's.
+fn dora_on_packed_blocks_matches_dora_on_the_dense_weight<B: AutodiffBackend>() {
+    use burn::module::Param;
+    use wegeft::{DoraAdapter, FrozenWeight, LayerAdapter, LayerInput, LoraAdapter};
+    let device = Default::default();
+    let weight = packed();
+    let dense_weight = dense::<B>(&weight, &device);
+    let mut lora = LoraAdapter::<B>::init(D_IN, D_OUT, 4, 2.0, 0.0, &device);
+    lora.b = Param::from_tensor(Tensor::random([4, D_OUT], Distribution::Normal(0.0, 0.05), &device));
+    let magnitude = dense_weight.clone().powi_scalar(2).sum_dim(0).sqrt().reshape([D_OUT]) * 1.1;
+    let adapter = DoraAdapter::new(lora, magnitude);
+    let x = Tensor::<B, 2>::random([N, D_IN], Distribution::Normal(0.0, 1.0), &device);
+    let run = |frozen: FrozenWeight<'_, B>| {
+        let base = frozen.product(x.clone(), 0.0);
+        adapter.forward(LayerInput { x: x.clone(), weight: frozen, base, shared: &[] })
+    };
+    let (on_blocks, on_dense) = (run(FrozenWeight::Packed(&weight)), run(FrozenWeight::Dense(dense_weight.clone())));
+    assert!(max_relative(on_blocks.clone().inner(), on_dense.clone().inner()) < 1e-5);
+    let (blocks_grads, dense_grads) = (on_blocks.powi_scalar(2).sum().backward(), on_dense.powi_scalar(2).sum().backward());
+    for (name, blocks, dense) in [
+        ("A", adapter.lora.a.grad(&blocks_grads), adapter.lora.a.grad(&dense_grads)),
+        ("B", adapter.lora.b.grad(&blocks_grads), adapter.lora.b.grad(&dense_grads)),
+        ("m", adapter.magnitude.grad(&blocks_grads).map(|g| g.unsqueeze()), adapter.magnitude.grad(&dense_grads).map(|g| g.unsqueeze())),
+    ] {
+        let error = max_relative(blocks.unwrap(), dense.unwrap());
+        assert!(error < 1e-4, "{name}: {error}");
+    }
+}
+
+#[test]
+fn dora_on_blocks() {
+    dora_on_packed_blocks_matches_dora_on_the_dense_weight::<Autodiff<Flex>>();
+}

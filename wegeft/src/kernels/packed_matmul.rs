@@ -58,10 +58,7 @@ mod cpu {
     use gemm::{gemm, Parallelism};
 
     use crate::kernels::{cast, HashedMask};
-    use crate::packed::PackedWeight;
-
-    /// f32 values a tile of W holds at most (1 MiB): it stays in cache between decoding and gemm.
-    const TILE_VALUES: usize = 1 << 18;
+    use crate::packed::{PackedWeight, TILE_VALUES};
 
     /// [`super::packed_matmul`] when `B` is the CPU backend `C`, with or without autodiff; else `x` back.
     pub(super) fn on<B: Backend, C: Backend>(x: Tensor<B, 2>, weight: &Arc<PackedWeight>, mask: Option<HashedMask>) -> Result<Tensor<B, 2>, Tensor<B, 2>> {

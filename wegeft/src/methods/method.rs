@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use std::sync::Arc;
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -53,15 +53,9 @@ pub trait PeftMethod: Clone + std::fmt::Debug + PartialEq + Serialize + Deserial
         Vec::new()
     }
 
-    /// Whether the method runs on a base kept in quantisation blocks ([`crate::PackedWeight`]):
-    /// it only multiplies by W (DoRA needs W's column norms every step, so it does not).
-    fn runs_on_packed_base(&self) -> bool {
-        true
-    }
-
     /// What the method's init needs from a layer's frozen weight (`[d_in, d_out]`, f32), read
     /// when the layer is built: DoRA's magnitudes start at the weight's column norms.
-    fn weight_statistic<B: Backend>(&self, _weight: Tensor<B, 2>) -> Option<Vec<f32>> {
+    fn weight_statistic<B: Backend>(&self, _weight: &FrozenWeight<'_, B>) -> Option<Vec<f32>> {
         None
     }
 
@@ -130,11 +124,14 @@ impl<B: Backend> FrozenWeight<'_, B> {
         }
     }
 
-    /// W as a tensor on `device` (a packed one decoded whole, in f32).
-    pub fn dense(&self, device: &B::Device) -> Tensor<B, 2> {
+    /// ‖W_j‖² per output j, `[1, d_out]` in f32 (a packed W decoded a tile at a time).
+    pub fn column_norms_squared(&self, device: &B::Device) -> Tensor<B, 2> {
         match self {
-            Self::Dense(weight) => weight.clone(),
-            Self::Packed(weight) => Tensor::from_data(TensorData::new(weight.to_dense(), weight.dims()), device),
+            Self::Dense(weight) => weight.clone().cast(DType::F32).powi_scalar(2).sum_dim(0),
+            Self::Packed(weight) => {
+                let [_, d_out] = weight.dims();
+                Tensor::from_data(TensorData::new(weight.row_sums_of_squares(), [1, d_out]), device)
+            }
         }
     }
 }

@@ -107,13 +107,8 @@ macro_rules! methods {
                 match self { $(Self::$variant(config) => config.shared_tensors(layers),)* }
             }
 
-            /// Whether the method runs on a packed (quantised) base.
-            pub(crate) fn runs_on_packed_base(&self) -> bool {
-                match self { $(Self::$variant(config) => config.runs_on_packed_base(),)* }
-            }
-
             /// What the method's init reads from a layer's frozen weight.
-            pub(crate) fn weight_statistic<B: Backend>(&self, weight: Tensor<B, 2>) -> Option<Vec<f32>> {
+            pub(crate) fn weight_statistic<B: Backend>(&self, weight: &FrozenWeight<'_, B>) -> Option<Vec<f32>> {
                 match self { $(Self::$variant(config) => config.weight_statistic(weight),)* }
             }
 

@@ -1,7 +1,7 @@
 //! Hyper-parameters of DoRA: LoRA's, in PEFT's `LoraConfig` with `use_dora`.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -9,7 +9,7 @@ use super::adapter::DoraAdapter;
 use crate::error::{PeftError, Result};
 use crate::io::keys;
 use crate::methods::lora::{lora_peft_fields, lora_tensors, read_lora_fields, LoraConfig};
-use crate::methods::{PeftMethod, TensorSpec};
+use crate::methods::{FrozenWeight, PeftMethod, TensorSpec};
 use crate::plan::PlannedLayer;
 
 /// Configuration of DoRA: LoRA's rank, α and dropout; the magnitudes start at the frozen
@@ -63,12 +63,9 @@ impl PeftMethod for DoraConfig {
     }
 
     /// The column norms of W (one per output), where the magnitudes start.
-    fn runs_on_packed_base(&self) -> bool {
-        false
-    }
-
-    fn weight_statistic<B: Backend>(&self, weight: Tensor<B, 2>) -> Option<Vec<f32>> {
-        let norms = weight.cast(DType::F32).powi_scalar(2).sum_dim(0).sqrt();
+    fn weight_statistic<B: Backend>(&self, weight: &FrozenWeight<'_, B>) -> Option<Vec<f32>> {
+        // Read back to the host at once, so any device of B serves.
+        let norms = weight.column_norms_squared(&Default::default()).sqrt();
         Some(norms.into_data().convert::<f32>().to_vec().expect("f32 values"))
     }
 
