@@ -4,7 +4,7 @@
 //! decodes them a tile at a time.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{PeftError, Result};
 
@@ -22,6 +22,8 @@ pub struct PackedWeight {
     row_bytes: usize,
     bytes: Vec<u8>,
     decode: RowDecoder,
+    /// ‖W_j‖² per output, computed on first use: W is frozen, and DoRA reads them every step.
+    squares: OnceLock<Vec<f32>>,
 }
 
 impl std::fmt::Debug for PackedWeight {
@@ -39,7 +41,7 @@ impl PackedWeight {
             return Err(PeftError::InvalidConfig(format!("{} bytes of {format} do not make {d_out} rows of {d_in} values", bytes.len())));
         }
         let row_bytes = bytes.len() / d_out;
-        Ok(Self { format, d_in, d_out, row_bytes, bytes, decode })
+        Ok(Self { format, d_in, d_out, row_bytes, bytes, decode, squares: OnceLock::new() })
     }
 
     /// The storage format's name.
@@ -65,8 +67,13 @@ impl PackedWeight {
         out.chunks_mut(self.d_in).zip(bytes.chunks(self.row_bytes)).for_each(|(out, row)| (self.decode)(row, out));
     }
 
-    /// ‖W_j‖² for each output j (the sum of squares of each stored row), a tile of rows at a time.
-    pub fn row_sums_of_squares(&self) -> Vec<f32> {
+    /// ‖W_j‖² for each output j (the sum of squares of each stored row), decoded a tile of rows
+    /// at a time on first use and kept.
+    pub fn row_sums_of_squares(&self) -> &[f32] {
+        self.squares.get_or_init(|| self.decode_row_sums_of_squares())
+    }
+
+    fn decode_row_sums_of_squares(&self) -> Vec<f32> {
         let rows = (TILE_VALUES / self.d_in).clamp(1, self.d_out);
         let mut tile = vec![0f32; rows * self.d_in];
         let mut sums = Vec::with_capacity(self.d_out);

@@ -1,10 +1,10 @@
 //! What a fine-tuning method implements: the config side ([`PeftMethod`]: limits, file layout,
 //! init, PEFT's config fields) and the layer side ([`LayerAdapter`]: forward and merge).
 
-use burn::module::{Module, Param};
-use burn::tensor::backend::Backend;
 use std::sync::Arc;
 
+use burn::module::{Module, Param};
+use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorData};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -130,7 +130,7 @@ impl<B: Backend> FrozenWeight<'_, B> {
             Self::Dense(weight) => weight.clone().cast(DType::F32).powi_scalar(2).sum_dim(0),
             Self::Packed(weight) => {
                 let [_, d_out] = weight.dims();
-                Tensor::from_data(TensorData::new(weight.row_sums_of_squares(), [1, d_out]), device)
+                Tensor::from_data(TensorData::new(weight.row_sums_of_squares().to_vec(), [1, d_out]), device)
             }
         }
     }
