@@ -11,7 +11,8 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
-use wegeft::train::{gradients, LossScaler, SelectiveDecayAdamW};
+use burn::train::TrainStep;
+use wegeft::train::{LossScaler, SelectiveDecayAdamW};
 use wegeft::train::SplitMix64;
 use wegeft::train::peak_memory_mib;
 use wegeft_backend::bench::{time_steps, StepArgs};
@@ -82,9 +83,8 @@ impl BackendJob for Args {
         let mut optimizer = SelectiveDecayAdamW::new(config.weight_decay);
         let (median, times) = time_steps(&self.timing, || {
             let current = model.take().expect("the model is put back after each step");
-            let output = current.loss(batch.clone());
-            let grads = gradients(output.sequence.loss, &current, current.loss_scaler.as_ref());
-            let next = optimizer.step(config.lr, current, grads);
+            let output = TrainStep::step(&current, batch.clone());
+            let next = optimizer.step(config.lr, current, output.grads);
             // Asynchronous backends are timed to completion.
             B::sync(&device).expect("device sync");
             model = Some(next);

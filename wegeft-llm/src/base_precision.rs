@@ -16,8 +16,9 @@ pub enum BasePrecision {
     F16,
     /// bfloat16, likewise.
     Bf16,
-    /// As the GGUF file stores it: projections in quantisation blocks (Q4_K, Q8_0, …), decoded a
-    /// tile at a time in each product; everything else, and HF checkpoints, in f32.
+    /// As the GGUF file stores it: projections, embedding and output head in quantisation blocks
+    /// (Q4_K, Q8_0, …), decoded a tile at a time in each product; norms, and HF checkpoints, in
+    /// f32.
     Stored,
 }
 

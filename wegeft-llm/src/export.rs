@@ -28,7 +28,7 @@ impl<B: Backend> Decoder<B> {
         std::fs::create_dir_all(dir).map_err(|source| LlmError::Io { path: dir.into(), source })?;
         let merged = self.clone().densified().merged();
         let mut tensors = BTreeMap::new();
-        tensors.insert("model.embed_tokens.weight".to_string(), StoredTensor::from_tensor(merged.embed_tokens.weight.val()));
+        tensors.insert("model.embed_tokens.weight".to_string(), StoredTensor::from_tensor(merged.embed_tokens.dense()));
         // Every projection, under the HF name it was loaded by.
         for (name, weight) in merged.linear_weights() {
             tensors.insert(format!("{name}.weight"), StoredTensor::from_tensor(weight.transpose()));
@@ -61,7 +61,7 @@ impl<B: Backend> Decoder<B> {
         }
         tensors.insert("model.norm.weight".into(), norm(&merged.norm));
         if let Some(head) = &merged.lm_head {
-            tensors.insert("lm_head.weight".into(), StoredTensor::from_tensor(head.weight.val().transpose()));
+            tensors.insert("lm_head.weight".into(), StoredTensor::from_tensor(head.dense()));
         }
         let weights = dir.join("model.safetensors");
         for (name, tensor) in &tensors {

@@ -82,7 +82,7 @@ pub fn generate<B: Backend>(
     if let Some(index) = prompts.iter().position(Vec::is_empty) {
         return Err(LlmError::InvalidConfig(format!("prompt {} is empty: generation continues at least one token", index + 1)));
     }
-    let vocab = model.embed_tokens.weight.dims()[0];
+    let vocab = model.embed_tokens.vocab();
     if let Some(id) = prompts.iter().flatten().find(|&&id| id as usize >= vocab) {
         return Err(LlmError::InvalidConfig(format!("token id {id} is outside the model's vocabulary of {vocab}")));
     }

@@ -26,6 +26,7 @@ mod rms_norm;
 pub mod rope;
 pub mod tokenizer;
 pub mod train;
+pub mod vocab_matrix;
 
 pub use cache::KvCache;
 pub use chat::{ChatTemplate, Message};
@@ -39,3 +40,4 @@ pub use base_precision::BasePrecision;
 pub use pretrained::{load, load_base, Pretrained};
 pub use prompt::{PromptFormat, PromptStyle};
 pub use tokenizer::LlmTokenizer;
+pub use vocab_matrix::VocabMatrix;

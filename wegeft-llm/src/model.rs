@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, Linear, RmsNorm};
+use burn::nn::RmsNorm;
 use burn::tensor::backend::Backend;
-use burn::tensor::{FloatDType, Int, Tensor, TensorData};
-use wegeft::io::{Init, WeightStore};
+use burn::tensor::{Int, Tensor, TensorData};
+use wegeft::io::WeightStore;
 use wegeft::{Adapted, AdapterBank, Injector};
 
 use crate::attention::Positions;
@@ -18,18 +18,19 @@ use crate::error::Result;
 use wegeft::precision::{CastParams, Precision};
 use crate::rms_norm::{norm_f32, rms_norm};
 use crate::rope::Rope;
+use crate::vocab_matrix::VocabMatrix;
 
 /// A decoder-only causal language model with HF's structure and names, frozen but for its adapter.
 #[derive(Module, Debug)]
 pub struct Decoder<B: Backend> {
     /// The token embedding.
-    pub embed_tokens: Embedding<B>,
+    pub embed_tokens: VocabMatrix<B>,
     /// The decoder layers, in order.
     pub layers: Vec<DecoderLayer<B>>,
     /// The final RMSNorm.
     pub norm: RmsNorm<B>,
     /// `lm_head`; `None` when tied to the embedding.
-    pub lm_head: Option<Linear<B>>,
+    pub lm_head: Option<VocabMatrix<B>>,
     /// The adapter (empty when nothing is adapted).
     pub adapters: AdapterBank<B>,
     /// The rotary embedding of global layers.
@@ -59,19 +60,18 @@ impl<B: Backend> Decoder<B> {
         let d = config.hidden_size;
         let mut root = weights.root();
         let mut model = root.sub("model");
-        let mut embed_tokens = EmbeddingConfig::new(config.vocab_size, d).init(device);
-        embed_tokens.weight = model.param("embed_tokens.weight", [config.vocab_size, d], Init::Normal(0.02), device)?;
+        let embed_tokens = VocabMatrix::load(&mut model, "embed_tokens.weight", config.vocab_size, d, device)?;
         let layers = (0..config.num_hidden_layers)
             .map(|index| DecoderLayer::load(&mut model.sub("layers").sub(index), &mut injector, config, index, device))
             .collect::<Result<Vec<_>>>()?;
         let norm = rms_norm(&mut model, "norm", d, config, device)?;
         let lm_head = match config.tie_word_embeddings {
             true => None,
-            false => Some(root.linear("lm_head", d, config.vocab_size, false, device)?.no_grad()),
+            false => Some(VocabMatrix::load(&mut root, "lm_head.weight", config.vocab_size, d, device)?),
         };
         weights.finish()?;
         Ok(Self {
-            embed_tokens: embed_tokens.no_grad(),
+            embed_tokens,
             layers,
             norm,
             lm_head,
@@ -119,7 +119,7 @@ impl<B: Backend> Decoder<B> {
             sliding_mask: self.window.map(|window| Self::mask(batch, len, past, padding, Some(window), &device)),
             offset: past,
         };
-        let mut x = self.embed_tokens.forward(tokens);
+        let mut x = self.embed_tokens.rows(tokens.reshape([batch * len])).reshape([batch, len, self.embed_tokens.width()]);
         if let Some(scale) = self.embed_scale {
             x = x * scale;
         }
@@ -130,18 +130,16 @@ impl<B: Backend> Decoder<B> {
         norm_f32(&self.norm, x)
     }
 
-    /// Vocabulary logits (f32) of hidden states (the output head, or the tied embedding).
+    /// The output head: `lm_head`, or the tied embedding.
+    pub fn head(&self) -> &VocabMatrix<B> {
+        self.lm_head.as_ref().unwrap_or(&self.embed_tokens)
+    }
+
+    /// Vocabulary logits (f32) of hidden states, as one 2-D product over every position.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        // One 2-D product over every position; the tied embedding is read transposed in place
-        // (a batched product would copy the vocab×D matrix into a contiguous transpose).
         let [batch, len, width] = hidden.dims();
-        let rows = hidden.reshape([batch * len, width]);
-        let logits = match &self.lm_head {
-            Some(head) => head.forward(rows),
-            None => rows.matmul(self.embed_tokens.weight.val().transpose()),
-        };
-        let vocab = logits.dims()[1];
-        logits.reshape([batch, len, vocab]).cast(FloatDType::F32)
+        let logits = self.head().logits(hidden.reshape([batch * len, width]));
+        logits.reshape([batch, len, self.head().vocab()])
     }
 
     /// The model with its embedding, projections and output head in `precision` (RMSNorm
@@ -195,7 +193,8 @@ impl<B: Backend> Adapted<B> for Decoder<B> {
     }
 
     fn packed_values(&self) -> usize {
-        let layers = self.layers.iter().flat_map(DecoderLayer::projections);
-        layers.filter_map(|layer| layer.packed.as_ref()).map(|packed| packed.dims().iter().product::<usize>()).sum()
+        let layers = self.layers.iter().flat_map(DecoderLayer::projections).filter_map(|layer| layer.packed.as_ref());
+        let vocab = [Some(&self.embed_tokens), self.lm_head.as_ref()].into_iter().flatten().filter_map(|matrix| matrix.packed.as_ref());
+        layers.chain(vocab).map(|packed| packed.dims().iter().product::<usize>()).sum()
     }
 }

@@ -6,13 +6,20 @@ use std::sync::Mutex;
 
 use burn::backend::{Autodiff, Flex};
 use burn::data::dataloader::batcher::Batcher;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+use burn::train::TrainStep;
 use wegeft_llm::train::data::{read_jsonl, Example, Tokenized};
 use wegeft_llm::train::eval::Extract;
-use wegeft_llm::train::step::{LmBatch, LmBatcher, IGNORED};
+use wegeft_llm::train::step::{CausalLm, LmBatch, LmBatcher, IGNORED};
 use wegeft::MethodName;
 use wegeft_llm::train::{train_llm, LlmTrainConfig};
 use wegeft::train::Session;
-use wegeft_llm::{BasePrecision, LlmError, Message};
+use wegeft::io::WeightStore;
+use wegeft_llm::{BasePrecision, Decoder, DecoderConfig, LlmError, Message};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wegeft-llm-{name}-{}", std::process::id()));
@@ -291,4 +298,74 @@ fn two_data_parallel_workers_train_the_adapter_one_device_would() {
         assert!(diff <= 1e-5 * scale.max(1.0), "{name}: two workers differ from one by {diff} (scale {scale})");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every gradient in `grads` of `module`'s parameters, in module order.
+struct Gradients<'a> {
+    grads: &'a GradientsParams,
+    found: Vec<Vec<f32>>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Gradients<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) {
+            self.found.push(grad.into_data().to_vec().unwrap());
+        }
+    }
+}
+
+/// The step takes the hidden states' gradient from the vocabulary-tiled loss (the logits never
+/// exist whole): the adapter's gradients must be those of the plain formula, a log-softmax over
+/// the whole logits averaged over the response tokens, for a tied and an untied head.
+#[test]
+fn the_step_gives_the_adapter_the_gradients_of_the_whole_softmax_loss() {
+    type A = Autodiff<Flex>;
+    let device = Default::default();
+    let items = vec![
+        Tokenized { ids: vec![10, 11, 12, 13, 14, 15, 16], prompt_len: 3 },
+        Tokenized { ids: vec![20, 21, 22, 23], prompt_len: 2 },
+    ];
+    let batch: LmBatch<A> = LmBatcher { pad: 0 }.batch(items, &device);
+    for dir in ["tiny_llama_untied", "tiny_llama_tied"] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+        let config = LlmTrainConfig::new(path.clone(), "unused".into(), "unused".into()).with_method(MethodName::Lora).with_rank(Some(2)).with_dropout(Some(0.0));
+        let decoder = DecoderConfig::from_hf_json(&path.join("config.json")).unwrap();
+        let weights = WeightStore::safetensors(&[path.join("model.safetensors")]).unwrap();
+        let mut model = Decoder::<A>::load(&decoder, weights, config.injector().unwrap(), &device).unwrap();
+        // LoRA's B starts at zero, which would leave A without a gradient: move it off.
+        model = model.map(&mut Perturb);
+        let lm = CausalLm { model, loss_scaler: None };
+        let ours = TrainStep::step(&lm, batch.clone()).grads;
+        let logits = lm.model.forward(batch.tokens.clone(), None, Some(&batch.padding));
+        let [b, t, _] = logits.dims();
+        let picked = log_softmax(logits, 2).gather(2, batch.targets.clone().reshape([b, t, 1])).reshape([b, t]);
+        let loss = (picked * batch.loss_mask.clone()).sum().neg() / batch.counted as f64;
+        let reference = GradientsParams::from_grads(loss.backward(), &lm);
+
+        let collect = |grads: &GradientsParams| {
+            let mut visitor = Gradients { grads, found: Vec::new() };
+            lm.visit(&mut visitor);
+            visitor.found
+        };
+        let (ours, reference) = (collect(&ours), collect(&reference));
+        assert_eq!(ours.len(), reference.len());
+        assert!(ours.len() >= 4, "{dir}: {} gradients", ours.len());
+        for (index, (x, y)) in ours.iter().zip(&reference).enumerate() {
+            let scale = y.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let diff = x.iter().zip(y).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(scale > 0.0 && diff <= 1e-5 * scale, "{dir}, gradient {index}: off by {diff} (scale {scale})");
+        }
+    }
+}
+
+/// Adds 0.05 to every trainable parameter.
+struct Perturb;
+
+impl<B: AutodiffBackend> ModuleMapper<B> for Perturb {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        match param.is_require_grad() {
+            true => param.map(|tensor| tensor.add_scalar(0.05).detach().require_grad()),
+            false => param,
+        }
+    }
 }

@@ -49,6 +49,7 @@ pub fn fixtures() -> std::io::Result<bool> {
         "wegeft-vision/tests/fixtures/make_vit_fixtures.py",
         "wegeft-vision/tests/fixtures/make_cluster_map_fixture.py",
         "wegeft-llm/tests/fixtures/make_llama_fixtures.py",
+        "wegeft-llm/tests/fixtures/make_next_token_loss_fixture.py",
         "wegeft-llm/tests/fixtures/make_chat_template_fixtures.py",
     ];
     if !run_all(&python, &scripts)? {

@@ -125,8 +125,8 @@ pub fn hf_weights(file: &GgufFile, config: &DecoderConfig) -> Result<WeightStore
     weights(file, config, false)
 }
 
-/// [`hf_weights`], but the projections (`*_proj.weight`) stored in quantisation blocks stay in
-/// them, as [`PackedWeight`]s: the base then takes about the file's size in memory.
+/// [`hf_weights`], but the matrices stored in quantisation blocks (projections, embedding, output
+/// head) stay in them, as [`PackedWeight`]s: the base then takes about the file's size in memory.
 pub fn hf_weights_packed(file: &GgufFile, config: &DecoderConfig) -> Result<WeightStore> {
     weights(file, config, true)
 }
@@ -159,7 +159,7 @@ fn weights(file: &GgufFile, config: &DecoderConfig, keep_blocks: bool) -> Result
             }
         }
         let blocks = info.ggml_type.block_values() > 1;
-        if let (true, true, [d_out, d_in]) = (keep_blocks && blocks, hf.ends_with("_proj.weight"), shape.as_slice()) {
+        if let (true, [d_out, d_in]) = (keep_blocks && blocks, shape.as_slice()) {
             let mut bytes = file.tensor_bytes(name)?.to_vec();
             if let Some(heads) = heads {
                 bytes = unpermute_rows(&bytes, *d_out, bytes.len() / d_out, heads);

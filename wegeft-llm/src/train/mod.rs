@@ -3,6 +3,9 @@
 mod config;
 pub mod data;
 pub mod eval;
+pub mod next_token_loss;
+pub mod output;
+pub mod perplexity;
 mod run;
 pub mod step;
 pub mod throughput;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::data::dataset::InMemDataset;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use burn::train::metric::{LearningRateMetric, LossMetric, PerplexityMetric};
+use burn::train::metric::{LearningRateMetric, LossMetric};
 use serde::{Deserialize, Serialize};
 use wegeft::io::{read_json, write_json};
 use wegeft::train::{finished_epochs, fit, peak_memory_mib, start_run, EpochLoader, LossScaler, Schedule, Session};
@@ -18,7 +18,8 @@ use crate::pretrained::load_base;
 use crate::prompt::PromptFormat;
 use crate::train::data::{read_jsonl, tokenize};
 use crate::train::eval::{evaluate, LmEvaluation};
-use crate::train::step::{CausalLm, LmBatcher, IGNORED};
+use crate::train::step::{CausalLm, LmBatcher};
+use crate::train::perplexity::PerplexityMetric;
 use crate::train::throughput::TokensPerSecondMetric;
 use crate::train::LlmTrainConfig;
 
@@ -113,7 +114,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     let model = CausalLm { model, loss_scaler };
     let fitted = fit(run_dir, session, schedule, devices, model, train_loader, valid_loader, |training| {
         training
-            .metrics((LossMetric::new(), PerplexityMetric::new().with_pad_token(IGNORED as usize)))
+            .metrics((LossMetric::new(), PerplexityMetric::default()))
             .metric_train_numeric(LearningRateMetric::new())
             .metric_train_numeric(TokensPerSecondMetric::default())
     })?;

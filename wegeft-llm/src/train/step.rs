@@ -4,19 +4,19 @@
 use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
-use burn::module::Module;
-use burn::tensor::activation::log_softmax;
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
-use burn::train::{InferenceStep, SequenceOutput, TrainOutput, TrainStep};
-
+use burn::tensor::{DType, Int, Tensor, TensorData};
+use burn::train::{InferenceStep, TrainOutput, TrainStep};
+use wegeft::precision::autocast;
 use wegeft::train::{gradients, LossScaler};
 
 use crate::model::Decoder;
 use crate::train::data::Tokenized;
-use crate::train::throughput::LmOutput;
+use crate::train::next_token_loss::next_token_loss;
+use crate::train::output::LmOutput;
 
-/// Target id of positions without loss (prompt, padding); metrics skip it as their pad token.
+/// Target id of positions without loss (prompt, padding); their loss weight is 0.
 pub const IGNORED: u32 = 0;
 
 /// A right-padded batch: inputs, next-token targets, loss mask, key padding.
@@ -28,6 +28,8 @@ pub struct LmBatch<B: Backend> {
     pub targets: Tensor<B, 2, Int>,
     /// 1 where a position counts towards the loss, else 0.
     pub loss_mask: Tensor<B, 2>,
+    /// Positions that count towards the loss.
+    pub counted: usize,
     /// Per row, 1 for a real token and 0 for padding.
     pub padding: Arc<Vec<Vec<u8>>>,
 }
@@ -61,6 +63,7 @@ impl<B: Backend> Batcher<B, Tokenized, LmBatch<B>> for LmBatcher {
         LmBatch {
             tokens: Tensor::from_data(TensorData::new(tokens, shape), device),
             targets: Tensor::from_data(TensorData::new(targets, shape), device),
+            counted: mask.iter().filter(|&&learn| learn == 1.0).count(),
             loss_mask: Tensor::from_data(TensorData::new(mask, shape), device),
             padding: Arc::new(padding),
         }
@@ -78,35 +81,55 @@ pub struct CausalLm<B: Backend> {
 }
 
 impl<B: Backend> CausalLm<B> {
-    /// Logits and the mean cross-entropy over the masked-in targets.
-    pub fn loss(&self, batch: LmBatch<B>) -> LmOutput<SequenceOutput<B>> {
+    /// The final hidden states, a row per position (`[B·T, D]`).
+    fn hidden_rows(&self, batch: &LmBatch<B>) -> Tensor<B, 2> {
+        let hidden = self.model.hidden(batch.tokens.clone(), None, Some(&batch.padding));
+        let [b, t, d] = hidden.dims();
+        hidden.reshape([b * t, d])
+    }
+
+    /// Each position's share of the mean: 1/count where it counts, else 0.
+    fn loss_weights(batch: &LmBatch<B>) -> Tensor<B, 1> {
+        let [b, t] = batch.loss_mask.dims();
+        batch.loss_mask.clone().reshape([b * t]) / batch.counted.max(1) as f64
+    }
+
+    fn output(batch: &LmBatch<B>, loss: Tensor<B, 1>) -> LmOutput<B> {
         let tokens = batch.padding.iter().flatten().filter(|&&real| real == 1).count();
-        let logits = self.model.forward(batch.tokens, None, Some(&batch.padding));
-        let [b, t, _] = logits.dims();
-        let picked = log_softmax(logits.clone(), 2).gather(2, batch.targets.clone().reshape([b, t, 1])).reshape([b, t]);
-        let count = batch.loss_mask.clone().sum().clamp_min(1.0);
-        let loss = (picked * batch.loss_mask).sum().neg() / count;
-        LmOutput {
-            sequence: SequenceOutput::new(loss, logits, None, batch.targets),
-            tokens,
-        }
+        LmOutput { loss, targets: batch.counted, tokens }
+    }
+
+    /// The mean cross-entropy over the batch's masked-in targets.
+    pub fn loss(&self, batch: LmBatch<B>) -> LmOutput<B> {
+        let [b, t] = batch.targets.dims();
+        let targets = batch.targets.clone().reshape([b * t]);
+        let (loss, _) = next_token_loss(self.model.head(), self.hidden_rows(&batch), targets, Self::loss_weights(&batch), false);
+        Self::output(&batch, loss)
     }
 }
 
 impl<B: AutodiffBackend> TrainStep for CausalLm<B> {
     type Input = LmBatch<B>;
-    type Output = LmOutput<SequenceOutput<B>>;
+    type Output = LmOutput<B>;
 
     fn step(&self, batch: LmBatch<B>) -> TrainOutput<Self::Output> {
-        let item = self.loss(batch);
-        let grads = gradients(item.sequence.loss.clone(), self, self.loss_scaler.as_ref());
-        TrainOutput { grads, item }
+        let hidden = self.hidden_rows(&batch);
+        let [b, t] = batch.targets.dims();
+        let targets = batch.targets.clone().reshape([b * t]).inner();
+        let head = self.model.head().valid();
+        let (loss, gradient) = next_token_loss(&head, hidden.clone().inner(), targets, Self::loss_weights(&batch).inner(), true);
+        // The head is frozen: the hidden states' gradient is all autodiff needs from the loss.
+        // Σ h·g has exactly that gradient (taken in f32, so f16 training scales it before the cast).
+        let gradient = Tensor::from_inner(gradient.expect("asked for"));
+        let surrogate = (autocast(hidden, DType::F32) * gradient).sum();
+        let grads = gradients(surrogate, self, self.loss_scaler.as_ref());
+        TrainOutput { grads, item: Self::output(&batch, Tensor::from_inner(loss)) }
     }
 }
 
 impl<B: Backend> InferenceStep for CausalLm<B> {
     type Input = LmBatch<B>;
-    type Output = LmOutput<SequenceOutput<B>>;
+    type Output = LmOutput<B>;
 
     fn step(&self, batch: LmBatch<B>) -> Self::Output {
         self.loss(batch)

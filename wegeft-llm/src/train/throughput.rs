@@ -4,53 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
 use burn::train::metric::state::{FormatOptions, NumericMetricState};
-use burn::train::metric::{
-    Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes,
-    NumericEntry, PerplexityInput, SerializedEntry,
-};
-use burn::train::SequenceOutput;
+use burn::train::metric::{Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes, NumericEntry, SerializedEntry};
 
-/// A step's sequence output and how many real tokens its batch held.
-pub struct LmOutput<S> {
-    /// The step's output, for the loss and perplexity metrics.
-    pub sequence: S,
-    /// Real (unpadded) tokens in the batch.
-    pub tokens: usize,
-}
-
-impl<S: ItemLazy> ItemLazy for LmOutput<S> {
-    type ItemSync = LmOutput<S::ItemSync>;
-
-    fn sync(self) -> Self::ItemSync {
-        LmOutput {
-            sequence: self.sequence.sync(),
-            tokens: self.tokens,
-        }
-    }
-}
-
-impl<B: Backend> Adaptor<LossInput<B>> for LmOutput<SequenceOutput<B>> {
-    fn adapt(&self) -> LossInput<B> {
-        self.sequence.adapt()
-    }
-}
-
-impl<B: Backend> Adaptor<PerplexityInput<B>> for LmOutput<SequenceOutput<B>> {
-    fn adapt(&self) -> PerplexityInput<B> {
-        self.sequence.adapt()
-    }
-}
-
-/// Real tokens of one step.
+/// Real (unpadded) tokens of one step.
 pub struct TokenCount(pub usize);
-
-impl<S> Adaptor<TokenCount> for LmOutput<S> {
-    fn adapt(&self) -> TokenCount {
-        TokenCount(self.tokens)
-    }
-}
 
 /// Tokens per second since the epoch's first step.
 #[derive(Clone)]

@@ -163,6 +163,19 @@ impl Scope<'_> {
         Ok(Param::from_tensor(self.tensor(name, shape, init, device)?))
     }
 
+    /// Takes matrix `name` (PyTorch shape `[rows, cols]`) when the store keeps it in quantisation
+    /// blocks; `None` when it is a float tensor or absent.
+    pub fn packed(&mut self, name: &str, [rows, cols]: [usize; 2]) -> Result<Option<Arc<PackedWeight>>> {
+        let key = self.key(name);
+        let Some(packed) = self.store.packed.remove(&key) else { return Ok(None) };
+        if packed.dims() != [cols, rows] {
+            let path = self.store.origin.clone().unwrap_or_default();
+            let found = packed.dims().into_iter().rev().collect();
+            return Err(PeftError::ShapeMismatch { path, key, expected: vec![rows, cols], found });
+        }
+        Ok(Some(packed))
+    }
+
     /// A `Linear` from PyTorch's `{name}.weight` `[d_out, d_in]` (and `{name}.bias`), trainable
     /// as burn's are by default.
     pub fn linear<B: Backend>(&mut self, name: &str, d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Result<Linear<B>> {
@@ -185,12 +198,7 @@ impl Scope<'_> {
         device: &B::Device,
     ) -> Result<PeftLinear<B>> {
         let key = self.key(name);
-        if let Some(packed) = self.store.packed.remove(&format!("{key}.weight")) {
-            if packed.dims() != [d_in, d_out] {
-                let path = self.store.origin.clone().unwrap_or_default();
-                let found = packed.dims().into_iter().rev().collect();
-                return Err(PeftError::ShapeMismatch { path, key: format!("{key}.weight"), expected: vec![d_out, d_in], found });
-            }
+        if let Some(packed) = self.packed(&format!("{name}.weight"), [d_out, d_in])? {
             let bias = match bias {
                 true => Some(self.param(&format!("{name}.bias"), [d_out], Init::Zeros, device)?.set_require_grad(false)),
                 false => None,
