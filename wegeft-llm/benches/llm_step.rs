@@ -49,6 +49,9 @@ struct Args {
     /// Tokens per sequence.
     #[arg(long, default_value_t = 64)]
     seq: usize,
+    /// Layer-wise gradient checkpointing, as `train-llm --checkpointing`.
+    #[arg(long = "checkpointing")]
+    recompute_layers: bool,
     #[command(flatten)]
     timing: StepArgs,
 }
@@ -71,7 +74,7 @@ impl BackendJob for Args {
         };
         let vocab = shape.vocab_size as u64;
         let loss_scaler = LossScaler::for_run(self.precision.precision(), 1)?;
-        let mut model = Some(CausalLm { model: llama.with_precision(self.precision.precision(), &device)?, loss_scaler });
+        let mut model = Some(CausalLm { model: llama.with_precision(self.precision.precision(), &device)?, loss_scaler, recompute_layers: self.recompute_layers });
         eprintln!("llm-step: {} x {} tokens, {:?}, {} base; backend: {description}", self.batch, self.seq, self.method, self.precision);
 
         // seq + 1 ids per row: position p predicts p + 1, every position carries loss.
@@ -91,7 +94,7 @@ impl BackendJob for Args {
         });
         let report = serde_json::json!({
             "bench": "llm-step", "framework": "burn", "backend": description, "method": format!("{:?}", self.method).to_lowercase(),
-            "precision": self.precision.to_string(),
+            "precision": self.precision.to_string(), "checkpointing": self.recompute_layers,
             "batch": self.batch, "seq": self.seq, "median_s": median, "steps_s": times,
             "tokens_per_s": (self.batch * self.seq) as f64 / median, "peak_rss_mb": peak_memory_mib(),
         });

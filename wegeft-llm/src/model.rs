@@ -109,8 +109,19 @@ impl<B: Backend> Decoder<B> {
     /// continue the cached ones and the cache grows; `padding` (`[B, cached + T]`, 1 = real)
     /// masks padded keys.
     pub fn hidden(&self, tokens: Tensor<B, 2, Int>, mut cache: Option<&mut KvCache<B>>, padding: Option<&[Vec<u8>]>) -> Tensor<B, 3> {
-        let [batch, len] = tokens.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
+        let (mut x, positions) = self.inputs(tokens, past, padding);
+        for (index, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| (c, index));
+            x = layer.forward(x, &positions, layer_cache, &self.adapters);
+        }
+        self.final_norm(x)
+    }
+
+    /// What the first layer takes for `tokens` after `past` cached ones: their (scaled)
+    /// embeddings `[B, T, D]`, and the positions every layer shares.
+    pub fn inputs(&self, tokens: Tensor<B, 2, Int>, past: usize, padding: Option<&[Vec<u8>]>) -> (Tensor<B, 3>, Positions<'_, B>) {
+        let [batch, len] = tokens.dims();
         let device = tokens.device();
         let positions = Positions {
             rope: &self.rope,
@@ -119,14 +130,15 @@ impl<B: Backend> Decoder<B> {
             sliding_mask: self.window.map(|window| Self::mask(batch, len, past, padding, Some(window), &device)),
             offset: past,
         };
-        let mut x = self.embed_tokens.rows(tokens.reshape([batch * len])).reshape([batch, len, self.embed_tokens.width()]);
-        if let Some(scale) = self.embed_scale {
-            x = x * scale;
+        let x = self.embed_tokens.rows(tokens.reshape([batch * len])).reshape([batch, len, self.embed_tokens.width()]);
+        match self.embed_scale {
+            Some(scale) => (x * scale, positions),
+            None => (x, positions),
         }
-        for (index, layer) in self.layers.iter().enumerate() {
-            let layer_cache = cache.as_deref_mut().map(|c| (c, index));
-            x = layer.forward(x, &positions, layer_cache, &self.adapters);
-        }
+    }
+
+    /// The final RMSNorm of the last layer's output.
+    pub fn final_norm(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         norm_f32(&self.norm, x)
     }
 

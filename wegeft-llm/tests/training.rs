@@ -9,7 +9,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use burn::train::TrainStep;
 use wegeft_llm::train::data::{read_jsonl, Example, Tokenized};
@@ -17,7 +17,7 @@ use wegeft_llm::train::eval::Extract;
 use wegeft_llm::train::step::{CausalLm, LmBatch, LmBatcher, IGNORED};
 use wegeft::MethodName;
 use wegeft_llm::train::{train_llm, LlmTrainConfig};
-use wegeft::train::Session;
+use wegeft::train::{LossScaler, Session};
 use wegeft::io::WeightStore;
 use wegeft_llm::{BasePrecision, Decoder, DecoderConfig, LlmError, Message};
 
@@ -314,46 +314,81 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Gradients<'_> {
     }
 }
 
+fn gradients_of(lm: &CausalLm<Autodiff<Flex>>, grads: &GradientsParams) -> Vec<Vec<f32>> {
+    let mut visitor = Gradients { grads, found: Vec::new() };
+    lm.visit(&mut visitor);
+    visitor.found
+}
+
+fn assert_same_gradients(what: &str, ours: &[Vec<f32>], reference: &[Vec<f32>], tolerance: f32) {
+    assert_eq!(ours.len(), reference.len(), "{what}");
+    assert!(ours.len() >= 4, "{what}: {} gradients", ours.len());
+    for (index, (x, y)) in ours.iter().zip(reference).enumerate() {
+        let scale = y.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = x.iter().zip(y).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        assert!(scale > 0.0 && diff <= tolerance * scale, "{what}, gradient {index}: off by {diff} (scale {scale})");
+    }
+}
+
+/// A tiny fixture decoder with `method` (rank 2) at `dropout`, its parameters moved off their
+/// init (LoRA's B starts at zero, which would leave A without a gradient).
+fn tiny_lm(dir: &str, method: MethodName, dropout: f64) -> CausalLm<Autodiff<Flex>> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+    let config = LlmTrainConfig::new(path.clone(), "unused".into(), "unused".into()).with_method(method).with_rank(Some(2)).with_dropout(Some(dropout));
+    let decoder = DecoderConfig::from_hf_json(&path.join("config.json")).unwrap();
+    let weights = WeightStore::safetensors(&[path.join("model.safetensors")]).unwrap();
+    let model = Decoder::load(&decoder, weights, config.injector().unwrap(), &Default::default()).unwrap();
+    CausalLm { model: model.map(&mut Perturb), loss_scaler: None, recompute_layers: false }
+}
+
+fn tiny_batch() -> LmBatch<Autodiff<Flex>> {
+    let items = vec![
+        Tokenized { ids: vec![10, 11, 12, 13, 14, 15, 16], prompt_len: 3 },
+        Tokenized { ids: vec![20, 21, 22, 23], prompt_len: 2 },
+    ];
+    LmBatcher { pad: 0 }.batch(items, &Default::default())
+}
+
 /// The step takes the hidden states' gradient from the vocabulary-tiled loss (the logits never
 /// exist whole): the adapter's gradients must be those of the plain formula, a log-softmax over
 /// the whole logits averaged over the response tokens, for a tied and an untied head.
 #[test]
 fn the_step_gives_the_adapter_the_gradients_of_the_whole_softmax_loss() {
-    type A = Autodiff<Flex>;
-    let device = Default::default();
-    let items = vec![
-        Tokenized { ids: vec![10, 11, 12, 13, 14, 15, 16], prompt_len: 3 },
-        Tokenized { ids: vec![20, 21, 22, 23], prompt_len: 2 },
-    ];
-    let batch: LmBatch<A> = LmBatcher { pad: 0 }.batch(items, &device);
+    let batch = tiny_batch();
     for dir in ["tiny_llama_untied", "tiny_llama_tied"] {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
-        let config = LlmTrainConfig::new(path.clone(), "unused".into(), "unused".into()).with_method(MethodName::Lora).with_rank(Some(2)).with_dropout(Some(0.0));
-        let decoder = DecoderConfig::from_hf_json(&path.join("config.json")).unwrap();
-        let weights = WeightStore::safetensors(&[path.join("model.safetensors")]).unwrap();
-        let mut model = Decoder::<A>::load(&decoder, weights, config.injector().unwrap(), &device).unwrap();
-        // LoRA's B starts at zero, which would leave A without a gradient: move it off.
-        model = model.map(&mut Perturb);
-        let lm = CausalLm { model, loss_scaler: None };
+        let lm = tiny_lm(dir, MethodName::Lora, 0.0);
         let ours = TrainStep::step(&lm, batch.clone()).grads;
+
         let logits = lm.model.forward(batch.tokens.clone(), None, Some(&batch.padding));
         let [b, t, _] = logits.dims();
         let picked = log_softmax(logits, 2).gather(2, batch.targets.clone().reshape([b, t, 1])).reshape([b, t]);
         let loss = (picked * batch.loss_mask.clone()).sum().neg() / batch.counted as f64;
         let reference = GradientsParams::from_grads(loss.backward(), &lm);
+        assert_same_gradients(dir, &gradients_of(&lm, &ours), &gradients_of(&lm, &reference), 1e-5);
+    }
+}
 
-        let collect = |grads: &GradientsParams| {
-            let mut visitor = Gradients { grads, found: Vec::new() };
-            lm.visit(&mut visitor);
-            visitor.found
-        };
-        let (ours, reference) = (collect(&ours), collect(&reference));
-        assert_eq!(ours.len(), reference.len());
-        assert!(ours.len() >= 4, "{dir}: {} gradients", ours.len());
-        for (index, (x, y)) in ours.iter().zip(&reference).enumerate() {
-            let scale = y.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let diff = x.iter().zip(y).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(scale > 0.0 && diff <= 1e-5 * scale, "{dir}, gradient {index}: off by {diff} (scale {scale})");
+/// `--checkpointing` (layers): the backward recomputes each layer with the dropout masks its
+/// forward drew, so every method's gradients (shared WeGeFT and VeRA parameters summed over the
+/// layers) and the loss are the whole graph's, also through f16's loss scaling.
+#[test]
+fn layer_checkpointing_gives_the_whole_graphs_gradients_with_dropout_on() {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (batch, device) = (tiny_batch(), Default::default());
+    for method in [MethodName::Wegeft, MethodName::Lora, MethodName::Dora, MethodName::Vera] {
+        for scaler in [None, Some(LossScaler::with_scale(1024.0))] {
+            let what = format!("{method:?}, loss scale {:?}", scaler.as_ref().map(LossScaler::scale));
+            let whole = CausalLm { loss_scaler: scaler.clone(), ..tiny_lm("tiny_llama_tied", method, 0.2) };
+            let recomputing = CausalLm { recompute_layers: true, loss_scaler: scaler.map(|s| LossScaler::with_scale(s.scale())), ..whole.clone() };
+            // A first step initialises burn's lazily drawn parameters, which takes draws.
+            let _ = TrainStep::step(&whole, batch.clone());
+            Autodiff::<Flex>::seed(&device, 11);
+            let expected = TrainStep::step(&whole, batch.clone());
+            Autodiff::<Flex>::seed(&device, 11);
+            let ours = TrainStep::step(&recomputing, batch.clone());
+            let (a, b) = (ours.item.loss.into_scalar(), expected.item.loss.into_scalar());
+            assert!((a - b).abs() <= 1e-6 * b.abs(), "{what}: loss {a} vs {b}");
+            assert_same_gradients(&what, &gradients_of(&whole, &ours.grads), &gradients_of(&whole, &expected.grads), 1e-5);
         }
     }
 }

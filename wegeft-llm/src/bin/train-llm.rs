@@ -13,6 +13,15 @@ use wegeft::MethodName;
 use wegeft_llm::train::{train_llm, LlmTrainConfig};
 use wegeft_llm::{BasePrecision, PromptStyle, Result};
 
+/// What `--checkpointing` recomputes in the backward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Checkpointing {
+    /// Each decoder layer, from its saved input.
+    Layers,
+    /// burn's balanced strategy: memory-bound operations.
+    Ops,
+}
+
 #[derive(Parser, Clone)]
 #[command(about = "Fine-tune a decoder (LLaMA, Mistral, Qwen2, Qwen3, Gemma 3) with WeGeFT, LoRA, DoRA or VeRA")]
 struct Args {
@@ -80,10 +89,12 @@ struct Args {
     /// `--out` is the run directory [default: runs-llm/arithmetic].
     #[command(flatten)]
     run: RunArgs,
-    /// Gradient checkpointing (burn's balanced strategy): recompute cheap operations in the
-    /// backward pass instead of keeping their activations, for longer sequences.
-    #[arg(long)]
-    checkpointing: bool,
+    /// Gradient checkpointing, for longer sequences and larger batches: `layers` (the flag alone)
+    /// keeps each decoder layer's input only and recomputes one layer at a time in the backward
+    /// pass (one more forward; Hugging Face's `gradient_checkpointing`); `ops` is burn's balanced
+    /// strategy, which recomputes memory-bound operations only (little memory saved).
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "layers")]
+    checkpointing: Option<Checkpointing>,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -114,6 +125,7 @@ impl Args {
             max_new_tokens: self.max_new_tokens.unwrap_or(base.max_new_tokens),
             seed: self.seed.unwrap_or(base.seed),
             precision: (self.precision != BasePrecision::F32).then_some(self.precision),
+            recompute_layers: self.checkpointing == Some(Checkpointing::Layers),
             ..base
         }
     }
@@ -148,5 +160,5 @@ impl BackendJob for Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    args.backend.clone().run("train-llm", args.checkpointing, args)
+    args.backend.clone().run("train-llm", args.checkpointing == Some(Checkpointing::Ops), args)
 }

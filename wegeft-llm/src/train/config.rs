@@ -73,6 +73,9 @@ pub struct LlmTrainConfig {
     /// what runs written before mixed precision hold). The adapter and the optimizer stay f32.
     #[config(default = "None")]
     pub precision: Option<BasePrecision>,
+    /// Layer-wise gradient checkpointing ([`crate::train::step::CausalLm::recompute_layers`]).
+    #[config(default = false)]
+    pub recompute_layers: bool,
 }
 
 impl LlmTrainConfig {

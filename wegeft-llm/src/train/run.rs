@@ -111,7 +111,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
         weight_decay: config.weight_decay,
         seed: config.seed,
     };
-    let model = CausalLm { model, loss_scaler };
+    let model = CausalLm { model, loss_scaler, recompute_layers: config.recompute_layers };
     let fitted = fit(run_dir, session, schedule, devices, model, train_loader, valid_loader, |training| {
         training
             .metrics((LossMetric::new(), PerplexityMetric::default()))

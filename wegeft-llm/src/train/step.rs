@@ -9,7 +9,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, Int, Tensor, TensorData};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use wegeft::precision::autocast;
-use wegeft::train::{gradients, LossScaler};
+use wegeft::kernels::{record_masks, replay_masks};
+use wegeft::train::{gradients, BlockwiseBackward, LossScaler};
 
 use crate::model::Decoder;
 use crate::train::data::Tokenized;
@@ -78,6 +79,11 @@ pub struct CausalLm<B: Backend> {
     /// Scales the loss of f16 training ([`LossScaler::for_run`]); `None` otherwise.
     #[module(skip)]
     pub loss_scaler: Option<LossScaler>,
+    /// Layer-wise gradient checkpointing: the forward keeps each decoder layer's input only, and
+    /// the backward recomputes one layer at a time (one more forward pass, one layer's
+    /// activations instead of all of them).
+    #[module(skip)]
+    pub recompute_layers: bool,
 }
 
 impl<B: Backend> CausalLm<B> {
@@ -113,17 +119,55 @@ impl<B: AutodiffBackend> TrainStep for CausalLm<B> {
     type Output = LmOutput<B>;
 
     fn step(&self, batch: LmBatch<B>) -> TrainOutput<Self::Output> {
+        if self.recompute_layers {
+            return self.step_recomputing_layers(batch);
+        }
         let hidden = self.hidden_rows(&batch);
+        let (loss, surrogate) = self.loss_and_surrogate(&batch, hidden);
+        let grads = gradients(surrogate, self, self.loss_scaler.as_ref());
+        TrainOutput { grads, item: Self::output(&batch, loss) }
+    }
+}
+
+impl<B: AutodiffBackend> CausalLm<B> {
+    /// The loss of `hidden` (`[B·T, D]`, tracked), and a surrogate whose gradient at `hidden`
+    /// is the loss's: the head is frozen, so that gradient is all autodiff needs from the loss,
+    /// and Σ h·g has exactly the gradient g (taken in f32, so f16 training scales it before the
+    /// cast to f16).
+    fn loss_and_surrogate(&self, batch: &LmBatch<B>, hidden: Tensor<B, 2>) -> (Tensor<B, 1>, Tensor<B, 1>) {
         let [b, t] = batch.targets.dims();
         let targets = batch.targets.clone().reshape([b * t]).inner();
         let head = self.model.head().valid();
-        let (loss, gradient) = next_token_loss(&head, hidden.clone().inner(), targets, Self::loss_weights(&batch).inner(), true);
-        // The head is frozen: the hidden states' gradient is all autodiff needs from the loss.
-        // Σ h·g has exactly that gradient (taken in f32, so f16 training scales it before the cast).
+        let (loss, gradient) = next_token_loss(&head, hidden.clone().inner(), targets, Self::loss_weights(batch).inner(), true);
         let gradient = Tensor::from_inner(gradient.expect("asked for"));
-        let surrogate = (autocast(hidden, DType::F32) * gradient).sum();
-        let grads = gradients(surrogate, self, self.loss_scaler.as_ref());
-        TrainOutput { grads, item: Self::output(&batch, Tensor::from_inner(loss)) }
+        (Tensor::from_inner(loss), (autocast(hidden, DType::F32) * gradient).sum())
+    }
+
+    /// [`TrainStep::step`] with [`Self::recompute_layers`]: the forward runs each layer on the
+    /// previous one's detached output, recording its dropout masks; the backward recomputes the
+    /// layers from the top down, each with its own masks replayed, so the gradients are exactly
+    /// those of the whole graph.
+    fn step_recomputing_layers(&self, batch: LmBatch<B>) -> TrainOutput<LmOutput<B>> {
+        let model = &self.model;
+        let (mut x, positions) = model.inputs(batch.tokens.clone(), 0, Some(&batch.padding));
+        let mut saved = Vec::with_capacity(model.layers.len());
+        for layer in &model.layers {
+            let (output, masks) = record_masks(|| layer.forward(x.clone(), &positions, None, &model.adapters));
+            saved.push((x, masks));
+            x = output.detach();
+        }
+        let top = x.require_grad();
+        let hidden = model.final_norm(top.clone());
+        let [b, t, d] = hidden.dims();
+        let (loss, surrogate) = self.loss_and_surrogate(&batch, hidden.reshape([b * t, d]));
+        let mut backward = BlockwiseBackward::new(self, self.loss_scaler.as_ref());
+        let mut grad = backward.top(surrogate, &top);
+        for (layer, (input, masks)) in model.layers.iter().zip(saved).rev() {
+            let input = input.require_grad();
+            let output = replay_masks(masks, || layer.forward(input.clone(), &positions, None, &model.adapters));
+            grad = backward.block(output, grad, &input);
+        }
+        TrainOutput { grads: backward.finish(), item: Self::output(&batch, loss) }
     }
 }
 

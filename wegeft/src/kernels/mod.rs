@@ -11,10 +11,12 @@
 
 mod dropout;
 mod gelu;
+mod mask_seeds;
 mod packed_matmul;
 
 pub use dropout::dropout;
 pub use gelu::gelu;
+pub use mask_seeds::{record_masks, replay_masks};
 pub use packed_matmul::packed_matmul;
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
@@ -74,10 +76,12 @@ pub(crate) struct HashedMask {
 
 impl HashedMask {
     /// A mask of drop probability `prob` whose seed is two 24-bit draws of burn's generator, so
-    /// `B::seed` decides it.
+    /// `B::seed` decides it (or the seed [`replay_masks`] replays).
     pub(crate) fn draw<B: Backend>(prob: f64, device: &B::Device) -> Self {
-        let draws = Tensor::<B, 1>::random([2], Distribution::Default, device).into_data();
-        let seed = draws.iter::<f32>().fold(0u64, |seed, u| (seed << 24) | (u * (1 << 24) as f32) as u64);
+        let seed = mask_seeds::next_seed(|| {
+            let draws = Tensor::<B, 1>::random([2], Distribution::Default, device).into_data();
+            draws.iter::<f32>().fold(0u64, |seed, u| (seed << 24) | (u * (1 << 24) as f32) as u64)
+        });
         let keep = 1.0 - prob;
         Self { seed, threshold: (keep * (1u64 << 32) as f64) as u64, scale: (1.0 / keep) as f32 }
     }

@@ -73,7 +73,13 @@ impl LossScaler {
     /// a parameter without a gradient, and its moments, as they are, so the step is skipped.
     pub fn backward<B: AutodiffBackend, M: AutodiffModule<B>>(&self, loss: Tensor<B, 1>, module: &M) -> GradientsParams {
         let scale = self.scale();
-        let mut grads = GradientsParams::from_grads(loss.mul_scalar(scale).backward(), module);
+        let grads = GradientsParams::from_grads(loss.mul_scalar(scale).backward(), module);
+        self.unscale(grads, scale, module)
+    }
+
+    /// Gradients taken through a loss multiplied by `scale` (this scaler's at the step's start),
+    /// divided back; none when any of them is not finite, as [`Self::backward`].
+    pub fn unscale<B: AutodiffBackend, M: AutodiffModule<B>>(&self, mut grads: GradientsParams, scale: f64, module: &M) -> GradientsParams {
         let mut unscale = Unscale { grads: &mut grads, factor: 1.0 / scale, probe: None };
         module.visit(&mut unscale);
         // One read for the whole step: 0·g is NaN exactly where g is infinite or NaN.

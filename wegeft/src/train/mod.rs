@@ -3,6 +3,7 @@
 //! a data loader that makes resumed runs exact, its seeded generator, and progress lines for logs.
 
 mod atomic_recorder;
+mod blockwise_backward;
 mod disk_space;
 mod fit;
 mod loader;
@@ -16,6 +17,7 @@ mod session;
 mod session_logger;
 
 pub use atomic_recorder::AtomicFileRecorder;
+pub use blockwise_backward::BlockwiseBackward;
 pub use disk_space::{checkpoint_bytes, ensure_space, existing_checkpoint_bytes};
 pub use fit::{check_optimizer, finished_epochs, fit, peak_memory_mib, single_worker, CheckpointRecorder, Components, Fitted, Schedule};
 pub use run_dir::{start_run, RunLock, CONFIG_FILE};
