@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// PyTorch's side always runs f32, once per model and method.
     #[arg(long, value_delimiter = ',', default_value = "f32")]
     llm_bases: Vec<String>,
+    /// Gradient checkpointing of `llm-step`: `off`, `layers` (`train-llm --checkpointing`), or
+    /// both. PyTorch's side runs without.
+    #[arg(long, value_delimiter = ',', default_value = "off")]
+    llm_checkpointing: Vec<Checkpointing>,
     /// Timed steps per configuration (the median is reported).
     #[arg(long, default_value_t = 3)]
     steps: usize,
@@ -62,6 +66,15 @@ impl LlmModel {
             Self::Gemma3 => ("gemma3", crate::assets::GEMMA3_GGUF, crate::assets::gemma3),
         }
     }
+}
+
+/// Whether `llm-step` recomputes the decoder layers in the backward pass.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Checkpointing {
+    /// Every activation kept.
+    Off,
+    /// Layer-wise gradient checkpointing.
+    Layers,
 }
 
 /// The benchmark suites.
@@ -94,6 +107,8 @@ struct Row {
     method: String,
     /// How our side holds the frozen base.
     base: String,
+    /// Whether our side recomputes the layers in the backward pass.
+    checkpointing: bool,
     ours: Value,
     reference: Option<Value>,
 }
@@ -153,11 +168,15 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
             _ => args
                 .llm_models
                 .iter()
-                .flat_map(|model| args.llm_bases.iter().map(move |base| (model.asset(), base)))
-                .flat_map(|(asset, base)| args.llm_methods.iter().map(move |method| (asset, base, method)))
-                .map(|((name, gguf, _), base, method)| {
+                .flat_map(|model| args.llm_checkpointing.iter().map(move |checkpointing| (model.asset(), *checkpointing)))
+                .flat_map(|(asset, checkpointing)| args.llm_bases.iter().map(move |base| (asset, checkpointing, base)))
+                .flat_map(|(asset, checkpointing, base)| args.llm_methods.iter().map(move |method| (asset, checkpointing, base, method)))
+                .map(|((name, gguf, _), checkpointing, base, method)| {
                     let path = crate::assets::asset_dir().join(gguf).display().to_string();
-                    let config = vec!["--model".into(), name.into(), "--method".into(), method.clone(), "--base-precision".into(), base.clone()];
+                    let mut config = vec!["--model".into(), name.into(), "--method".into(), method.clone(), "--base-precision".into(), base.clone()];
+                    if checkpointing == Checkpointing::Layers {
+                        config.push("--checkpointing".into());
+                    }
                     (format!("{name} 8 × 64 tokens"), method.clone(), config, Some(path))
                 })
                 .collect(),
@@ -165,7 +184,8 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
         let mut rows = Vec::new();
         for (label, method, config, gguf) in configurations {
             let base = config.windows(2).find(|pair| pair[0] == "--base-precision").map_or("f32".to_string(), |pair| pair[1].clone());
-            println!("--- {suite} {label} {method} {base} base");
+            let checkpointing = config.iter().any(|flag| flag == "--checkpointing");
+            println!("--- {suite} {label} {method} {base} base{}", if checkpointing { ", layers recomputed" } else { "" });
             let ours = run_json(Command::new(&binary).args(&common).args(&config).args(&steps))?;
             // PyTorch runs f32 once per model and method; other bases compare against that run.
             let measured = rows.iter().find(|r: &&Row| r.label == label && r.method == method && r.reference.is_some());
@@ -174,7 +194,7 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
                 (Some(python), None) => {
                     let mut command = Command::new(python);
                     // The reference takes the model as a file, and its base is f32.
-                    let config = config.chunks(2).filter(|flag| flag[0] != "--model" && flag[0] != "--base-precision").flatten();
+                    let config = config.chunks(2).filter(|flag| !["--model", "--base-precision", "--checkpointing"].contains(&flag[0].as_str())).flatten();
                     command.arg("scripts/torch_reference_bench.py").arg(suite).args(&torch_common).args(&steps).args(config);
                     if let Some(gguf) = &gguf {
                         command.arg("--gguf").arg(gguf);
@@ -184,7 +204,7 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
                 (None, None) => None,
             };
             match ours {
-                Some(ours) => rows.push(Row { label, method, base, ours, reference: reference.flatten() }),
+                Some(ours) => rows.push(Row { label, method, base, checkpointing, ours, reference: reference.flatten() }),
                 None => return Ok(false),
             }
         }
@@ -214,8 +234,9 @@ fn table(suite: &str, rows: &[Row]) -> String {
     for row in rows {
         let ours = seconds(&row.ours);
         let theirs = row.reference.as_ref().and_then(seconds);
-        let lora = rows.iter().find(|r| r.label == row.label && r.base == row.base && r.method == "lora").and_then(|r| seconds(&r.ours));
-        let f32_base = rows.iter().find(|r| r.label == row.label && r.method == row.method && r.base == "f32" && row.base != "f32");
+        let alike = |r: &&Row| r.label == row.label && r.checkpointing == row.checkpointing;
+        let lora = rows.iter().filter(alike).find(|r| r.base == row.base && r.method == "lora").and_then(|r| seconds(&r.ours));
+        let f32_base = rows.iter().filter(alike).find(|r| r.method == row.method && r.base == "f32" && row.base != "f32");
         // Each side reports its own tokens/s (batch × sequence over the median step).
         let fmt = |side: Option<&Value>| match side.and_then(|v| seconds(v).map(|s| (s, v["tokens_per_s"].as_f64()))) {
             Some((s, Some(tokens))) => format!("{s:.3} s ({tokens:.0} tok/s)"),
@@ -228,7 +249,7 @@ fn table(suite: &str, rows: &[Row]) -> String {
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.label,
             row.method,
-            row.base,
+            if row.checkpointing { format!("{}, layers recomputed", row.base) } else { row.base.clone() },
             fmt(Some(&row.ours)),
             fmt(row.reference.as_ref()),
             ratio(ours, theirs),

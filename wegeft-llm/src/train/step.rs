@@ -143,18 +143,21 @@ impl<B: AutodiffBackend> CausalLm<B> {
         (Tensor::from_inner(loss), (autocast(hidden, DType::F32) * gradient).sum())
     }
 
-    /// [`TrainStep::step`] with [`Self::recompute_layers`]: the forward runs each layer on the
-    /// previous one's detached output, recording its dropout masks; the backward recomputes the
+    /// [`TrainStep::step`] with [`Self::recompute_layers`]: the forward runs each layer untracked,
+    /// recording its dropout masks; the backward recomputes the
     /// layers from the top down, each with its own masks replayed, so the gradients are exactly
     /// those of the whole graph.
     fn step_recomputing_layers(&self, batch: LmBatch<B>) -> TrainOutput<LmOutput<B>> {
         let model = &self.model;
         let (mut x, positions) = model.inputs(batch.tokens.clone(), 0, Some(&batch.padding));
+        // With no parameter tracked, the first forward leaves no graph behind (dropout is still
+        // on: the backend is the autodiff one).
+        let untracked = model.clone().no_grad();
         let mut saved = Vec::with_capacity(model.layers.len());
-        for layer in &model.layers {
-            let (output, masks) = record_masks(|| layer.forward(x.clone(), &positions, None, &model.adapters));
+        for layer in &untracked.layers {
+            let (output, masks) = record_masks(|| layer.forward(x.clone(), &positions, None, &untracked.adapters));
             saved.push((x, masks));
-            x = output.detach();
+            x = output;
         }
         let top = x.require_grad();
         let hidden = model.final_norm(top.clone());
