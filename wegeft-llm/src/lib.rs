@@ -1,8 +1,9 @@
 //! Decoders (LLaMA, Mistral, Qwen2, Qwen3, Gemma 3: one design, a [`Family`] per model family) with
 //! WeGeFT adapters for burn: GGUF (F32, F16, BF16, Q4_0/1, Q5_0/1, Q8_0 and the K-quants Q2_K to
-//! Q6_K; the projections optionally kept in their blocks, [`BasePrecision::Stored`]) and Hugging
-//! Face checkpoints, their tokenizers (byte-level and SentencePiece BPE) and chat templates, and
-//! KV-cached generation.
+//! Q6_K; the projections, embedding and head optionally kept in their blocks,
+//! [`BasePrecision::Stored`]) and Hugging Face checkpoints, their tokenizers (byte-level and
+//! SentencePiece BPE) and chat templates, KV-cached generation, and a trainer whose loss never
+//! holds the logits whole and whose layers can be recomputed in the backward pass.
 
 #![warn(missing_docs)]
 
