@@ -6,11 +6,10 @@ use std::sync::Arc;
 use burn::data::dataloader::batcher::Batcher;
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{DType, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
-use wegeft::precision::autocast;
 use wegeft::kernels::{record_masks, replay_masks};
-use wegeft::train::{gradients, BlockwiseBackward, LossScaler};
+use wegeft::train::{gradients, surrogate, BlockwiseBackward, LossScaler};
 
 use crate::model::Decoder;
 use crate::train::data::Tokenized;
@@ -130,17 +129,14 @@ impl<B: AutodiffBackend> TrainStep for CausalLm<B> {
 }
 
 impl<B: AutodiffBackend> CausalLm<B> {
-    /// The loss of `hidden` (`[B·T, D]`, tracked), and a surrogate whose gradient at `hidden`
-    /// is the loss's: the head is frozen, so that gradient is all autodiff needs from the loss,
-    /// and Σ h·g has exactly the gradient g (taken in f32, so f16 training scales it before the
-    /// cast to f16).
+    /// The loss of `hidden` (`[B·T, D]`, tracked), and a [`surrogate`] whose gradient at
+    /// `hidden` is the loss's: the head is frozen, so that gradient is all autodiff needs.
     fn loss_and_surrogate(&self, batch: &LmBatch<B>, hidden: Tensor<B, 2>) -> (Tensor<B, 1>, Tensor<B, 1>) {
         let [b, t] = batch.targets.dims();
         let targets = batch.targets.clone().reshape([b * t]).inner();
         let head = self.model.head().valid();
         let (loss, gradient) = next_token_loss(&head, hidden.clone().inner(), targets, Self::loss_weights(batch).inner(), true);
-        let gradient = Tensor::from_inner(gradient.expect("asked for"));
-        (Tensor::from_inner(loss), (autocast(hidden, DType::F32) * gradient).sum())
+        (Tensor::from_inner(loss), surrogate(hidden, gradient.expect("asked for")))
     }
 
     /// [`TrainStep::step`] with [`Self::recompute_layers`]: the forward runs each layer untracked,

@@ -42,9 +42,7 @@ impl<'a, B: AutodiffBackend, M: AutodiffModule<B>> BlockwiseBackward<'a, B, M> {
     /// parameters' gradients, and the gradient of its `input` (a tracked leaf), returned for
     /// the block below.
     pub fn block<const D: usize>(&mut self, output: Tensor<B, D>, output_grad: Tensor<B::InnerBackend, D>, input: &Tensor<B, D>) -> Tensor<B::InnerBackend, D> {
-        // Σ y·g has exactly the gradient g at y (taken in f32, as the loss is).
-        let grad = Tensor::<B, D>::from_inner(autocast(output_grad, DType::F32));
-        let grads = (autocast(output, DType::F32) * grad).sum().backward();
+        let grads = surrogate(output, output_grad).backward();
         let below = input.grad(&grads).unwrap_or_else(|| input.clone().inner().zeros_like());
         self.add(GradientsParams::from_grads(grads, self.module));
         below
@@ -62,6 +60,14 @@ impl<'a, B: AutodiffBackend, M: AutodiffModule<B>> BlockwiseBackward<'a, B, M> {
         let mut sum = Sum { total: &mut self.grads, more, _backend: std::marker::PhantomData::<B> };
         self.module.visit(&mut sum);
     }
+}
+
+/// `Σ y·g`, whose gradient at `y` is exactly `g`: how a gradient computed outside autodiff (a
+/// block's output's, a frozen head's loss's) enters it. Taken in f32, so that f16 training's loss
+/// scale multiplies `g` before the cast back to `y`'s precision.
+pub fn surrogate<B: AutodiffBackend, const D: usize>(y: Tensor<B, D>, g: Tensor<B::InnerBackend, D>) -> Tensor<B, 1> {
+    let g = Tensor::<B, D>::from_inner(autocast(g, DType::F32));
+    (autocast(y, DType::F32) * g).sum()
 }
 
 /// Adds each parameter's gradient in `more` to its gradient in `total`.

@@ -17,7 +17,7 @@ mod session;
 mod session_logger;
 
 pub use atomic_recorder::AtomicFileRecorder;
-pub use blockwise_backward::BlockwiseBackward;
+pub use blockwise_backward::{surrogate, BlockwiseBackward};
 pub use disk_space::{checkpoint_bytes, ensure_space, existing_checkpoint_bytes};
 pub use fit::{check_optimizer, finished_epochs, fit, peak_memory_mib, single_worker, CheckpointRecorder, Components, Fitted, Schedule};
 pub use run_dir::{start_run, RunLock, CONFIG_FILE};
