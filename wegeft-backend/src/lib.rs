@@ -12,9 +12,11 @@ use std::fmt;
 
 pub mod bench;
 pub mod parse;
+mod ranks;
 mod run_args;
 mod stderr_logger;
 
+pub use ranks::{launched_by_mpi, DEFAULT_PEER_TIMEOUT};
 pub use run_args::{asset_dir, RunArgs};
 pub use stderr_logger::install_stderr_logger;
 
@@ -79,6 +81,15 @@ pub enum BackendError {
     /// The CPU thread pool could not be set up.
     #[error("could not set the CPU thread count: {0}")]
     Threads(String),
+    /// Training across processes was asked of a binary built without it.
+    #[error("this binary was {asked}, but it was built without MPI: rebuild it with `--features mpi` (`cargo xtask launch` does)")]
+    MpiNotCompiled {
+        /// How it was asked for.
+        asked: &'static str,
+    },
+    /// MPI could not be started.
+    #[error("MPI: {0}")]
+    Mpi(String),
 }
 
 /// Work written once, generic over the (autodiff) backend it runs on.
@@ -225,6 +236,10 @@ pub struct BackendArgs {
     /// CPU threads for the flex and ndarray backends (one per core by default).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub threads: Option<u32>,
+    /// Under an MPI launcher: seconds a rank waits for its peers before the job ends with an
+    /// error naming the missing rank [default: 300].
+    #[arg(long, value_parser = crate::parse::positive)]
+    pub peer_timeout: Option<f64>,
 }
 
 impl BackendArgs {
@@ -260,6 +275,17 @@ impl BackendArgs {
             eprintln!("{name}: `--devices` lists data-parallel training workers; {name} runs on one device (`--device N`)");
             return std::process::ExitCode::from(2);
         }
+        let ranks = match J::DATA_PARALLEL {
+            true => ranks::Ranks::join(self.peer_timeout),
+            false => ranks::Ranks::join(None),
+        };
+        let ranks = match ranks {
+            Ok(ranks) => ranks,
+            Err(error) => {
+                eprintln!("{name}: {error}");
+                return std::process::ExitCode::from(2);
+            }
+        };
         let announced = Announced(job);
         use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
         let (first, more) = match self.devices.split_first() {
@@ -270,7 +296,10 @@ impl BackendArgs {
             true => run_with::<_, BalancedCheckpointing>(self.backend, first, more, announced),
             false => run_with::<_, NoCheckpointing>(self.backend, first, more, announced),
         });
-        exit_code(name, outcome)
+        let failed = !matches!(outcome, Ok(Ok(_)));
+        let code = exit_code(&ranks.label(name), outcome);
+        ranks.leave(failed);
+        code
     }
 }
 

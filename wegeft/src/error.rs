@@ -66,6 +66,21 @@ pub enum PeftError {
     #[error("the model has no adapter to save: its bank is empty (nothing targeted, or merged)")]
     EmptyBank,
 
+    /// The ranks of a multi-process run were started on different configs, plans or data.
+    #[error("{who} from rank 0 on `{field}`: {detail}; every rank must train the same run on the same data")]
+    RanksDisagree {
+        /// What was compared (`config`, `inputs`, `trainable parameters`, ...).
+        field: String,
+        /// `rank N differs` or `ranks N, M differ`.
+        who: String,
+        /// The differing keys or values.
+        detail: String,
+    },
+
+    /// Rank 0 refused what this rank was about to do; every rank stops with its reason.
+    #[error("rank 0: {0}")]
+    OnRank0(String),
+
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

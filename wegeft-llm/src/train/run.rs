@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{LearningRateMetric, LossMetric};
 use serde::{Deserialize, Serialize};
 use wegeft::io::{read_json, write_json};
-use wegeft::train::{finished_epochs, fit, peak_memory_mib, start_run, EpochLoader, LossScaler, Schedule, Session};
+use wegeft::train::{data_parallel_workers, finished_epochs, fit, peak_memory_mib, start_run, EpochLoader, LossScaler, Schedule, Session};
 use wegeft::{ParamReport, PeftError};
 
 use crate::error::{LlmError, Result};
@@ -57,7 +57,8 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     config.validate()?;
     let device = devices.first().ok_or_else(|| PeftError::InvalidConfig("no device to train on".into()))?;
     let inputs = [config.model.as_path(), &config.train_file, &config.test_file];
-    let _lock = start_run(run_dir, config, session, &inputs)?;
+    let run = start_run(run_dir, config, session, &inputs)?;
+    let run_dir = run.path();
     let results_file = run_dir.join("results.json");
     if session.resume && results_file.is_file() {
         println!("{}: the run is complete; its results stand", run_dir.display());
@@ -65,7 +66,7 @@ pub fn train_llm<B: AutodiffBackend>(config: &LlmTrainConfig, run_dir: &Path, se
     }
     finished_epochs(run_dir, session)?; // a resume without checkpoint fails before the slow evaluation
     B::seed(device, config.seed);
-    let loss_scaler = LossScaler::for_run(config.base_precision().precision(), devices.len())?;
+    let loss_scaler = LossScaler::for_run(config.base_precision().precision(), data_parallel_workers(devices.len()))?;
     let pretrained = load_base::<B>(&config.model, config.injector()?, config.base_precision(), device)?;
     // Examples are cut to the model's context as to max_len: the model has no positions past it.
     let context = pretrained.config.max_position_embeddings;

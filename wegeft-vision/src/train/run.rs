@@ -10,7 +10,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::train::metric::{AccuracyMetric, IterationSpeedMetric, LearningRateMetric, LossMetric};
 use burn::train::LearnerSummary;
 use wegeft::io::WeightStore;
-use wegeft::train::{fit, start_run, EpochLoader, LossScaler, Schedule, Session};
+use wegeft::train::{data_parallel_workers, fit, start_run, EpochLoader, LossScaler, Schedule, Session};
 use wegeft::ParamReport;
 
 use crate::data::{read_split, ImageBatcher, ImageDataset, Split, TaskInfo};
@@ -51,7 +51,8 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
     let lists: Vec<_> = [config.train_split, config.valid_split, config.eval_split].map(|split| config.task_dir.join(split.file_name())).into();
     let mut inputs: Vec<&Path> = lists.iter().map(|list| list.as_path()).collect();
     inputs.extend(config.checkpoint.as_deref());
-    let _lock = start_run(run_dir, config, session, &inputs)?;
+    let run = start_run(run_dir, config, session, &inputs)?;
+    let run_dir = run.path();
     if let Some(results) = artifacts::load_results(run_dir)?.filter(|_| session.resume) {
         println!("{}: the run is complete; its results stand", run_dir.display());
         return Ok(Some(results));
@@ -65,7 +66,7 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, run_dir: &Path, session: 
     let train_set = load_split(config, &task, config.train_split)?;
     let valid_set = load_split(config, &task, config.valid_split)?;
     let mut model = build_model::<B>(config, &task, device)?;
-    model.loss_scaler = LossScaler::for_run(config.base_precision(), devices.len())?;
+    model.loss_scaler = LossScaler::for_run(config.base_precision(), data_parallel_workers(devices.len()))?;
     let params = ParamReport::of(&model);
     let head = model.head.as_ref().map_or(0, |head| head.num_params());
     println!("{} on {} ({} classes): {params}", config.method, task.name, task.classes);

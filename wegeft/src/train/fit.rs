@@ -15,7 +15,7 @@ use burn::train::{ExecutionStrategy, InferenceStep, Learner, LearningComponentsM
 use crate::error::{PeftError, Result};
 use crate::train::atomic_recorder::AtomicFileRecorder;
 use crate::train::session_logger::SessionLogger;
-use crate::train::{checkpoint_bytes, discard_checkpoints_from, ensure_space, existing_checkpoint_bytes, last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
+use crate::train::{agree, broadcast_trainable, data_parallel_workers, trainable_layout, checkpoint_bytes, discard_checkpoints_from, ensure_space, existing_checkpoint_bytes, last_checkpoint, EpochLoader, SelectiveDecayAdamW, Session, WarmupCosine};
 
 /// How checkpoints and full models are written: burn's named MessagePack, full precision, each
 /// file atomically.
@@ -102,13 +102,18 @@ pub fn finished_epochs(run_dir: &Path, session: Session) -> Result<usize> {
 /// contiguous shard of the training set and `1/n` of every batch, and the optimizer averages
 /// their summed gradients, so a step sees the same global batch size and schedule as on one
 /// device. Validation and checkpoints stay on the first device.
+///
+/// In a world of several ranks ([`crate::train::world`], MPI), the ranks first agree on the
+/// trainable parameters and start from rank 0's; each rank trains on its part of the shards
+/// (see [`EpochLoader::rank_part`]) and every step sums the gradients over the ranks, so n ranks
+/// of m devices take the steps one process with n·m devices would.
 #[allow(clippy::too_many_arguments)]
 pub fn fit<B, M, I, J>(
     run_dir: &Path,
     session: Session,
     schedule: Schedule,
     devices: &[B::Device],
-    model: M,
+    mut model: M,
     train: EpochLoader<B, I, M::Input>,
     valid: EpochLoader<B::InnerBackend, J, <M::InnerModule as InferenceStep>::Input>,
     metrics: impl FnOnce(SupervisedTraining<Components<B, M>>) -> SupervisedTraining<Components<B, M>>,
@@ -125,28 +130,35 @@ where
     schedule.validate()?;
     ensure_space(run_dir, checkpoint_bytes(&model).saturating_sub(existing_checkpoint_bytes(run_dir)))?;
     let finished = finished_epochs(run_dir, session)?;
-    let workers = devices.len().max(1);
+    let world = crate::train::world();
+    let workers = data_parallel_workers(devices.len());
     check_workers(run_dir, workers, finished)?;
+    if world.size() > 1 {
+        agree(&*world, &[("trainable parameters", trainable_layout(&model)), ("devices per rank", devices.len().max(1).to_string())])?;
+        model = broadcast_trainable(&*world, model);
+    }
     let items = train.num_items();
-    let train = train.shuffled(schedule.seed, finished).sharded(workers)?;
-    let steps_per_epoch = train.steps_per_epoch(workers);
-    if train.num_items() < items {
+    let train = train.shuffled(schedule.seed, finished).sharded(workers)?.rank_part(world.rank(), world.size());
+    let steps_per_epoch = train.steps_per_epoch(devices.len().max(1));
+    let kept = train.num_items() * world.size();
+    if kept < items {
         println!(
             "{workers} workers take equal shards: {} of the {items} training items are left out, {steps_per_epoch} steps per epoch",
-            items - train.num_items()
+            items - kept
         );
     }
     let total_steps = schedule.epochs * steps_per_epoch;
     // The warmup keeps its share of the schedule when the shards cut the epoch.
     let warmup_steps = schedule.warmup_steps * steps_per_epoch / schedule.steps_per_epoch.max(1);
     let lr = WarmupCosine::new(schedule.lr, warmup_steps, total_steps);
-    let learner = Learner::new(model, SelectiveDecayAdamW::new(schedule.weight_decay).with_workers(workers), lr);
+    let optimizer = SelectiveDecayAdamW::new(schedule.weight_decay).with_workers(workers).with_world(world);
+    let learner = Learner::new(model, optimizer, lr);
     // Warnings go through the `log` crate to whatever logger the binary installed (stderr for
     // ours), not into burn's `experiment.log`, which would take over the process's logging.
     let mut training = SupervisedTraining::new(run_dir, Arc::new(train), Arc::new(valid))
         .with_file_checkpointer(CheckpointRecorder::default())
         .with_application_logger(None);
-    if workers > 1 {
+    if devices.len() > 1 {
         training = training.with_training_strategy(ExecutionStrategy::multi(devices.to_vec(), MultiDeviceOptim::OptimSharded).into());
     }
     let divergence = Default::default();
@@ -187,7 +199,7 @@ fn check_workers(run_dir: &Path, workers: usize, finished: usize) -> Result<()> 
     match text.trim().parse::<usize>() {
         Ok(stored) if stored == workers => Ok(()),
         Ok(stored) => Err(PeftError::InvalidConfig(format!(
-            "{} was trained by {stored} data-parallel worker(s); resume it with as many `--devices`, not {workers}",
+            "{} was trained by {stored} data-parallel worker(s); resume it with as many (`--devices` times MPI ranks), not {workers}",
             run_dir.display()
         ))),
         Err(_) => Err(PeftError::BadConfigFile { path, message: format!("`{}` is not a worker count", text.trim()) }),

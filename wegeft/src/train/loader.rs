@@ -77,6 +77,15 @@ impl<B: Backend, I, O> EpochLoader<B, I, O> {
         Ok(self)
     }
 
+    /// Rank `rank`'s part of a loader [`Self::sharded`] over every rank's workers: the `rank`-th
+    /// of `ranks` contiguous runs of shards, which its own workers then split as on one process.
+    /// Worker `w` of all ranks so trains on the shard the `w`-th device would in one process.
+    pub fn rank_part(mut self, rank: usize, ranks: usize) -> Self {
+        let part = self.indices.len() / ranks.max(1);
+        self.indices = self.indices[rank * part..(rank + 1) * part].into();
+        self
+    }
+
     /// Optimizer steps one epoch takes (each worker takes as many, on its own shard).
     pub fn steps_per_epoch(&self, workers: usize) -> usize {
         (self.indices.len() / workers).div_ceil(self.batch_size)

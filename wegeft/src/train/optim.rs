@@ -5,7 +5,9 @@
 //! With several workers (burn's multi-device Learner), the gradients arrive summed over the
 //! workers; each worker's loss is the mean over its shard of the global batch, so dividing by the
 //! number of workers gives the gradient of the global batch's mean loss: training on n devices
-//! takes the steps one device would take on the whole batch.
+//! takes the steps one device would take on the whole batch. Across ranks (MPI), each step
+//! first sums the gradients over the ranks ([`crate::train::replicas`]), and the workers counted
+//! are every rank's.
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -13,6 +15,10 @@ use burn::optim::{AdamW, AdamWConfig, GradientsParams, MultiGradientsParams, Opt
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use burn::optim::LearningRate;
+use std::sync::Arc;
+
+use crate::train::replicas::{sum_gradients, StepGradients};
+use crate::train::Collective;
 
 type AdaptorRecord<M, B> = <OptimizerAdaptor<AdamW, M, B> as Optimizer<M, B>>::Record;
 
@@ -21,8 +27,10 @@ type AdaptorRecord<M, B> = <OptimizerAdaptor<AdamW, M, B> as Optimizer<M, B>>::R
 pub struct SelectiveDecayAdamW<M: AutodiffModule<B>, B: AutodiffBackend> {
     decayed: OptimizerAdaptor<AdamW, M, B>,
     undecayed: OptimizerAdaptor<AdamW, M, B>,
-    /// Data-parallel workers whose gradients are summed into each step.
+    /// Data-parallel workers whose gradients are summed into each step, over all ranks.
     workers: usize,
+    /// The ranks whose gradients each step sums; `None` in a single process.
+    world: Option<Arc<dyn Collective>>,
 }
 
 impl<M: AutodiffModule<B>, B: AutodiffBackend> SelectiveDecayAdamW<M, B> {
@@ -33,12 +41,19 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> SelectiveDecayAdamW<M, B> {
             decayed: config(weight_decay).init(),
             undecayed: config(0.0).init(),
             workers: 1,
+            world: None,
         }
     }
 
     /// For gradients summed over `workers` data-parallel workers: each step averages them.
     pub fn with_workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
+        self
+    }
+
+    /// Sums each step's gradients over the ranks of `world` first (nothing to do for one rank).
+    pub fn with_world(mut self, world: Arc<dyn Collective>) -> Self {
+        self.world = (world.size() > 1).then_some(world);
         self
     }
 
@@ -81,6 +96,9 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optimizer<M, B> for SelectiveDeca
     type Record = (AdaptorRecord<M, B>, AdaptorRecord<M, B>);
 
     fn step(&mut self, lr: LearningRate, module: M, mut grads: GradientsParams) -> M {
+        if let Some(world) = &self.world {
+            sum_gradients(&**world, &module, StepGradients::Single(&mut grads));
+        }
         let vectors = self.split(&module, &mut grads);
         let module = self.decayed.step(lr, module, grads);
         self.undecayed.step(lr, module, vectors)
@@ -89,6 +107,9 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optimizer<M, B> for SelectiveDeca
     /// Sharded multi-device steps: each device's gradients split the same way; burn's adaptors
     /// then sum every parameter's gradients on the device that owns its update.
     fn step_multi(&mut self, lr: LearningRate, module: M, mut grads: MultiGradientsParams) -> M {
+        if let Some(world) = &self.world {
+            sum_gradients(&**world, &module, StepGradients::Multi(&mut grads));
+        }
         let vectors = MultiGradientsParams {
             grads: grads.grads.iter_mut().map(|(slot, device)| (self.split(&module, slot), *device)).collect(),
         };
@@ -105,6 +126,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optimizer<M, B> for SelectiveDeca
             decayed: self.decayed.load_record(decayed),
             undecayed: self.undecayed.load_record(undecayed),
             workers: self.workers,
+            world: self.world,
         }
     }
 }

@@ -2,6 +2,10 @@
 //! another run (unless told to overwrite it, which replaces the whole directory's contents), a
 //! resumed one refuses a config that differs from the stored one, naming each difference, and
 //! one process at a time holds the directory (a lock the OS releases when the process ends).
+//!
+//! With several ranks (MPI), they first agree on the config and the input files, rank 0 alone
+//! holds and writes the run directory, and every other rank works in a scratch copy that holds
+//! what a resume needs from rank 0's (the top-level files and the last complete checkpoint).
 
 use std::path::Path;
 
@@ -9,7 +13,7 @@ use burn::config::Config;
 use serde_json::Value;
 
 use crate::error::{PeftError, Result};
-use crate::train::Session;
+use crate::train::{agree, rank0_decides, world, Session};
 
 /// The run's configuration file, from which `--resume` and evaluation rebuild the run.
 pub const CONFIG_FILE: &str = "config.json";
@@ -19,7 +23,7 @@ const LOCK_FILE: &str = ".lock";
 
 /// A run directory held by this process until dropped.
 #[derive(Debug)]
-pub struct RunLock {
+struct RunLock {
     _file: std::fs::File,
 }
 
@@ -41,12 +45,117 @@ impl RunLock {
     }
 }
 
+/// The directory a rank writes a run into: the run directory itself (held) on rank 0, a scratch
+/// copy on the others, removed when dropped.
+#[derive(Debug)]
+pub struct RunDir {
+    path: std::path::PathBuf,
+    lock: Option<RunLock>,
+}
+
+impl RunDir {
+    /// Where this rank writes the run.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if self.lock.is_none() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Prepares `run_dir` for `config` under `session` (see [`start_here`]); with several ranks, after
+/// they agree on `config` and the names and sizes of the `inputs`' files, on rank 0, with the
+/// others in a scratch copy.
+pub fn start_run(run_dir: &Path, config: &(impl Config + std::fmt::Display), session: Session, inputs: &[&Path]) -> Result<RunDir> {
+    let world = world();
+    if world.size() > 1 {
+        let sizes: serde_json::Map<String, Value> = fingerprint(inputs)?.into_iter().map(|(file, stamp)| (file, stamp["bytes"].clone())).collect();
+        agree(&*world, &[("config", config.to_string()), ("input files", Value::Object(sizes).to_string())])?;
+    }
+    let mut lock = None;
+    let mut mirror = Vec::new();
+    rank0_decides(&*world, "the start of the run directory", || {
+        lock = Some(start_here(run_dir, config, session, inputs)?);
+        if world.size() > 1 && session.resume {
+            mirror = pack_resume_files(run_dir)?;
+        }
+        Ok(())
+    })?;
+    if world.size() == 1 {
+        return Ok(RunDir { path: run_dir.to_path_buf(), lock });
+    }
+    let mirror = world.broadcast("the resume files of rank 0's run directory", mirror);
+    if world.rank() == 0 {
+        return Ok(RunDir { path: run_dir.to_path_buf(), lock });
+    }
+    let scratch = scratch_dir(world.rank())?;
+    unpack_files(&scratch.path, &mirror)?;
+    Ok(scratch)
+}
+
+/// A fresh, empty scratch directory for one run of rank `rank`.
+fn scratch_dir(rank: usize) -> Result<RunDir> {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = std::env::temp_dir().join(format!("wegeft-rank{rank}-{}-{run}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).map_err(|source| PeftError::io(&path, source))?;
+    Ok(RunDir { path, lock: None })
+}
+
+/// The files a resumed run reads from its directory, packed as (name length, name, data length,
+/// data) each: the top-level files and the last complete checkpoint set.
+fn pack_resume_files(run_dir: &Path) -> Result<Vec<u8>> {
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    let entries = std::fs::read_dir(run_dir).map_err(|source| PeftError::io(run_dir, source))?;
+    files.extend(entries.flatten().map(|entry| entry.path()).filter(|path| path.is_file() && !path.ends_with(LOCK_FILE)));
+    if let Ok(epoch) = crate::train::last_checkpoint(run_dir) {
+        files.extend(["model", "optim", "scheduler"].map(|kind| run_dir.join("checkpoint").join(format!("{kind}-{epoch}.mpk"))));
+    }
+    let mut packed = Vec::new();
+    for file in files {
+        let name = file.strip_prefix(run_dir).expect("under the run directory").to_string_lossy().into_owned();
+        let data = std::fs::read(&file).map_err(|source| PeftError::io(&file, source))?;
+        for part in [name.as_bytes(), &data] {
+            packed.extend((part.len() as u64).to_le_bytes());
+            packed.extend(part);
+        }
+    }
+    Ok(packed)
+}
+
+/// Writes the files [`pack_resume_files`] packed under `dir`.
+fn unpack_files(dir: &Path, mut packed: &[u8]) -> Result<()> {
+    fn take(packed: &mut &[u8]) -> Option<Vec<u8>> {
+        let length = u64::from_le_bytes(packed.get(..8)?.try_into().ok()?) as usize;
+        let part = packed.get(8..8 + length)?.to_vec();
+        *packed = &packed[8 + length..];
+        Some(part)
+    }
+    while !packed.is_empty() {
+        let (Some(name), Some(data)) = (take(&mut packed), take(&mut packed)) else {
+            return Err(PeftError::InvalidConfig("rank 0's run files arrived cut short".into()));
+        };
+        let path = dir.join(String::from_utf8_lossy(&name).as_ref());
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| PeftError::io(parent, source))?;
+        }
+        crate::io::write_atomic(&path, &data)?;
+    }
+    Ok(())
+}
+
 /// Prepares `run_dir` for `config` under `session` and holds it: a fresh run writes
 /// `config.json` (with `overwrite`, after removing everything a previous run left, so the
 /// directory is never half one run and half the other) and the fingerprint of its `inputs` (the
 /// data and weight files; a directory stands for the files in it); a resumed run checks both, and
 /// that the directory is writable.
-pub fn start_run(run_dir: &Path, config: &(impl Config + std::fmt::Display), session: Session, inputs: &[&Path]) -> Result<RunLock> {
+fn start_here(run_dir: &Path, config: &(impl Config + std::fmt::Display), session: Session, inputs: &[&Path]) -> Result<RunLock> {
     let path = run_dir.join(CONFIG_FILE);
     let text = config.to_string();
     if session.resume {

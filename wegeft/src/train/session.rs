@@ -29,10 +29,10 @@ impl Session {
 
     /// Points `training` at this session: trains to [`Self::last_epoch`], resumes after
     /// `finished_epochs` (0: a fresh run), and prints progress lines when stdout is not a
-    /// terminal (burn's TUI needs one).
+    /// terminal (burn's TUI needs one) or is shared by ranks (MPI launchers hand them a pty).
     pub fn configure<LC: LearningComponentsTypes>(&self, training: SupervisedTraining<LC>, total_epochs: usize, finished_epochs: usize) -> SupervisedTraining<LC> {
         let mut training = training.num_epochs(self.last_epoch(total_epochs));
-        if !std::io::stdout().is_terminal() {
+        if !std::io::stdout().is_terminal() || crate::train::world().size() > 1 {
             training = training.renderer(LineRenderer::default());
         }
         if finished_epochs > 0 {
