@@ -10,6 +10,7 @@ mod bench;
 mod cargo;
 mod fetch;
 mod gpu;
+mod launch;
 mod python;
 
 #[derive(Parser)]
@@ -60,6 +61,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Trains as MPI ranks on this machine or several: builds `train-vit` or `train-llm` with the
+    /// `mpi` feature and runs it under `mpirun` (OpenMPI: `apt-get install libopenmpi-dev
+    /// openmpi-bin libclang-dev`): `cargo xtask launch -n 2 -- train-vit --tasks cifar10`.
+    Launch(launch::LaunchArgs),
     /// Training-step benchmarks (`vit-step`, `llm-step`), with `--reference` beside PyTorch
     /// (a private venv with torch, timm, transformers and PEFT in the cache, several GB).
     Bench {
@@ -131,14 +136,21 @@ struct BackendArgs {
 }
 
 impl BackendArgs {
+    /// The binary's own flags for this backend and device.
+    fn flags(&self) -> Vec<String> {
+        let mut flags = vec!["--backend".to_string(), self.backend.name().to_string()];
+        if let Some(device) = self.device {
+            flags.extend(["--device".into(), device.to_string()]);
+        }
+        flags
+    }
+
     /// Runs `package`'s binary `bin` (release build) on this backend with `extra` arguments.
     fn cargo_run(&self, package: &str, bin: &str, extra: &[String]) -> std::io::Result<bool> {
         let backend = self.backend.name();
         let mut args: Vec<String> = ["run", "--release", "-p", package, "--bin", bin, "--features", backend].map(String::from).into();
-        args.extend(["--".into(), "--backend".into(), backend.into()]);
-        if let Some(device) = self.device {
-            args.extend(["--device".into(), device.to_string()]);
-        }
+        args.push("--".into());
+        args.extend(self.flags());
         args.extend(extra.iter().cloned());
         cargo::cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
@@ -146,10 +158,11 @@ impl BackendArgs {
 
 fn main() -> ExitCode {
     let status = match Cli::parse().task {
-        Task::TrainVit { backend, args } => train_vit(&backend, &args),
+        Task::TrainVit { backend, args } => train(&backend, "wegeft-vision", "train-vit", &args),
+        Task::Launch(launch) => launch::launch(&launch),
         Task::EvalVit { backend, args } => backend.cargo_run("wegeft-vision", "eval-vit", &args),
         Task::ExplainVit { backend, args } => backend.cargo_run("wegeft-vision", "explain-vit", &args),
-        Task::TrainLlm { backend, args } => with_assets(&[model_asset(&args), assets::llm_data], || backend.cargo_run("wegeft-llm", "train-llm", &args)),
+        Task::TrainLlm { backend, args } => train(&backend, "wegeft-llm", "train-llm", &args),
         Task::Generate { backend, args } => with_assets(&[model_asset(&args)], || backend.cargo_run("wegeft-llm", "generate", &args)),
         Task::Bench { backend, args } => bench::bench(&backend, &args),
         Task::Fixtures => python::fixtures(),
@@ -170,8 +183,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// The demo needs the converted backbone and the suite unless the arguments name their own.
-fn train_vit(backend: &BackendArgs, args: &[String]) -> std::io::Result<bool> {
+/// Runs training binary `bin` of `package` once its assets are there.
+fn train(backend: &BackendArgs, package: &str, bin: &str, args: &[String]) -> std::io::Result<bool> {
+    Ok(fetch_assets(bin, args)? && backend.cargo_run(package, bin, args)?)
+}
+
+/// Fetches what training binary `bin` needs with `args`: for `train-vit`, the converted backbone
+/// and the suite unless the arguments name their own; for `train-llm`, the model and the data.
+fn fetch_assets(bin: &str, args: &[String]) -> std::io::Result<bool> {
+    if bin == "train-llm" {
+        return with_assets(&[model_asset(args), assets::llm_data], || Ok(true));
+    }
     let names = |flag: &str| args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
     let help = names("--help") || names("-h");
     let dir = assets::asset_dir();
@@ -181,7 +203,7 @@ fn train_vit(backend: &BackendArgs, args: &[String]) -> std::io::Result<bool> {
     if !help && !names("--task") && !names("--suite") && !dir.join("vtab/manifest.json").exists() && !assets::vtab(Profile::Release)? {
         return Ok(false);
     }
-    backend.cargo_run("wegeft-vision", "train-vit", args)
+    Ok(true)
 }
 
 /// The model asset an LLM task's `--model` names: Gemma 3 for `gemma3`, else SmolLM2 (also

@@ -32,6 +32,34 @@ const CHECK_IN: i32 = 0x5747;
 /// the launcher's world.
 pub struct MpiSession {
     universe: Option<Universe>,
+    traffic: Arc<Traffic>,
+}
+
+/// The gradient all-reduces so far: how many, their bytes, and where their time went.
+#[derive(Default)]
+struct Traffic {
+    reduces: AtomicU64,
+    bytes: AtomicU64,
+    /// Waiting at check-in for the slowest rank to arrive.
+    waiting_ns: AtomicU64,
+    /// The all-reduce itself, once every rank had arrived.
+    reducing_ns: AtomicU64,
+}
+
+impl Traffic {
+    /// One line for the end of the run, on rank 0.
+    fn summary(&self, size: usize) -> Option<String> {
+        let reduces = self.reduces.load(Ordering::Relaxed);
+        let each = |total: &AtomicU64| total.load(Ordering::Relaxed) as f64 / reduces.max(1) as f64 / 1e6;
+        (reduces > 0).then(|| {
+            format!(
+                "MPI: {size} ranks, {reduces} gradient all-reduces of {} bytes each: {:.3} ms each once every rank had arrived, {:.3} ms waiting for the slowest",
+                self.bytes.load(Ordering::Relaxed) / reduces,
+                each(&self.reducing_ns),
+                each(&self.waiting_ns)
+            )
+        })
+    }
 }
 
 impl MpiSession {
@@ -45,7 +73,9 @@ impl MpiSession {
             return Err(PeftError::InvalidConfig(format!("this MPI library offers {threading:?} threading; wegeft needs Serialized or Multiple")));
         }
         let comm = universe.world();
+        let traffic = Arc::new(Traffic::default());
         let world = MpiWorld {
+            traffic: Arc::clone(&traffic),
             rank: comm.rank() as usize,
             size: comm.size() as usize,
             comm: Mutex::new(WorldComm(comm)),
@@ -53,7 +83,7 @@ impl MpiSession {
             calls: AtomicU64::new(0),
         };
         join_world(Arc::new(world))?;
-        Ok(Self { universe: Some(universe) })
+        Ok(Self { universe: Some(universe), traffic })
     }
 
     /// Ends MPI without finalising it, for a rank that stops on an error: the launcher then ends
@@ -65,6 +95,10 @@ impl MpiSession {
 
 impl Drop for MpiSession {
     fn drop(&mut self) {
+        let world = crate::train::world();
+        if let Some(summary) = self.traffic.summary(world.size()).filter(|_| world.rank() == 0 && self.universe.is_some()) {
+            println!("{summary}");
+        }
         drop(self.universe.take());
     }
 }
@@ -86,6 +120,7 @@ struct MpiWorld {
     /// Operations so far: each rank's check-in carries its count, so ranks that took different
     /// paths through the code are caught, not mismatched.
     calls: AtomicU64,
+    traffic: Arc<Traffic>,
 }
 
 impl MpiWorld {
@@ -195,12 +230,19 @@ impl Collective for MpiWorld {
 
     fn sum(&self, what: &str, values: &mut [f32]) {
         let comm = self.lock();
+        let start = Instant::now();
         self.check_in(&comm.0, what);
+        let arrived = Instant::now();
         let send = values.to_vec();
         mpi::request::scope(|scope| {
             let request = comm.0.immediate_all_reduce_into(scope, &send[..], values, SystemOperation::sum());
             self.finish(&comm.0, what, request);
         });
+        let traffic = &self.traffic;
+        traffic.reduces.fetch_add(1, Ordering::Relaxed);
+        traffic.bytes.fetch_add(std::mem::size_of_val(values) as u64, Ordering::Relaxed);
+        traffic.waiting_ns.fetch_add((arrived - start).as_nanos() as u64, Ordering::Relaxed);
+        traffic.reducing_ns.fetch_add(arrived.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 
     fn broadcast(&self, what: &str, mut bytes: Vec<u8>) -> Vec<u8> {
