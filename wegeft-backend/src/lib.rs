@@ -275,11 +275,11 @@ impl BackendArgs {
             eprintln!("{name}: `--devices` lists data-parallel training workers; {name} runs on one device (`--device N`)");
             return std::process::ExitCode::from(2);
         }
-        let ranks = match J::DATA_PARALLEL {
-            true => ranks::Ranks::join(self.peer_timeout),
-            false => ranks::Ranks::join(None),
-        };
-        let ranks = match ranks {
+        if !J::DATA_PARALLEL && (launched_by_mpi() || self.peer_timeout.is_some()) {
+            eprintln!("{name}: runs in one process; `--peer-timeout` and MPI launchers are for train-vit and train-llm");
+            return std::process::ExitCode::from(2);
+        }
+        let ranks = match ranks::Ranks::join(self.peer_timeout) {
             Ok(ranks) => ranks,
             Err(error) => {
                 eprintln!("{name}: {error}");

@@ -230,3 +230,32 @@ fn an_adapter_too_large_to_merge_is_not_exported() {
     assert!(error.contains("q_proj.weight") && error.contains("after merging"), "{error}");
     assert!(!out.join("model.safetensors").exists(), "nothing is written");
 }
+
+/// Started by an MPI launcher, or given `--peer-timeout`, a training binary built without MPI
+/// says which feature it lacks instead of training alone once per rank; binaries that run in one
+/// process refuse both.
+#[test]
+fn mpi_flags_and_launchers_are_refused_where_they_cannot_work() {
+    let model = fixture("tiny_llama_untied");
+    let run = |binary: &str, args: &[&str], launcher: bool| {
+        let mut command = Command::new(binary);
+        command.args(["--model", model.to_str().unwrap()]).args(args);
+        if launcher {
+            command.env("OMPI_COMM_WORLD_SIZE", "2").env("OMPI_COMM_WORLD_RANK", "0");
+        }
+        let output = command.output().unwrap();
+        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    for launcher in [false, true] {
+        let args: &[&str] = if launcher { &["--prompt", "hi"] } else { &["--prompt", "hi", "--peer-timeout", "5"] };
+        let (code, said) = run(env!("CARGO_BIN_EXE_generate"), args, launcher);
+        assert!(code == 2 && said.contains("runs in one process"), "{code}: {said}");
+    }
+    if cfg!(feature = "mpi") {
+        return;
+    }
+    for (args, launcher, asked) in [(&["--peer-timeout", "5"][..], false, "given `--peer-timeout`"), (&[][..], true, "started by an MPI launcher")] {
+        let (code, said) = run(env!("CARGO_BIN_EXE_train-llm"), args, launcher);
+        assert!(code == 2 && said.contains(asked) && said.contains("--features mpi"), "{code}: {said}");
+    }
+}

@@ -136,6 +136,11 @@ impl BackendJob for Args {
     fn run<B: AutodiffBackend>(self, device: B::Device, _description: String) -> Self::Output {
         let devices = wegeft_backend::devices_like(&device, &self.backend.device_indices());
         let out = self.out();
+        // Under MPI every rank trains; rank 0 alone writes what lies outside the runs.
+        let writes = wegeft::train::world().rank() == 0;
+        if self.report && !writes {
+            return Ok(Vec::new());
+        }
         if self.report {
             let all = collect_results(&out)?;
             write_report(&out, &all)?;
@@ -156,7 +161,9 @@ impl BackendJob for Args {
                     let found = train::search::<B>(&config, (&lrs, &wds), self.search_epochs, &run_dir.join("search"), self.run.session(), &devices)?;
                     println!("{task_name}/{method}: search chose lr {:e}, wd {:e}", found.lr, found.weight_decay);
                     config = config.with_lr(found.lr).with_weight_decay(found.weight_decay);
-                    write_json(&run_dir.join("search.json"), &found)?;
+                    if writes {
+                        write_json(&run_dir.join("search.json"), &found)?;
+                    }
                 }
                 if let Some(results) = train::train::<B>(&config, &run_dir, self.run.session(), &devices)? {
                     println!(
@@ -173,7 +180,7 @@ impl BackendJob for Args {
                 }
             }
         }
-        if !all.is_empty() {
+        if !all.is_empty() && writes {
             // Every run under `out`, earlier invocations' included.
             write_report(&out, &collect_results(&out)?)?;
         }

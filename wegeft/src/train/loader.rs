@@ -20,6 +20,8 @@ pub struct EpochLoader<B: Backend, I, O> {
     batcher: Arc<dyn Batcher<B, I, O>>,
     batch_size: usize,
     shuffle_seed: Option<u64>,
+    /// Mixed into the backend's seed, so MPI ranks draw their own dropout masks (0 on rank 0).
+    rank_salt: u64,
     /// The epoch the next `iter()` serves (shared by device copies).
     epoch: Arc<AtomicU64>,
     device: B::Device,
@@ -33,6 +35,7 @@ impl<B: Backend, I, O> Clone for EpochLoader<B, I, O> {
             batcher: self.batcher.clone(),
             batch_size: self.batch_size,
             shuffle_seed: self.shuffle_seed,
+            rank_salt: self.rank_salt,
             epoch: self.epoch.clone(),
             device: self.device.clone(),
         }
@@ -53,6 +56,7 @@ impl<B: Backend, I, O> EpochLoader<B, I, O> {
             batcher: Arc::new(batcher),
             batch_size: batch_size.max(1),
             shuffle_seed: None,
+            rank_salt: 0,
             epoch: Arc::new(AtomicU64::new(0)),
             device,
         }
@@ -80,9 +84,11 @@ impl<B: Backend, I, O> EpochLoader<B, I, O> {
     /// Rank `rank`'s part of a loader [`Self::sharded`] over every rank's workers: the `rank`-th
     /// of `ranks` contiguous runs of shards, which its own workers then split as on one process.
     /// Worker `w` of all ranks so trains on the shard the `w`-th device would in one process.
+    /// Each rank draws its own masks (a rank-salted seed), still a function of (seed, epoch).
     pub fn rank_part(mut self, rank: usize, ranks: usize) -> Self {
         let part = self.indices.len() / ranks.max(1);
         self.indices = self.indices[rank * part..(rank + 1) * part].into();
+        self.rank_salt = (rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         self
     }
 
@@ -107,7 +113,7 @@ impl<B: Backend, I: Send + Sync + 'static, O: Send + 'static> DataLoader<B, O> f
         if let Some(seed) = self.shuffle_seed {
             let epoch_seed = seed ^ epoch.wrapping_mul(0xA24B_AED4_963E_E407);
             SplitMix64::new(epoch_seed).shuffle(&mut order);
-            B::seed(&self.device, epoch_seed);
+            B::seed(&self.device, epoch_seed ^ self.rank_salt);
         }
         Box::new(EpochIter { loader: self, order, position: 0 })
     }
