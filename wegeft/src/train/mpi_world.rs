@@ -154,7 +154,7 @@ impl MpiWorld {
                 .enumerate()
                 .map(|(peer, slot)| Some(comm.process_at_rank(peer as i32 + 1).immediate_receive_into_with_tag(scope, slot, CHECK_IN)))
                 .collect();
-            if !self.wait(start, self.timeout, || receives.iter_mut().fold(true, |all, receive| poll(receive) && all)) {
+            if !self.wait(start, self.timeout, || receives.iter_mut().map(poll).filter(|&done| !done).count() == 0) {
                 let missing: Vec<usize> = receives.iter().enumerate().filter(|(_, receive)| receive.is_some()).map(|(peer, _)| peer + 1).collect();
                 self.fail(comm, self.missing_message(&missing, what, call));
             }
