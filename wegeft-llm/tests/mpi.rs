@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use wegeft::io::read_safetensors;
+
 /// One MPI job at a time: the timeouts below are for jobs that have the cores to themselves.
 static ONE_JOB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -18,17 +20,32 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// Twelve questions with the same one-token answer (each worker's loss is a mean over its
-/// response tokens, so equal answers make the workers weigh as the whole batch does) and the
-/// arguments of a run of the tiny model on them.
-fn tiny_run(dir: &Path, epochs: usize, batch: usize) -> Vec<String> {
-    let data: String = (0..12).map(|i| format!("{{\"instruction\": \"Is {i} a number?\", \"output\": \"yes\"}}\n")).collect();
-    std::fs::write(dir.join("data.jsonl"), &data).unwrap();
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_llama_untied");
-    let data = dir.join("data.jsonl");
-    let mut args: Vec<String> = ["--model", model.to_str().unwrap(), "--train", data.to_str().unwrap(), "--test", data.to_str().unwrap()].map(String::from).into();
-    args.extend(["--rank", "2", "--eval-limit", "2", "--max-new-tokens", "2", "--threads", "1", "--peer-timeout", "5"].map(String::from));
-    args.extend(["--epochs".into(), epochs.to_string(), "--batch-size".into(), batch.to_string()]);
-    args
+/// response tokens, so equal answers make the workers weigh as the whole batch does), and runs of
+/// the tiny model on them.
+struct TinyRun {
+    dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl TinyRun {
+    fn new(dir: &Path, epochs: usize, batch: usize) -> Self {
+        let data: String = (0..12).map(|i| format!("{{\"instruction\": \"Is {i} a number?\", \"output\": \"yes\"}}\n")).collect();
+        let file = dir.join("data.jsonl");
+        std::fs::write(&file, &data).unwrap();
+        let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_llama_untied");
+        let mut args: Vec<String> = ["--model", model.to_str().unwrap(), "--train", file.to_str().unwrap(), "--test", file.to_str().unwrap()].map(String::from).into();
+        args.extend(["--rank", "2", "--eval-limit", "2", "--max-new-tokens", "2", "--threads", "1", "--peer-timeout", "5"].map(String::from));
+        args.extend(["--epochs".into(), epochs.to_string(), "--batch-size".into(), batch.to_string()]);
+        Self { dir: dir.to_path_buf(), args }
+    }
+
+    /// The arguments of the run into `<dir>/name`, with `extra` flags.
+    fn args_for(&self, name: &str, extra: &[&str]) -> Vec<String> {
+        let mut args = self.args.clone();
+        args.extend(["--out".to_string(), self.dir.join(name).to_str().unwrap().to_string()]);
+        args.extend(extra.iter().map(|flag| flag.to_string()));
+        args
+    }
 }
 
 /// `mpirun -n ranks train-llm args…`, oversubscribing the cores as a test must.
@@ -50,25 +67,14 @@ fn succeed(mut command: Command) -> String {
     text(&output)
 }
 
-fn adapter_values(run: &Path) -> Vec<(String, Vec<f32>)> {
-    let bytes = std::fs::read(run.join("adapter/adapter_model.safetensors")).unwrap();
-    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut values: Vec<_> = tensors
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| (name, view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()))
-        .collect();
-    values.sort_by(|a: &(String, Vec<f32>), b| a.0.cmp(&b.0));
-    values
-}
-
 fn assert_same_adapter(reference: &Path, other: &Path, tolerance: f32) {
-    let (a, b) = (adapter_values(reference), adapter_values(other));
+    let adapter = |run: &Path| read_safetensors(&run.join("adapter/adapter_model.safetensors")).unwrap();
+    let (a, b) = (adapter(reference), adapter(other));
     assert_eq!(a.len(), b.len());
     assert!(!a.is_empty());
     for ((name, x), (_, y)) in a.iter().zip(&b) {
-        let scale = x.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
-        let diff = x.iter().zip(y).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        let scale = x.values.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
+        let diff = x.values.iter().zip(&y.values).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
         assert!(diff <= tolerance * scale, "{}: {name} differs from {} by {diff} (scale {scale})", other.display(), reference.display());
     }
 }
@@ -127,23 +133,16 @@ fn ended_within(mut child: Child, since: Instant, limit: Duration) -> (bool, Str
 fn two_ranks_and_four_workers_train_the_adapter_one_process_trains() {
     let _one = ONE_JOB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = scratch("equal");
-    // One global batch of all twelve examples: every worker count sees the same batch.
-    let mut args = tiny_run(&dir, 3, 12);
-    args.extend(["--dropout", "0"].map(String::from));
-    let run = |name: &str, extra: &[&str]| {
-        let mut all = args.clone();
-        all.extend(["--out".to_string(), dir.join(name).to_str().unwrap().to_string()]);
-        all.extend(extra.iter().map(|s| s.to_string()));
-        all
-    };
+    // One global batch of all twelve examples (every worker count sees the same batch), no dropout.
+    let tiny = TinyRun::new(&dir, 3, 12);
     let mut one = Command::new(env!("CARGO_BIN_EXE_train-llm"));
-    one.args(run("one", &[]));
+    one.args(tiny.args_for("one", &["--dropout", "0"]));
     succeed(one);
-    let output = succeed(mpirun(2, &run("ranks", &[])));
+    let output = succeed(mpirun(2, &tiny.args_for("ranks", &["--dropout", "0"])));
     // Rank 0 alone reports: one summary line, not two.
     assert_eq!(output.matches("exact match 0.0% ->").count(), 1, "{output}");
-    succeed(mpirun(1, &run("devices", &["--devices", "0,0"])));
-    succeed(mpirun(2, &run("both", &["--devices", "0,0"])));
+    succeed(mpirun(1, &tiny.args_for("devices", &["--dropout", "0", "--devices", "0,0"])));
+    succeed(mpirun(2, &tiny.args_for("both", &["--dropout", "0", "--devices", "0,0"])));
     for (name, workers) in [("ranks", 2), ("devices", 2), ("both", 4)] {
         assert_same_adapter(&dir.join("one"), &dir.join(name), 1e-5);
         assert_eq!(world_size(&dir.join(name)), workers, "{name}");
@@ -155,8 +154,7 @@ fn two_ranks_and_four_workers_train_the_adapter_one_process_trains() {
 fn ranks_started_on_different_configs_are_refused_on_every_rank() {
     let _one = ONE_JOB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = scratch("disagree");
-    let mut args = tiny_run(&dir, 1, 12);
-    args.extend(["--out".to_string(), dir.join("run").to_str().unwrap().to_string()]);
+    let args = TinyRun::new(&dir, 1, 12).args_for("run", &[]);
     let mut command = mpirun(1, &args);
     command.args(["--lr", "0.001", ":", "-n", "1", env!("CARGO_BIN_EXE_train-llm")]).args(&args).args(["--lr", "0.002"]);
     let output = command.output().unwrap();
@@ -174,20 +172,14 @@ fn a_killed_rank_ends_the_job_and_resume_finishes_the_uninterrupted_runs_adapter
     let _one = ONE_JOB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = scratch("killed");
     // Dropout on (the default), so the resumed epochs must replay the same draws.
-    let args = tiny_run(&dir, 200, 4);
-    let with_out = |name: &str, extra: &[&str]| {
-        let mut all = args.clone();
-        all.extend(["--out".to_string(), dir.join(name).to_str().unwrap().to_string()]);
-        all.extend(extra.iter().map(|s| s.to_string()));
-        all
-    };
-    succeed(mpirun(2, &with_out("straight", &[])));
+    let tiny = TinyRun::new(&dir, 200, 4);
+    succeed(mpirun(2, &tiny.args_for("straight", &[])));
     let interrupted = dir.join("interrupted");
-    let mut child = mpirun(2, &with_out("interrupted", &[])).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = mpirun(2, &tiny.args_for("interrupted", &[])).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let killed = signal_rank1_mid_run(&interrupted, &mut child, "-KILL");
     let (success, said) = ended_within(child, killed, Duration::from_secs(5));
     assert!(!success && said.contains("rank 1") && !interrupted.join("results.json").exists(), "{said}");
-    let resumed = succeed(mpirun(2, &with_out("interrupted", &["--resume"])));
+    let resumed = succeed(mpirun(2, &tiny.args_for("interrupted", &["--resume"])));
     assert!(resumed.contains("resuming after epoch"), "{resumed}");
     assert_same_adapter(&dir.join("straight"), &interrupted, 1e-6);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -197,10 +189,8 @@ fn a_killed_rank_ends_the_job_and_resume_finishes_the_uninterrupted_runs_adapter
 fn a_stalled_rank_is_named_within_the_peer_timeout() {
     let _one = ONE_JOB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = scratch("stalled");
-    let mut args = tiny_run(&dir, 200, 4);
     let run = dir.join("run");
-    args.extend(["--out".to_string(), run.to_str().unwrap().to_string()]);
-    let mut child = mpirun(2, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = mpirun(2, &TinyRun::new(&dir, 200, 4).args_for("run", &[])).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stopped = signal_rank1_mid_run(&run, &mut child, "-STOP");
     // --peer-timeout 5, and a few seconds for MPI to take the job down.
     let (success, said) = ended_within(child, stopped, Duration::from_secs(15));
