@@ -150,6 +150,25 @@ fn two_ranks_and_four_workers_train_the_adapter_one_process_trains() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// On a GPU backend the gradients go through the host: two ranks on WGPU (lavapipe in CI) train
+/// what one WGPU process trains.
+#[cfg(feature = "wgpu")]
+#[test]
+fn two_ranks_on_wgpu_train_the_adapter_one_wgpu_process_trains() {
+    let _one = ONE_JOB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = scratch("wgpu");
+    let tiny = TinyRun::new(&dir, 2, 12);
+    let flags = ["--dropout", "0", "--backend", "wgpu"];
+    let mut one = Command::new(env!("CARGO_BIN_EXE_train-llm"));
+    one.args(tiny.args_for("one", &flags));
+    succeed(one);
+    let output = succeed(mpirun(2, &tiny.args_for("ranks", &flags)));
+    assert!(output.contains("backend: wgpu") && output.contains("MPI: 2 ranks"), "{output}");
+    assert_same_adapter(&dir.join("one"), &dir.join("ranks"), 1e-5);
+    assert_eq!(world_size(&dir.join("ranks")), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn ranks_started_on_different_configs_are_refused_on_every_rank() {
     let _one = ONE_JOB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
