@@ -324,7 +324,8 @@ pub fn exit_code<T, E: fmt::Display>(name: &str, outcome: Result<Result<T, E>, B
         Ok(Err(error)) => error.to_string(),
         Err(error) => error.to_string(),
     };
-    eprintln!("{name}: {error}");
+    // One write of the whole line: ranks of an MPI job share stderr, and their lines must not mix.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{name}: {error}\n").as_bytes());
     std::process::ExitCode::FAILURE
 }
 

@@ -55,12 +55,13 @@ impl Ranks {
         }
     }
 
-    /// Leaves MPI: finalised after success; after a failure left unfinalised, so the launcher
-    /// ends the other ranks now instead of letting them wait for this one.
+    /// Leaves MPI: finalised after success or an error every rank shares (all then say it and
+    /// leave together); after any other failure left unfinalised, so the launcher ends the other
+    /// ranks now instead of letting them wait for this one.
     pub(crate) fn leave(self, failed: bool) {
         #[cfg(feature = "mpi")]
         if let Some(session) = self.session {
-            if failed && wegeft::train::world().size() > 1 {
+            if failed && !wegeft::train::failure_is_shared() && wegeft::train::world().size() > 1 {
                 session.abandon();
             }
         }

@@ -217,6 +217,10 @@ fn a_stalled_rank_is_named_within_the_peer_timeout() {
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
     assert!(!success, "{said}");
-    assert!(said.contains("rank 0 of 2: rank 1 did not reach the gradient all-reduce") && said.contains("within 5 s (--peer-timeout)"), "{said}");
+    // Stopped between two steps, rank 1 is named at rank 0's check-in; stopped inside the
+    // all-reduce it already joined, rank 0 can only say the operation did not complete.
+    let named = said.contains("rank 0 of 2: rank 1 did not reach the gradient all-reduce");
+    let unnamed = said.contains("rank 0 of 2: the gradient all-reduce did not complete") && said.contains("a rank died or stalled");
+    assert!((named || unnamed) && said.contains("within 5 s (--peer-timeout)"), "{said}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

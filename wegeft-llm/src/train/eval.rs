@@ -133,7 +133,10 @@ pub fn evaluate<B: Backend>(
                 correct,
             });
         }
-        eprintln!("eval: {}/{} examples", (chunk_index * batch + chunk.len()).min(examples.len()), examples.len());
+        // Under MPI every rank evaluates; rank 0 tells the progress.
+        if wegeft::train::world().rank() == 0 {
+            eprintln!("eval: {}/{} examples", (chunk_index * batch + chunk.len()).min(examples.len()), examples.len());
+        }
     }
     let correct = predictions.iter().filter(|p| p.correct).count();
     Ok(LmEvaluation {

@@ -20,6 +20,10 @@ struct Progress {
 
 impl Progress {
     fn show(&mut self, label: &str, seen: usize, total: usize) {
+        // Under MPI every rank evaluates; rank 0 tells the progress.
+        if wegeft::train::world().rank() != 0 {
+            return;
+        }
         if self.terminal {
             eprint!("\r{label}: {seen}/{total} images");
             if seen >= total {

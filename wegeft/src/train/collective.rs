@@ -3,6 +3,7 @@
 //! they were given. Every rank runs the same code and calls the same operations in the same order;
 //! rank 0 alone writes the run directory.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
@@ -56,6 +57,24 @@ impl Collective for SingleProcess {
 
 static WORLD: OnceLock<Arc<dyn Collective>> = OnceLock::new();
 
+/// Set when [`agree`] or [`rank0_decides`] failed: every rank holds that error.
+static SHARED_FAILURE: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process stopped on an error every rank stopped on (a disagreement, or rank 0's
+/// refusal): the ranks can then leave MPI together, each having said it; after any other error a
+/// rank must end the job at once, as the others may be waiting for it.
+pub fn failure_is_shared() -> bool {
+    SHARED_FAILURE.load(Ordering::SeqCst)
+}
+
+/// `result`, noting that an error in it is every rank's.
+fn shared<T>(result: Result<T>) -> Result<T> {
+    if result.is_err() {
+        SHARED_FAILURE.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
 /// The world this process trains in: the one [`join_world`] set, or a world of one. Like MPI's
 /// own world communicator, it belongs to the process.
 pub fn world() -> Arc<dyn Collective> {
@@ -87,7 +106,7 @@ pub fn agree(world: &dyn Collective, fields: &[(&str, String)]) -> Result<()> {
         if let Some(&first) = differing.first() {
             let ranks = differing.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
             let who = if differing.len() == 1 { format!("rank {ranks} differs") } else { format!("ranks {ranks} differ") };
-            return Err(PeftError::RanksDisagree { field: field.to_string(), who, detail: difference(value(0), value(first)) });
+            return shared(Err(PeftError::RanksDisagree { field: field.to_string(), who, detail: difference(value(0), value(first)) }));
         }
     }
     Ok(())
@@ -122,13 +141,13 @@ pub fn rank0_decides<T: Serialize + DeserializeOwned>(world: &dyn Collective, wh
     };
     let bytes = world.broadcast(what, serde_json::to_vec(&message).expect("serialisable"));
     if let Some(outcome) = outcome {
-        return outcome;
+        return shared(outcome);
     }
-    match serde_json::from_slice::<std::result::Result<T, String>>(&bytes) {
+    shared(match serde_json::from_slice::<std::result::Result<T, String>>(&bytes) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(message)) => Err(PeftError::OnRank0(message)),
         Err(error) => Err(PeftError::OnRank0(format!("its answer to {what} did not decode here: {error}"))),
-    }
+    })
 }
 
 #[cfg(test)]

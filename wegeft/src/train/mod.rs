@@ -22,7 +22,7 @@ mod session_logger;
 
 pub use atomic_recorder::AtomicFileRecorder;
 pub use blockwise_backward::{surrogate, BlockwiseBackward};
-pub use collective::{agree, data_parallel_workers, join_world, rank0_decides, world, Collective};
+pub use collective::{agree, data_parallel_workers, failure_is_shared, join_world, rank0_decides, world, Collective};
 pub use disk_space::{checkpoint_bytes, ensure_space, existing_checkpoint_bytes};
 pub use fit::{check_optimizer, finished_epochs, fit, peak_memory_mib, single_worker, CheckpointRecorder, Components, Fitted, Schedule};
 pub use run_dir::{start_run, RunDir, CONFIG_FILE};

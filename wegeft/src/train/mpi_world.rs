@@ -130,7 +130,9 @@ impl MpiWorld {
 
     /// Says `message` on stderr as this rank and ends the job on every rank.
     fn fail(&self, comm: &SimpleCommunicator, message: String) -> ! {
-        eprintln!("rank {} of {}: {message}; ending the job on every rank", self.rank, self.size);
+        // One write of the whole line: the ranks share stderr.
+        let line = format!("rank {} of {}: {message}; ending the job on every rank\n", self.rank, self.size);
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         comm.abort(ABORT_CODE)
     }
 
