@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{PeftError, Result};
+use crate::train::run_dir::differences;
 
 /// The operations ranks do together. A peer that dies or stalls never leaves a rank waiting: the
 /// implementation ends the whole job, naming the rank, within its peer timeout (so these return
@@ -116,12 +117,8 @@ pub fn agree(world: &dyn Collective, fields: &[(&str, String)]) -> Result<()> {
 /// objects, or both values.
 fn difference(expected: &str, found: &str) -> String {
     use serde_json::Value;
-    if let (Ok(Value::Object(expected)), Ok(Value::Object(found))) = (serde_json::from_str::<Value>(expected), serde_json::from_str::<Value>(found)) {
-        let mut keys: Vec<&String> = expected.keys().chain(found.keys()).filter(|key| expected.get(*key) != found.get(*key)).collect();
-        keys.sort();
-        keys.dedup();
-        let show = |value: Option<&Value>| value.map_or_else(|| "(absent)".to_string(), Value::to_string);
-        return keys.iter().map(|key| format!("{key}: {} on rank 0, {} there", show(expected.get(*key)), show(found.get(*key)))).collect::<Vec<_>>().join("; ");
+    if let (Ok(expected @ Value::Object(_)), Ok(found @ Value::Object(_))) = (serde_json::from_str::<Value>(expected), serde_json::from_str::<Value>(found)) {
+        return differences(&expected, &found, |expected, found| format!("{expected} on rank 0, {found} there")).join("; ");
     }
     let cut = |text: &str| if text.len() > 200 { format!("{}…", &text[..text.floor_char_boundary(200)]) } else { text.to_string() };
     format!("{} on rank 0, {} there", cut(expected), cut(found))

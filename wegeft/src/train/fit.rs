@@ -131,15 +131,16 @@ where
     ensure_space(run_dir, checkpoint_bytes(&model).saturating_sub(existing_checkpoint_bytes(run_dir)))?;
     let finished = finished_epochs(run_dir, session)?;
     let world = crate::train::world();
-    let workers = data_parallel_workers(devices.len());
+    let local = devices.len().max(1);
+    let workers = data_parallel_workers(local);
     check_workers(run_dir, workers, finished)?;
     if world.size() > 1 {
-        agree(&*world, &[("trainable parameters", trainable_layout(&model)), ("devices per rank", devices.len().max(1).to_string())])?;
+        agree(&*world, &[("trainable parameters", trainable_layout(&model)), ("devices per rank", local.to_string())])?;
         model = broadcast_trainable(&*world, model);
     }
     let items = train.num_items();
     let train = train.shuffled(schedule.seed, finished).sharded(workers)?.rank_part(world.rank(), world.size());
-    let steps_per_epoch = train.steps_per_epoch(devices.len().max(1));
+    let steps_per_epoch = train.steps_per_epoch(local);
     let kept = train.num_items() * world.size();
     if kept < items {
         println!(

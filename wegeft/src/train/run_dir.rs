@@ -160,7 +160,7 @@ fn start_here(run_dir: &Path, config: &(impl Config + std::fmt::Display), sessio
     let text = config.to_string();
     if session.resume {
         let stored = std::fs::read_to_string(&path).map_err(|source| PeftError::io(&path, source))?;
-        let differences = differences(&parse(&path, &stored)?, &parse(&path, &text)?);
+        let differences = differences(&parse(&path, &stored)?, &parse(&path, &text)?, |stored, given| format!("{stored} → {given}"));
         if !differences.is_empty() {
             return Err(PeftError::ResumeMismatch { path, differences: differences.join("; ") });
         }
@@ -247,10 +247,11 @@ fn parse(path: &Path, text: &str) -> Result<Value> {
     })
 }
 
-/// `key: stored → given` for every top-level key whose value differs.
-fn differences(stored: &Value, given: &Value) -> Vec<String> {
+/// `key: pair(stored, given)` for every top-level key whose value differs (`pair` says how the
+/// two values are shown; two values that are not objects are one pair).
+pub(crate) fn differences(stored: &Value, given: &Value, pair: impl Fn(String, String) -> String) -> Vec<String> {
     let (Value::Object(stored), Value::Object(given)) = (stored, given) else {
-        return vec![format!("{stored} → {given}")];
+        return vec![pair(stored.to_string(), given.to_string())];
     };
     let mut keys: Vec<&String> = stored.keys().chain(given.keys()).collect();
     keys.sort();
@@ -261,7 +262,7 @@ fn differences(stored: &Value, given: &Value) -> Vec<String> {
         .filter(|key| stored.get(*key).unwrap_or(&Value::Null) != given.get(*key).unwrap_or(&Value::Null))
         .map(|key| {
             let show = |value: Option<&Value>| value.map_or_else(|| "(absent)".to_string(), Value::to_string);
-            format!("{key}: {} → {}", show(stored.get(key)), show(given.get(key)))
+            format!("{key}: {}", pair(show(stored.get(key)), show(given.get(key))))
         })
         .collect()
 }
