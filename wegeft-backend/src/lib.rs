@@ -11,6 +11,7 @@
 use std::fmt;
 
 pub mod bench;
+pub mod heap;
 pub mod parse;
 mod ranks;
 mod run_args;
@@ -251,8 +252,10 @@ impl BackendArgs {
         }
     }
 
-    /// Applies `--threads` (before any CPU work, so the backends' pools take it).
+    /// Keeps freed memory for reuse ([`heap`]) and applies `--threads` (before any CPU work, so
+    /// the backends' pools take it).
     fn configure(&self) -> Result<(), BackendError> {
+        heap::keep_freed_memory();
         match self.threads {
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             Some(threads) => set_cpu_threads(threads as usize),

@@ -31,9 +31,8 @@ mod cpu {
     use burn::backend::Autodiff;
     use burn::tensor::backend::Backend;
     use burn::tensor::{Tensor, TensorPrimitive};
-    use rayon::prelude::*;
 
-    use crate::kernels::{cast, CHUNK};
+    use crate::kernels::{cast, host};
 
     /// GELU of `x` when `B` is the CPU backend `C`, with or without autodiff (and its gradient
     /// checkpointing); else `x` back.
@@ -55,13 +54,9 @@ mod cpu {
         Ok(cast(tracked(x)).unwrap_or_else(|_| unreachable!("B is Autodiff<C, S>")))
     }
 
-    /// GELU through the tensor's host data.
+    /// GELU through the tensor's host values.
     fn untracked<C: Backend, const D: usize>(x: Tensor<C, D>) -> Tensor<C, D> {
-        let device = x.device();
-        let mut data = x.into_data();
-        let values = data.as_mut_slice::<f32>().expect("an f32 tensor");
-        values.par_chunks_mut(CHUNK).for_each(|chunk| chunk.iter_mut().for_each(|x| *x = gelu_f32(*x)));
-        Tensor::from_data(data, &device)
+        host::map(x, gelu_f32)
     }
 
     /// GELU under autodiff: the same pass forward, and `grad·GELU'(x)` in one pass backward.
@@ -88,14 +83,8 @@ mod cpu {
         fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
             let x = Tensor::<C, D>::from_primitive(TensorPrimitive::Float(ops.state));
             unary::<C, _>(ops.parents, ops.node, grads, |grad| {
-                let device = x.device();
-                let x = x.into_data();
-                let mut grad = Tensor::<C, D>::from_primitive(TensorPrimitive::Float(grad)).into_data();
-                let (x, g) = (x.as_slice::<f32>().expect("f32"), grad.as_mut_slice::<f32>().expect("f32"));
-                g.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(g, x)| {
-                    g.iter_mut().zip(x).for_each(|(g, &x)| *g *= gelu_derivative_f32(x));
-                });
-                Tensor::<C, D>::from_data(grad, &device).into_primitive().tensor()
+                let grad = Tensor::<C, D>::from_primitive(TensorPrimitive::Float(grad));
+                host::zip_map(grad, &x, |g, x| g * gelu_derivative_f32(x)).into_primitive().tensor()
             });
         }
     }
@@ -138,9 +127,13 @@ mod cpu {
         // Adding and subtracting 1.5·2²³ rounds to the nearest integer without a (scalar) `round` call.
         const ROUND: f32 = 12_582_912.0;
         let x = x.max(-87.0);
-        let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+        let shifted = x * std::f32::consts::LOG2_E + ROUND;
+        let n = shifted - ROUND;
         let r = x - n * std::f32::consts::LN_2;
         let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-        f32::from_bits(((n as i32 + 127) << 23) as u32) * p
+        // n as an integer is the difference of the bit patterns (both lie in [2²³, 2²⁴), where
+        // the step is 1); an `as i32` cast would saturate element by element, unvectorised.
+        let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+        f32::from_bits(n_bits.wrapping_add(127) << 23) * p
     }
 }

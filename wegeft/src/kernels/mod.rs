@@ -11,6 +11,8 @@
 
 mod dropout;
 mod gelu;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod host;
 mod mask_seeds;
 mod packed_matmul;
 
