@@ -4,10 +4,10 @@
 
 use burn::module::Module;
 use burn::nn::RmsNorm;
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{FloatDType, Tensor};
+use burn::tensor::Tensor;
 use wegeft::io::Scope;
+use wegeft::kernels::attention;
 use wegeft::{AdapterBank, Injector, PeftLinear};
 
 use crate::cache::KvCache;
@@ -113,15 +113,8 @@ impl<B: Backend> Attention<B> {
             Some((cache, layer)) => cache.extend(layer, k, v),
             None => (k, v),
         };
-        let group = self.heads / self.kv_heads;
-        let repeat = |t: Tensor<B, 4>| {
-            let [b, kv, s, d] = t.dims();
-            t.unsqueeze_dim::<5>(2).expand([b, kv, group, s, d]).reshape([b, kv * group, s, d])
-        };
         // Scores, mask and softmax in f32 whatever the weights' precision.
-        let dtype = FloatDType::from(q.dtype());
-        let scores = q.matmul(repeat(k).swap_dims(2, 3)).cast(FloatDType::F32) * self.scale + mask;
-        let mixed = softmax(scores, 3).cast(dtype).matmul(repeat(v));
+        let mixed = attention(q, k, v, Some(mask), self.scale);
         let [_, heads, _, head_dim] = mixed.dims();
         let merged = mixed.swap_dims(1, 2).reshape([batch, len, heads * head_dim]);
         self.o_proj.forward(merged, adapters)

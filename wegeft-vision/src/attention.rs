@@ -3,9 +3,8 @@
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Tensor};
+use wegeft::kernels::attention;
 use wegeft::precision::autocast;
 use wegeft::io::Scope;
 use wegeft::{AdapterBank, Injector, PeftLinear};
@@ -62,7 +61,8 @@ impl<B: Backend> Attention<B> {
         // blocks' precision, as the softmax needs.
         let dtype = x.dtype();
         let f32_heads = |layer: &PeftLinear<B>| autocast(heads(layer), DType::F32);
-        let mixed = attention(f32_heads(&self.q), f32_heads(&self.k), f32_heads(&self.v), None, None, AttentionModuleOptions::default());
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let mixed = attention(f32_heads(&self.q), f32_heads(&self.k), f32_heads(&self.v), None, scale);
         let mixed = autocast(mixed, dtype);
         let mixed = mixed.swap_dims(1, 2).reshape([batch, tokens, dim]);
         self.proj.forward(mixed, adapters)

@@ -32,7 +32,7 @@ mod cpu {
     use burn::tensor::backend::Backend;
     use burn::tensor::{Tensor, TensorPrimitive};
 
-    use crate::kernels::{cast, host};
+    use crate::kernels::{cast, exp_nonpositive, host};
 
     /// GELU of `x` when `B` is the CPU backend `C`, with or without autodiff (and its gradient
     /// checkpointing); else `x` back.
@@ -116,24 +116,7 @@ mod cpu {
         let a = z.abs();
         let t = 1.0 / (1.0 + P * a);
         let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-        let gauss = exp_f32(-a * a);
+        let gauss = exp_nonpositive(-a * a);
         ((1.0 - poly * gauss).copysign(z), gauss)
-    }
-
-    /// `eˣ` for x ≤ 0 to about 2e-7 relative: 2ⁿ from the exponent bits times a degree-6
-    /// polynomial of the remainder; 0 below the f32 range.
-    #[inline]
-    fn exp_f32(x: f32) -> f32 {
-        // Adding and subtracting 1.5·2²³ rounds to the nearest integer without a (scalar) `round` call.
-        const ROUND: f32 = 12_582_912.0;
-        let x = x.max(-87.0);
-        let shifted = x * std::f32::consts::LOG2_E + ROUND;
-        let n = shifted - ROUND;
-        let r = x - n * std::f32::consts::LN_2;
-        let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-        // n as an integer is the difference of the bit patterns (both lie in [2²³, 2²⁴), where
-        // the step is 1); an `as i32` cast would saturate element by element, unvectorised.
-        let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
-        f32::from_bits(n_bits.wrapping_add(127) << 23) * p
     }
 }
