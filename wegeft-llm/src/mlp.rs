@@ -1,7 +1,8 @@
 //! Gated feed-forward: `down(act(gate(x)) · up(x))`, SwiGLU (SiLU) or GeGLU (GELU, tanh).
 
 use burn::module::Module;
-use burn::tensor::activation::{gelu_approximate, silu};
+use burn::tensor::activation::gelu_approximate;
+use wegeft::kernels::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use wegeft::io::Scope;

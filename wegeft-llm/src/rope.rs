@@ -3,6 +3,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{FloatDType, Tensor, TensorData};
+use wegeft::kernels::rotary;
 
 use crate::config::RopeSettings;
 
@@ -45,14 +46,10 @@ impl Rope {
     /// Rotates `x` `[B, T, heads, head_dim]` (the projection's own layout, so the element-wise
     /// work runs on contiguous memory) whose first token sits at position `offset`.
     pub fn apply<B: Backend>(&self, x: Tensor<B, 4>, offset: usize) -> Tensor<B, 4> {
-        let [batch, len, heads, dim] = x.dims();
+        let len = x.dims()[1];
         let (cos, sin) = self.tables::<B>(offset, len, &x.device());
         let dtype = FloatDType::from(x.dtype());
-        let (cos, sin) = (cos.reshape([1, len, 1, dim]).cast(dtype), sin.reshape([1, len, 1, dim]).cast(dtype));
-        let half = dim / 2;
-        let first = x.clone().slice([0..batch, 0..len, 0..heads, 0..half]);
-        let second = x.clone().slice([0..batch, 0..len, 0..heads, half..dim]);
-        let rotated = Tensor::cat(vec![second.neg(), first], 3);
-        x * cos + rotated * sin
+        let (cos, sin) = (cos.cast(dtype), sin.cast(dtype));
+        rotary(x, cos, sin)
     }
 }

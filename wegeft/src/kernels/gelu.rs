@@ -1,21 +1,13 @@
 //! The exact (erf) GELU and its derivative in one threaded pass each.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::Tensor;
 
 /// `x·Φ(x)`, within 1e-6 of the erf GELU for f32 tensors of the CPU backends (tested), which
 /// take a threaded kernel forward and backward; everything else takes burn's `gelu`.
 pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    if x.dtype() != DType::F32 || !super::on_cpu::<B>() {
-        return burn::tensor::activation::gelu(x);
-    }
-    #[cfg(feature = "flex")]
-    let x = match cpu::on::<B, burn::backend::Flex, D>(x) {
-        Ok(y) => return y,
-        Err(x) => x,
-    };
-    #[cfg(feature = "ndarray")]
-    let x = match cpu::on::<B, burn::backend::NdArray, D>(x) {
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    let x = match super::pointwise::apply::<cpu::Gelu, B, D>(x) {
         Ok(y) => return y,
         Err(x) => x,
     };
@@ -24,68 +16,22 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod cpu {
-    use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
-    use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
-    use burn::backend::Autodiff;
-    use burn::tensor::backend::Backend;
-    use burn::tensor::{Tensor, TensorPrimitive};
+    use crate::kernels::exp_nonpositive;
+    use crate::kernels::pointwise::Pointwise;
 
-    use crate::kernels::{cast, exp_nonpositive, host};
+    /// The erf GELU.
+    #[derive(Clone, Copy, Debug)]
+    pub(super) struct Gelu;
 
-    /// GELU of `x` when `B` is the CPU backend `C`, with or without autodiff (and its gradient
-    /// checkpointing); else `x` back.
-    pub(super) fn on<B: Backend, C: Backend, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>, Tensor<B, D>> {
-        let x = match cast::<Tensor<B, D>, Tensor<C, D>>(x) {
-            Ok(x) => return Ok(cast(untracked(x)).unwrap_or_else(|_| unreachable!("B is C"))),
-            Err(x) => x,
-        };
-        let x = match on_autodiff::<B, C, NoCheckpointing, D>(x) {
-            Ok(y) => return Ok(y),
-            Err(x) => x,
-        };
-        on_autodiff::<B, C, BalancedCheckpointing, D>(x)
-    }
+    impl Pointwise for Gelu {
+        #[inline]
+        fn value(x: f32) -> f32 {
+            gelu_f32(x)
+        }
 
-    /// GELU of `x` when `B` is `Autodiff<C, S>`; else `x` back.
-    fn on_autodiff<B: Backend, C: Backend, S: CheckpointStrategy, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>, Tensor<B, D>> {
-        let x = cast::<Tensor<B, D>, Tensor<Autodiff<C, S>, D>>(x)?;
-        Ok(cast(tracked(x)).unwrap_or_else(|_| unreachable!("B is Autodiff<C, S>")))
-    }
-
-    /// GELU through the tensor's host values.
-    fn untracked<C: Backend, const D: usize>(x: Tensor<C, D>) -> Tensor<C, D> {
-        host::map(x, gelu_f32)
-    }
-
-    /// GELU under autodiff: the same pass forward, and `grad·GELU'(x)` in one pass backward.
-    fn tracked<C: Backend, S: CheckpointStrategy, const D: usize>(x: Tensor<Autodiff<C, S>, D>) -> Tensor<Autodiff<C, S>, D> {
-        let inner = |p| Tensor::<C, D>::from_primitive(TensorPrimitive::Float(p));
-        let x = x.into_primitive().tensor();
-        let output = match GeluBackward::<D>.prepare::<S>([x.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let y = untracked(inner(x.primitive.clone())).into_primitive().tensor();
-                prep.finish(x.primitive, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(untracked(inner(x.primitive)).into_primitive().tensor()),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(output))
-    }
-
-    /// The backward step of [`tracked`]; its state is the input.
-    #[derive(Debug)]
-    struct GeluBackward<const D: usize>;
-
-    impl<C: Backend, const D: usize> Backward<C, 1> for GeluBackward<D> {
-        type State = C::FloatTensorPrimitive;
-
-        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let x = Tensor::<C, D>::from_primitive(TensorPrimitive::Float(ops.state));
-            unary::<C, _>(ops.parents, ops.node, grads, |grad| {
-                let grad = Tensor::<C, D>::from_primitive(TensorPrimitive::Float(grad));
-                host::zip_map(grad, &x, |g, x| g * gelu_derivative_f32(x)).into_primitive().tensor()
-            });
+        #[inline]
+        fn derivative(x: f32) -> f32 {
+            gelu_derivative_f32(x)
         }
     }
 

@@ -16,12 +16,18 @@ mod gelu;
 mod host;
 mod mask_seeds;
 mod packed_matmul;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod pointwise;
+mod rotary;
+mod silu;
 
 pub use attention::attention;
 pub use dropout::dropout;
 pub use gelu::gelu;
 pub use mask_seeds::{record_masks, replay_masks};
 pub use packed_matmul::packed_matmul;
+pub use rotary::rotary;
+pub use silu::silu;
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 use std::any::TypeId;
