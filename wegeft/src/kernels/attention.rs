@@ -287,7 +287,7 @@ mod flex {
                 scores(&mut s, &q, &k, bias.as_ref(), (b, h, g), scale, &shapes);
                 // SAFETY: rows (b, h, ·) of the statistics belong to this task alone.
                 let stats = unsafe { std::slice::from_raw_parts_mut(stats_ptr.at((b * heads + h) * n * 2), n * 2) };
-                vectorized(|| {
+                vectorized(#[inline(always)] || {
                     s.chunks_mut(m).zip(stats.chunks_mut(2)).for_each(|(row, stats)| {
                         let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
                         row.iter_mut().for_each(|s| *s = exp_nonpositive(*s - max));
@@ -327,7 +327,7 @@ mod flex {
                 // SAFETY: the [B, M, Hkv, ·] rows (b, ·, g) of dK and dV and the [B, N, H, d] rows
                 // (b, ·, h) of dQ belong to this task; P and dS are N × M; dO_h is N × dv.
                 unsafe {
-                    vectorized(|| {
+                    vectorized(#[inline(always)] || {
                         p.chunks_mut(m).zip(stats.chunks(2)).for_each(|(row, stats)| {
                             row.iter_mut().for_each(|s| *s = exp_nonpositive(*s - stats[0]) / stats[1]);
                         });
@@ -336,7 +336,7 @@ mod flex {
                     product(m, dv, n, dv_g, (kv_heads * dv) as isize, !first, (p.as_ptr(), 1, m as isize), dout.matrix(b, h), 1.0);
                     product(n, m, dv, ds.as_mut_ptr(), m as isize, false, dout.matrix(b, h), transposed(v.matrix(b, g)), 1.0);
                     let scale = saved.scale;
-                    vectorized(|| {
+                    vectorized(#[inline(always)] || {
                         ds.chunks_mut(m).zip(p.chunks(m)).for_each(|(ds, p)| {
                             let dot: f32 = ds.iter().zip(p).map(|(ds, p)| ds * p).sum();
                             ds.iter_mut().zip(p).for_each(|(ds, &p)| *ds = p * (*ds - dot) * scale);

@@ -48,7 +48,7 @@ fn write(out: &mut [f32], a: Option<&[f32]>, b: Option<&[f32]>, f: &(impl Fn(f32
 
 /// One chunk of [`write`], vectorised for the CPU it runs on.
 fn write_chunk(out: &mut [f32], a: Option<&[f32]>, b: Option<&[f32]>, f: &impl Fn(f32, f32) -> f32) {
-    super::vectorized(|| match (a, b) {
+    super::vectorized(#[inline(always)] || match (a, b) {
         (None, None) => out.iter_mut().for_each(|o| *o = f(*o, 0.0)),
         (None, Some(b)) => out.iter_mut().zip(b).for_each(|(o, &b)| *o = f(*o, b)),
         (Some(a), None) => out.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a, 0.0)),

@@ -43,7 +43,8 @@ const CHUNK: usize = 1 << 14;
 
 /// `f()` compiled for the widest vector instructions the CPU has: the release build targets
 /// baseline x86-64 (SSE2), which leaves element-wise loops 3× slower than AVX-512. `f` is inlined
-/// into one copy per instruction set, chosen at run time.
+/// into one copy per instruction set, chosen at run time: callers mark it `#[inline(always)]`,
+/// or LLVM may keep it a separate, baseline-compiled function.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
 fn vectorized<R>(f: impl FnOnce() -> R) -> R {

@@ -116,7 +116,7 @@ mod flex {
         out.par_chunks_mut(token).zip(values.par_chunks(token)).enumerate().for_each(|(index, (out, x))| {
             let t = index % len;
             let (c, s) = (&cos[t * dim..(t + 1) * dim], &sin[t * dim..(t + 1) * dim]);
-            vectorized(|| {
+            vectorized(#[inline(always)] || {
                 out.chunks_mut(dim).zip(x.chunks(dim)).for_each(|(y, x)| {
                     let (y1, y2) = y.split_at_mut(half);
                     let (x1, x2) = x.split_at(half);
