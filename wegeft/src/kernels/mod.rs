@@ -1,10 +1,12 @@
-//! Element-wise kernels that burn's CPU backends run slowly, as one threaded pass.
+//! The ops of a training step that burn's CPU backends run slowly, as threaded kernels.
 //!
-//! burn-flex evaluates GELU with scalar libm `erff` on one thread, burn-ndarray composes it from
-//! five tensor ops (and differentiates the tanh approximation instead), and both draw dropout
-//! masks one ChaCha sample at a time. In a training step each of these cost more than the
-//! matmuls around it. Tensors of the CPU backends (Flex and NdArray, with or without autodiff)
-//! take the kernels here; every other backend (CUDA, WGPU, fusion) takes burn's own ops.
+//! burn-flex evaluates GELU and SiLU with scalar libm calls on one thread, burn-ndarray composes
+//! GELU from five tensor ops (and differentiates the tanh approximation instead), both draw
+//! dropout masks one ChaCha sample at a time, and burn-autodiff differentiates attention and RoPE
+//! as chains of single-threaded ops with copies between them. In a training step each of these
+//! cost more than the matmuls around it. Tensors of the CPU backends (Flex and NdArray, with or
+//! without autodiff; attention and RoPE on Flex) take the kernels here, each one autodiff op
+//! with its own backward; every other backend (CUDA, WGPU, fusion) takes burn's own ops.
 //!
 //! The CPU backends are recognised by their concrete types: burn can only add an op to an
 //! existing backend through a backend trait that every model signature would have to carry.
