@@ -44,7 +44,7 @@ mod flex {
     /// [`super::rotary`] when `B` is Flex, with or without autodiff, and all are f32; else the
     /// inputs back.
     pub(super) fn rotary<B: Backend>(x: Tensor<B, 4>, cos: Tensor<B, 2>, sin: Tensor<B, 2>) -> Result<Tensor<B, 4>, Inputs<B>> {
-        if x.dtype() != DType::F32 || cos.dtype() != DType::F32 || sin.dtype() != DType::F32 || x.dims()[3] % 2 != 0 {
+        if x.dtype() != DType::F32 || cos.dtype() != DType::F32 || sin.dtype() != DType::F32 || !x.dims()[3].is_multiple_of(2) {
             return Err((x, cos, sin));
         }
         let inputs = match cast::<Inputs<B>, Inputs<Flex>>((x, cos, sin)) {
