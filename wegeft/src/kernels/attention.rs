@@ -33,6 +33,7 @@ pub fn attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, 
 
 /// The dimensions of one attention call, checked once.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 struct Shapes {
     batch: usize,
     heads: usize,
@@ -101,6 +102,7 @@ mod flex {
     use rayon::prelude::*;
 
     use super::Shapes;
+    use crate::kernels::host::flex::contiguous;
     use crate::kernels::{cast, exp_nonpositive, vectorized};
 
     type Inputs<B> = (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 4>>);
@@ -215,7 +217,7 @@ mod flex {
     impl Bias {
         fn of(bias: &FlexTensor) -> Self {
             let dims = bias.layout().shape().clone();
-            let values = if bias.layout().contiguous_offsets().is_some() { bias.clone() } else { bias.to_contiguous() };
+            let values = contiguous(bias.clone());
             Self { values, per_batch: dims[0] > 1, per_head: dims[1] > 1 }
         }
 

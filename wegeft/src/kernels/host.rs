@@ -7,7 +7,7 @@
 //! `TensorData`.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::CHUNK;
@@ -56,22 +56,30 @@ fn write_chunk(out: &mut [f32], a: Option<&[f32]>, b: Option<&[f32]>, f: &impl F
     })
 }
 
-fn primitive<C: Backend, const D: usize>(x: Tensor<C, D>) -> C::FloatTensorPrimitive {
-    x.into_primitive().tensor()
-}
-
-fn tensor<C: Backend, const D: usize>(x: C::FloatTensorPrimitive) -> Tensor<C, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(x))
-}
-
 #[cfg(feature = "flex")]
-mod flex {
+pub(super) mod flex {
     use burn::tensor::backend::Backend;
-    use burn::tensor::{Bytes, DType, Tensor};
+    use burn::tensor::{Bytes, DType, Tensor, TensorPrimitive};
     use burn_flex::{FlexTensor, Layout};
 
-    use super::{primitive, tensor, write};
+    use super::write;
     use crate::kernels::cast;
+
+    fn primitive<C: Backend, const D: usize>(x: Tensor<C, D>) -> C::FloatTensorPrimitive {
+        x.into_primitive().tensor()
+    }
+
+    fn tensor<C: Backend, const D: usize>(x: C::FloatTensorPrimitive) -> Tensor<C, D> {
+        Tensor::from_primitive(TensorPrimitive::Float(x))
+    }
+
+    /// `x` itself when its values are one run of its storage, else a contiguous copy.
+    pub(crate) fn contiguous(x: FlexTensor) -> FlexTensor {
+        match x.layout().contiguous_offsets() {
+            Some(_) => x,
+            None => x.to_contiguous(),
+        }
+    }
 
     /// [`super::pass`] when `C` is Flex; else `a` back.
     pub(super) fn pass<C: Backend, const D: usize>(a: Tensor<C, D>, b: Option<&Tensor<C, D>>, f: &(impl Fn(f32, f32) -> f32 + Sync)) -> Result<Tensor<C, D>, Tensor<C, D>> {
@@ -98,13 +106,6 @@ mod flex {
         let mut out = vec![0f32; values.len()];
         write(&mut out, Some(values), others, f);
         FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(a.layout().shape().clone()), DType::F32)
-    }
-
-    fn contiguous(x: FlexTensor) -> FlexTensor {
-        match x.layout().contiguous_offsets() {
-            Some(_) => x,
-            None => x.to_contiguous(),
-        }
     }
 }
 

@@ -37,6 +37,7 @@ mod flex {
     use burn_flex::{FlexTensor, Layout};
     use rayon::prelude::*;
 
+    use crate::kernels::host::flex::contiguous;
     use crate::kernels::{cast, vectorized};
 
     type Inputs<B> = (Tensor<B, 4>, Tensor<B, 2>, Tensor<B, 2>);
@@ -88,7 +89,6 @@ mod flex {
 
     impl Tables {
         fn of(cos: FlexTensor, sin: FlexTensor) -> Self {
-            let contiguous = |t: FlexTensor| if t.layout().contiguous_offsets().is_some() { t } else { t.to_contiguous() };
             Self { cos: contiguous(cos), sin: contiguous(sin) }
         }
     }
@@ -103,7 +103,7 @@ mod flex {
 
     /// One pass over the `[B·T·heads, d]` rows of `x`; row r is token `(r / heads) % T`.
     fn rotate(x: &FlexTensor, tables: &Tables, direction: Direction) -> FlexTensor {
-        let x = if x.layout().contiguous_offsets().is_some() { x.clone() } else { x.to_contiguous() };
+        let x = contiguous(x.clone());
         let shape = x.layout().shape().clone();
         let (len, heads, dim) = (shape[1], shape[2], shape[3]);
         let half = dim / 2;
