@@ -5,6 +5,7 @@ use burn::nn::{RmsNorm, RmsNormConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use wegeft::io::{Init, Scope};
+use wegeft::kernels;
 use wegeft::precision::in_f32;
 
 use crate::config::DecoderConfig;
@@ -25,6 +26,7 @@ pub(crate) fn rms_norm<B: Backend>(weights: &mut Scope, name: &str, width: usize
 }
 
 /// RMSNorm in f32 (its weights stay f32 under half precision), returned in `x`'s precision.
+/// Computed by [`kernels::rms_norm`], one threaded pass each way on the CPU backends.
 pub fn norm_f32<B: Backend, const D: usize>(norm: &RmsNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    in_f32(x, |x| norm.forward(x))
+    in_f32(x, |x| kernels::rms_norm(x, norm.gamma.val(), norm.epsilon))
 }

@@ -1,18 +1,17 @@
 //! A pre-norm transformer block with optional LayerScale and stochastic depth.
 
 use burn::module::{Module, Param};
-use burn::nn::LayerNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use wegeft::io::{Init, Scope};
-use wegeft::precision::{autocast, in_f32};
+use wegeft::precision::autocast;
 use wegeft::{AdapterBank, Injector};
 
 use crate::attention::Attention;
 use crate::config::VitConfig;
 use crate::drop_path::DropPath;
 use crate::error::Result;
-use crate::layer_norm::layer_norm;
+use crate::layer_norm::LayerNorm;
 use crate::mlp::Mlp;
 
 /// timm's `blocks.N`: `x + ls1(attn(norm1(x)))`, then `x + ls2(mlp(norm2(x)))`.
@@ -50,10 +49,10 @@ impl<B: Backend> Block<B> {
             config.drop_path
         };
         Ok(Self {
-            norm1: layer_norm(weights, "norm1", dim, config.norm_eps, device)?,
+            norm1: LayerNorm::load(weights, "norm1", dim, config.norm_eps, device)?,
             attn: Attention::load(&mut weights.sub("attn"), injector, dim, config.num_heads, device)?,
             ls1,
-            norm2: layer_norm(weights, "norm2", dim, config.norm_eps, device)?,
+            norm2: LayerNorm::load(weights, "norm2", dim, config.norm_eps, device)?,
             mlp: Mlp::load(&mut weights.sub("mlp"), injector, dim, config.mlp_hidden(), device)?,
             ls2,
             drop_path: DropPath { prob: drop_rate },
@@ -68,10 +67,9 @@ impl<B: Backend> Block<B> {
     /// [`Self::forward`], and the attention branch's output (that of `attn.proj`) `[B, N, D]`,
     /// the tokens WeGeFT's cluster maps are read from.
     pub fn forward_with_attention(&self, x: Tensor<B, 3>, adapters: &AdapterBank<B>) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        // The norms in f32 whatever the blocks' precision.
-        let attended = self.attn.forward(in_f32(x.clone(), |x| self.norm1.forward(x)), adapters);
+        let attended = self.attn.forward(self.norm1.forward(x.clone()), adapters);
         let x = x + self.drop_path.forward(scaled(attended.clone(), &self.ls1));
-        let mixed = self.mlp.forward(in_f32(x.clone(), |x| self.norm2.forward(x)), adapters);
+        let mixed = self.mlp.forward(self.norm2.forward(x.clone()), adapters);
         (x + self.drop_path.forward(scaled(mixed, &self.ls2)), attended)
     }
 }

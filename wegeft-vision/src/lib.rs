@@ -20,4 +20,5 @@ pub mod train;
 
 pub use config::{Normalization, VitConfig};
 pub use error::{Result, VisionError};
+pub use layer_norm::LayerNorm;
 pub use model::VisionTransformer;

@@ -1,7 +1,7 @@
 //! The Vision Transformer: patch embedding, class token, position embeddings, blocks, norm, head.
 
 use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, Linear};
+use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 use wegeft::io::{Init, WeightStore};
@@ -13,7 +13,7 @@ use wegeft::{Adapted, AdapterBank, Injector};
 use crate::block::Block;
 use crate::config::VitConfig;
 use crate::error::{Result, VisionError};
-use crate::layer_norm::layer_norm;
+use crate::layer_norm::LayerNorm;
 use crate::patch_embed::PatchEmbed;
 use crate::pos_embed::PositionEmbedding;
 
@@ -56,7 +56,7 @@ impl<B: Backend> VisionTransformer<B> {
         let blocks = (0..config.depth)
             .map(|index| Block::load(&mut root.sub("blocks").sub(index), &mut injector, config, index, device))
             .collect::<Result<Vec<_>>>()?;
-        let norm = layer_norm(&mut root, "norm", dim, config.norm_eps, device)?;
+        let norm = LayerNorm::load(&mut root, "norm", dim, config.norm_eps, device)?;
         let head = match config.num_classes {
             0 => None,
             classes if root.has("head.weight", &[classes, dim]) => Some(root.linear("head", dim, classes, true, device)?),

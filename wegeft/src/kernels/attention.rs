@@ -91,7 +91,7 @@ fn composed<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, bias:
 #[cfg(feature = "flex")]
 mod flex {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
     use burn::backend::{Autodiff, Flex};
@@ -103,7 +103,8 @@ mod flex {
 
     use super::Shapes;
     use crate::kernels::host::flex::contiguous;
-    use crate::kernels::{cast, exp_nonpositive, vectorized};
+    use crate::kernels::cpu_op::{self, CpuOp};
+    use crate::kernels::{exp_nonpositive, vectorized};
 
     type Inputs<B> = (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 4>>);
 
@@ -114,18 +115,7 @@ mod flex {
         if !all_f32 {
             return Err((q, k, v, bias));
         }
-        let inputs = match cast::<Inputs<B>, Inputs<Flex>>((q, k, v, bias)) {
-            Ok((q, k, v, bias)) => {
-                let (out, _) = forward(&flex(q), &flex(k), &flex(v), bias.map(flex).as_ref(), scale, shapes);
-                return Ok(cast(tensor::<Flex>(out)).unwrap_or_else(|_| unreachable!("B is Flex")));
-            }
-            Err(inputs) => inputs,
-        };
-        let inputs = match on_autodiff::<B, NoCheckpointing>(inputs, scale, shapes) {
-            Ok(out) => return Ok(out),
-            Err(inputs) => inputs,
-        };
-        on_autodiff::<B, BalancedCheckpointing>(inputs, scale, shapes)
+        cpu_op::run::<_, Flex, B>(&FlexAttention { scale, shapes }, (q, k, v, bias))
     }
 
     fn flex(t: Tensor<Flex, 4>) -> FlexTensor {
@@ -136,21 +126,35 @@ mod flex {
         Tensor::from_primitive(TensorPrimitive::Float(t))
     }
 
-    /// The tracked op when `B` is `Autodiff<Flex, S>`; else the inputs back.
-    fn on_autodiff<B: Backend, S: CheckpointStrategy>(inputs: Inputs<B>, scale: f32, shapes: Shapes) -> Result<Tensor<B, 4>, Inputs<B>> {
-        let (q, k, v, bias) = cast::<Inputs<B>, Inputs<Autodiff<Flex, S>>>(inputs)?;
-        let [q, k, v] = [q, k, v].map(|t| t.into_primitive().tensor());
-        // The bias is a constant (a mask): its gradient is never asked for.
-        let bias = bias.map(|bias| bias.into_primitive().tensor().primitive);
-        let out = match AttentionBackward.prepare::<S>([q.node.clone(), k.node.clone(), v.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let (out, row_stats) = forward(&q.primitive, &k.primitive, &v.primitive, bias.as_ref(), scale, shapes);
-                let state = Saved { q: q.primitive, k: k.primitive, v: v.primitive, bias, row_stats, scale, shapes };
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(&q.primitive, &k.primitive, &v.primitive, bias.as_ref(), scale, shapes).0),
-        };
-        Ok(cast(tensor::<Autodiff<Flex, S>>(out)).unwrap_or_else(|_| unreachable!("B is Autodiff<Flex, S>")))
+    /// The kernel with one call's scale and shapes.
+    struct FlexAttention {
+        scale: f32,
+        shapes: Shapes,
+    }
+
+    impl CpuOp<Flex> for FlexAttention {
+        type Inputs<B: Backend> = Inputs<B>;
+        type Output<B: Backend> = Tensor<B, 4>;
+
+        fn plain(&self, (q, k, v, bias): Inputs<Flex>) -> Tensor<Flex, 4> {
+            tensor::<Flex>(forward(&flex(q), &flex(k), &flex(v), bias.map(flex).as_ref(), self.scale, self.shapes).0)
+        }
+
+        fn tracked<S: CheckpointStrategy>(&self, (q, k, v, bias): Inputs<Autodiff<Flex, S>>) -> Tensor<Autodiff<Flex, S>, 4> {
+            let Self { scale, shapes } = *self;
+            let [q, k, v] = [q, k, v].map(|t| t.into_primitive().tensor());
+            // The bias is a constant (a mask): its gradient is never asked for.
+            let bias = bias.map(|bias| bias.into_primitive().tensor().primitive);
+            let out = match AttentionBackward.prepare::<S>([q.node.clone(), k.node.clone(), v.node.clone()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => {
+                    let (out, row_stats) = forward(&q.primitive, &k.primitive, &v.primitive, bias.as_ref(), scale, shapes);
+                    let state = Saved { q: q.primitive, k: k.primitive, v: v.primitive, bias, row_stats, scale, shapes };
+                    prep.finish(state, out)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(forward(&q.primitive, &k.primitive, &v.primitive, bias.as_ref(), scale, shapes).0),
+            };
+            tensor::<Autodiff<Flex, S>>(out)
+        }
     }
 
     /// What the backward pass recomputes the probabilities from.

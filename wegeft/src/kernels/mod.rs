@@ -2,33 +2,42 @@
 //!
 //! burn-flex evaluates GELU and SiLU with scalar libm calls on one thread, burn-ndarray composes
 //! GELU from five tensor ops (and differentiates the tanh approximation instead), both draw
-//! dropout masks one ChaCha sample at a time, and burn-autodiff differentiates attention and RoPE
-//! as chains of single-threaded ops with copies between them. In a training step each of these
-//! cost more than the matmuls around it. Tensors of the CPU backends (Flex and NdArray, with or
-//! without autodiff; attention and RoPE on Flex) take the kernels here, each one autodiff op
-//! with its own backward; every other backend (CUDA, WGPU, fusion) takes burn's own ops.
+//! dropout masks one ChaCha sample at a time, and burn-autodiff differentiates attention, RoPE,
+//! the norms and broadcast products as chains of single-threaded ops with copies between them.
+//! In a training step each of these cost more than the matmuls around it. Tensors of the CPU
+//! backends (Flex and NdArray, with or without autodiff; attention, RoPE, the norms and column
+//! scaling on Flex only) take the kernels here, each one autodiff op with its own backward; every
+//! other backend (CUDA, WGPU, fusion) takes burn's own ops.
 //!
-//! The CPU backends are recognised by their concrete types: burn can only add an op to an
-//! existing backend through a backend trait that every model signature would have to carry.
+//! The CPU backends are recognised by their concrete types (`cpu_op.rs`): burn can only add an op
+//! to an existing backend through a backend trait that every model signature would have to carry.
 
 mod attention;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod cpu_op;
 mod dropout;
 mod gelu;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod host;
 mod mask_seeds;
+mod norm;
 mod packed_matmul;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod pointwise;
 mod rotary;
+#[cfg(feature = "flex")]
+mod rows;
+mod scale_columns;
 mod silu;
 
 pub use attention::attention;
 pub use dropout::dropout;
 pub use gelu::gelu;
 pub use mask_seeds::{record_masks, replay_masks};
+pub use norm::{layer_norm, rms_norm};
 pub use packed_matmul::packed_matmul;
 pub use rotary::rotary;
+pub use scale_columns::scale_columns;
 pub use silu::silu;
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]

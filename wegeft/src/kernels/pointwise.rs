@@ -5,14 +5,15 @@ use std::fmt::Debug;
 use std::marker::PhantomData;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-use super::{cast, host};
+use super::cpu_op::{self, CpuOp};
+use super::host;
 
 /// An activation `f` and its derivative, element by element (inlined into the passes).
 pub(crate) trait Pointwise: Copy + Debug + Send + Sync + 'static {
@@ -25,57 +26,47 @@ pub(crate) fn apply<P: Pointwise, B: Backend, const D: usize>(x: Tensor<B, D>) -
     if x.dtype() != DType::F32 || !super::on_cpu::<B>() {
         return Err(x);
     }
+    let activation = Activation::<P, D>(PhantomData);
     #[cfg(feature = "flex")]
-    let x = match on::<P, B, burn::backend::Flex, D>(x) {
+    let x = match cpu_op::run::<_, burn::backend::Flex, B>(&activation, x) {
         Ok(y) => return Ok(y),
         Err(x) => x,
     };
     #[cfg(feature = "ndarray")]
-    let x = match on::<P, B, burn::backend::NdArray, D>(x) {
+    let x = match cpu_op::run::<_, burn::backend::NdArray, B>(&activation, x) {
         Ok(y) => return Ok(y),
         Err(x) => x,
     };
     Err(x)
 }
 
-/// The pass when `B` is the CPU backend `C`, with or without autodiff; else `x` back.
-fn on<P: Pointwise, B: Backend, C: Backend, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>, Tensor<B, D>> {
-    let x = match cast::<Tensor<B, D>, Tensor<C, D>>(x) {
-        Ok(x) => return Ok(cast(untracked::<P, C, D>(x)).unwrap_or_else(|_| unreachable!("B is C"))),
-        Err(x) => x,
-    };
-    let x = match on_autodiff::<P, B, C, NoCheckpointing, D>(x) {
-        Ok(y) => return Ok(y),
-        Err(x) => x,
-    };
-    on_autodiff::<P, B, C, BalancedCheckpointing, D>(x)
+/// `P` over a `D`-dimensional tensor, as a kernel of any CPU backend.
+struct Activation<P, const D: usize>(PhantomData<P>);
+
+impl<P: Pointwise, C: Backend, const D: usize> CpuOp<C> for Activation<P, D> {
+    type Inputs<B: Backend> = Tensor<B, D>;
+    type Output<B: Backend> = Tensor<B, D>;
+
+    fn plain(&self, x: Tensor<C, D>) -> Tensor<C, D> {
+        host::map(x, P::value)
+    }
+
+    /// The same pass forward, and `grad·f'(x)` in one pass backward.
+    fn tracked<S: CheckpointStrategy>(&self, x: Tensor<Autodiff<C, S>, D>) -> Tensor<Autodiff<C, S>, D> {
+        let inner = |p| Tensor::<C, D>::from_primitive(TensorPrimitive::Float(p));
+        let x = x.into_primitive().tensor();
+        let output = match PointwiseBackward::<P, D>(PhantomData).prepare::<S>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let y = self.plain(inner(x.primitive.clone())).into_primitive().tensor();
+                prep.finish(x.primitive, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(self.plain(inner(x.primitive)).into_primitive().tensor()),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(output))
+    }
 }
 
-/// The pass when `B` is `Autodiff<C, S>`; else `x` back.
-fn on_autodiff<P: Pointwise, B: Backend, C: Backend, S: CheckpointStrategy, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>, Tensor<B, D>> {
-    let x = cast::<Tensor<B, D>, Tensor<Autodiff<C, S>, D>>(x)?;
-    Ok(cast(tracked::<P, C, S, D>(x)).unwrap_or_else(|_| unreachable!("B is Autodiff<C, S>")))
-}
-
-fn untracked<P: Pointwise, C: Backend, const D: usize>(x: Tensor<C, D>) -> Tensor<C, D> {
-    host::map(x, P::value)
-}
-
-/// Under autodiff: the same pass forward, and `grad·f'(x)` in one pass backward.
-fn tracked<P: Pointwise, C: Backend, S: CheckpointStrategy, const D: usize>(x: Tensor<Autodiff<C, S>, D>) -> Tensor<Autodiff<C, S>, D> {
-    let inner = |p| Tensor::<C, D>::from_primitive(TensorPrimitive::Float(p));
-    let x = x.into_primitive().tensor();
-    let output = match PointwiseBackward::<P, D>(PhantomData).prepare::<S>([x.node.clone()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let y = untracked::<P, C, D>(inner(x.primitive.clone())).into_primitive().tensor();
-            prep.finish(x.primitive, y)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(untracked::<P, C, D>(inner(x.primitive)).into_primitive().tensor()),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(output))
-}
-
-/// The backward step of [`tracked`]; its state is the input.
+/// The backward step of [`Activation`]; its state is the input.
 #[derive(Debug)]
 struct PointwiseBackward<P, const D: usize>(PhantomData<P>);
 

@@ -28,7 +28,7 @@ pub fn rotary<B: Backend>(x: Tensor<B, 4>, cos: Tensor<B, 2>, sin: Tensor<B, 2>)
 #[cfg(feature = "flex")]
 mod flex {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
     use burn::backend::{Autodiff, Flex};
@@ -38,7 +38,8 @@ mod flex {
     use rayon::prelude::*;
 
     use crate::kernels::host::flex::contiguous;
-    use crate::kernels::{cast, vectorized};
+    use crate::kernels::cpu_op::{self, CpuOp};
+    use crate::kernels::vectorized;
 
     type Inputs<B> = (Tensor<B, 4>, Tensor<B, 2>, Tensor<B, 2>);
 
@@ -48,36 +49,34 @@ mod flex {
         if x.dtype() != DType::F32 || cos.dtype() != DType::F32 || sin.dtype() != DType::F32 || !x.dims()[3].is_multiple_of(2) {
             return Err((x, cos, sin));
         }
-        let inputs = match cast::<Inputs<B>, Inputs<Flex>>((x, cos, sin)) {
-            Ok((x, cos, sin)) => {
-                let tables = Tables::of(cos.into_primitive().tensor(), sin.into_primitive().tensor());
-                let y = rotate(&x.into_primitive().tensor(), &tables, Direction::Forward);
-                return Ok(cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y))).unwrap_or_else(|_| unreachable!("B is Flex")));
-            }
-            Err(inputs) => inputs,
-        };
-        let inputs = match on_autodiff::<B, NoCheckpointing>(inputs) {
-            Ok(y) => return Ok(y),
-            Err(inputs) => inputs,
-        };
-        on_autodiff::<B, BalancedCheckpointing>(inputs)
+        cpu_op::run::<_, Flex, B>(&FlexRotary, (x, cos, sin))
     }
 
-    /// The tracked op when `B` is `Autodiff<Flex, S>`; else the inputs back.
-    fn on_autodiff<B: Backend, S: CheckpointStrategy>(inputs: Inputs<B>) -> Result<Tensor<B, 4>, Inputs<B>> {
-        let (x, cos, sin) = cast::<Inputs<B>, Inputs<Autodiff<Flex, S>>>(inputs)?;
-        // The tables are constants.
-        let tables = Tables::of(cos.into_primitive().tensor().primitive, sin.into_primitive().tensor().primitive);
-        let x = x.into_primitive().tensor();
-        let y = match RotaryBackward.prepare::<S>([x.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let y = rotate(&x.primitive, &tables, Direction::Forward);
-                prep.finish(tables, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(rotate(&x.primitive, &tables, Direction::Forward)),
-        };
-        let y = Tensor::<Autodiff<Flex, S>, 4>::from_primitive(TensorPrimitive::Float(y));
-        Ok(cast(y).unwrap_or_else(|_| unreachable!("B is Autodiff<Flex, S>")))
+    /// The kernel, as an op of Flex.
+    struct FlexRotary;
+
+    impl CpuOp<Flex> for FlexRotary {
+        type Inputs<B: Backend> = Inputs<B>;
+        type Output<B: Backend> = Tensor<B, 4>;
+
+        fn plain(&self, (x, cos, sin): Inputs<Flex>) -> Tensor<Flex, 4> {
+            let tables = Tables::of(cos.into_primitive().tensor(), sin.into_primitive().tensor());
+            Tensor::from_primitive(TensorPrimitive::Float(rotate(&x.into_primitive().tensor(), &tables, Direction::Forward)))
+        }
+
+        fn tracked<S: CheckpointStrategy>(&self, (x, cos, sin): Inputs<Autodiff<Flex, S>>) -> Tensor<Autodiff<Flex, S>, 4> {
+            // The tables are constants.
+            let tables = Tables::of(cos.into_primitive().tensor().primitive, sin.into_primitive().tensor().primitive);
+            let x = x.into_primitive().tensor();
+            let y = match RotaryBackward.prepare::<S>([x.node.clone()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => {
+                    let y = rotate(&x.primitive, &tables, Direction::Forward);
+                    prep.finish(tables, y)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(rotate(&x.primitive, &tables, Direction::Forward)),
+            };
+            Tensor::from_primitive(TensorPrimitive::Float(y))
+        }
     }
 
     /// The cos and sin tables `[T, d]`, contiguous.
