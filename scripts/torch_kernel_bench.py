@@ -22,10 +22,9 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cos, sin = torch.randn(64, 64), torch.randn(64, 64)
-    # The models' norms are frozen (only x's gradient is taken); VeRA's scaling vector is trained.
+    # The models' norms are frozen: only x's gradient is taken.
     layer_norm = torch.nn.LayerNorm(384, eps=1e-6).requires_grad_(False)
     rms_norm = torch.nn.RMSNorm(576, eps=1e-5).requires_grad_(False)
-    scaling = torch.randn(256)
     cases = [
         ("GELU, [1600, 1536]", [1600, 1536], F.gelu),
         ("attention, 32 × 6 heads × 50 × 64", [3, 32, 50, 6, 64],
@@ -35,7 +34,6 @@ def main():
          lambda x: x * cos[None, :, None, :] + rotate_half(x) * sin[None, :, None, :]),
         ("LayerNorm, [1600, 384]", [1600, 384], layer_norm),
         ("RMSNorm, [512, 576]", [512, 576], rms_norm),
-        ("x·diag(v), [1600, 256] (VeRA's d)", [1600, 256], lambda x: x * scaling.clone().requires_grad_()),
     ]
     print(f"forward + backward, torch {torch.__version__}, {args.threads} threads, median of {args.rounds} rounds\n")
     print("| op | PyTorch |\n|---|---|")

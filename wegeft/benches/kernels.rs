@@ -62,10 +62,9 @@ fn main() {
     let (mlp, gate) = (random([1600, 1536]), random([512, 1536]));
     let (qkv, rope_in) = ([0; 3].map(|_| random([32, 50, 6, 64])), random([8, 64, 9, 64]));
     let (cos, sin) = (random([64, 64]), random([64, 64]));
-    // The models' norms are frozen: only x's gradient is taken. VeRA's scaling vector is trained.
+    // The models' norms are frozen: only x's gradient is taken.
     let (tokens, layer_norm) = (random([1600, 384]), LayerNormConfig::new(384).with_epsilon(1e-6).init::<A>(&Default::default()).no_grad());
     let (hidden, rms_norm) = (random([512, 576]), RmsNormConfig::new(576).with_epsilon(1e-5).init::<A>(&Default::default()).no_grad());
-    let (ranked, scaling) = (random([1600, 256]), random([256]));
     type Pair = (&'static str, Box<dyn Fn()>, Box<dyn Fn()>);
     let pairs: Vec<Pair> = vec![
         ("GELU, [1600, 1536]", Box::new({ let (x, g) = (mlp.clone(), random([1600, 1536])); move || step(&x, &g, &gelu) }), Box::new({ let (x, g) = (mlp.clone(), random([1600, 1536])); move || step(&x, &g, &kernels::gelu) })),
@@ -74,7 +73,6 @@ fn main() {
         ("RoPE, [8, 64, 9, 64]", Box::new({ let (x, g, c, s) = (rope_in.clone(), random([8, 64, 9, 64]), cos.clone(), sin.clone()); move || step(&x, &g, &|x| composed_rotary(x, c.clone(), s.clone())) }), Box::new({ let (x, g, c, s) = (rope_in.clone(), random([8, 64, 9, 64]), cos.clone(), sin.clone()); move || step(&x, &g, &|x| kernels::rotary(x, c.clone(), s.clone())) })),
         ("LayerNorm, [1600, 384]", Box::new({ let (x, g, n) = (tokens.clone(), random([1600, 384]), layer_norm.clone()); move || step(&x, &g, &|x| n.forward(x)) }), Box::new({ let (x, g, n) = (tokens.clone(), random([1600, 384]), layer_norm.clone()); move || step(&x, &g, &|x| kernels::layer_norm(x, n.gamma.val(), n.beta.as_ref().map(|b| b.val()), 1e-6)) })),
         ("RMSNorm, [512, 576]", Box::new({ let (x, g, n) = (hidden.clone(), random([512, 576]), rms_norm.clone()); move || step(&x, &g, &|x| n.forward(x)) }), Box::new({ let (x, g, n) = (hidden.clone(), random([512, 576]), rms_norm.clone()); move || step(&x, &g, &|x| kernels::rms_norm(x, n.gamma.val(), n.epsilon)) })),
-        ("x·diag(v), [1600, 256] (VeRA's d)", Box::new({ let (x, g, v) = (ranked.clone(), random([1600, 256]), scaling.clone()); move || step(&x, &g, &|x| x * v.clone().require_grad().unsqueeze()) }), Box::new({ let (x, g, v) = (ranked.clone(), random([1600, 256]), scaling.clone()); move || step(&x, &g, &|x| kernels::scale_columns(x, v.clone().require_grad())) })),
     ];
     let mut times = vec![(Vec::new(), Vec::new()); pairs.len()];
     for round in 0..args.rounds + 2 {

@@ -2,12 +2,12 @@
 //!
 //! burn-flex evaluates GELU and SiLU with scalar libm calls on one thread, burn-ndarray composes
 //! GELU from five tensor ops (and differentiates the tanh approximation instead), both draw
-//! dropout masks one ChaCha sample at a time, and burn-autodiff differentiates attention, RoPE,
-//! the norms and broadcast products as chains of single-threaded ops with copies between them.
-//! In a training step each of these cost more than the matmuls around it. Tensors of the CPU
-//! backends (Flex and NdArray, with or without autodiff; attention, RoPE, the norms and column
-//! scaling on Flex only) take the kernels here, each one autodiff op with its own backward; every
-//! other backend (CUDA, WGPU, fusion) takes burn's own ops.
+//! dropout masks one ChaCha sample at a time, and burn-autodiff differentiates attention, RoPE
+//! and the norms as chains of single-threaded ops with copies between them. In a training step
+//! each of these cost more than the matmuls around it. Tensors of the CPU backends (Flex and
+//! NdArray, with or without autodiff; attention, RoPE and the norms on Flex only) take the kernels
+//! here, each one autodiff op with its own backward; every other backend (CUDA, WGPU, fusion)
+//! takes burn's own ops.
 //!
 //! The CPU backends are recognised by their concrete types (`cpu_op.rs`): burn can only add an op
 //! to an existing backend through a backend trait that every model signature would have to carry.
@@ -27,7 +27,6 @@ mod pointwise;
 mod rotary;
 #[cfg(feature = "flex")]
 mod rows;
-mod scale_columns;
 mod silu;
 
 pub use attention::attention;
@@ -37,7 +36,6 @@ pub use mask_seeds::{record_masks, replay_masks};
 pub use norm::{layer_norm, rms_norm};
 pub use packed_matmul::packed_matmul;
 pub use rotary::rotary;
-pub use scale_columns::scale_columns;
 pub use silu::silu;
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]

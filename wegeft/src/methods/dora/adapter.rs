@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 
-use crate::kernels::{dropout, scale_columns};
+use crate::kernels::dropout;
 use crate::methods::lora::LoraAdapter;
 use crate::methods::{FrozenWeight, LayerAdapter, LayerInput};
 use crate::precision::autocast;
@@ -25,14 +25,13 @@ impl<B: Backend> DoraAdapter<B> {
         Self { lora, magnitude: Param::from_tensor(magnitude) }
     }
 
-    /// `m / ‖W + s·A·B‖` per output, `[d_out]` in f32, without gradient through the norm.
-    fn column_scale(&self, weight: &FrozenWeight<'_, B>) -> Tensor<B, 1> {
+    /// `m / ‖W + s·A·B‖` per output, `[1, d_out]` in f32, without gradient through the norm.
+    fn column_scale(&self, weight: &FrozenWeight<'_, B>) -> Tensor<B, 2> {
         let norms = match weight {
             FrozenWeight::Dense(weight) => (weight.clone().cast(DType::F32) + self.lora.delta_weight().detach()).powi_scalar(2).sum_dim(0).sqrt(),
             FrozenWeight::Packed(_) => self.packed_norms(weight),
         };
-        let [d_out] = self.magnitude.shape().dims();
-        self.magnitude.val() / norms.reshape([d_out])
+        self.magnitude.val().unsqueeze::<2>() / norms
     }
 
     /// `‖W_j + s·(A·B)_j‖` from W's blocks without W in f32:
@@ -56,16 +55,16 @@ impl<B: Backend> LayerAdapter<B> for DoraAdapter<B> {
         let dropping = self.lora.dropout.prob > 0.0 && B::ad_enabled(&x.device());
         if !dropping {
             let update = self.lora.delta_forward(x);
-            return scale_columns(base + update, scale);
+            return (base + update) * scale;
         }
         let dropped = dropout(x, self.lora.dropout.prob);
         let dropped_base = weight.product(dropped.clone(), 0.0);
         let update = self.lora.delta_forward(dropped);
-        base - dropped_base.clone() + scale_columns(dropped_base + update, scale)
+        base - dropped_base.clone() + (dropped_base + update) * scale
     }
 
     fn merged_weight(&self, weight: Tensor<B, 2>, _shared: &[Param<Tensor<B, 2>>]) -> Tensor<B, 2> {
         let scale = self.column_scale(&FrozenWeight::Dense(weight.clone()));
-        scale_columns(weight + self.lora.delta_weight(), scale)
+        (weight + self.lora.delta_weight()) * scale
     }
 }

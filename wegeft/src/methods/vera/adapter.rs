@@ -6,7 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
 use burn::tensor::Tensor;
 
-use crate::kernels::{dropout, scale_columns};
+use crate::kernels::dropout;
 use crate::methods::{LayerAdapter, LayerInput};
 use crate::precision::autocast;
 
@@ -47,13 +47,15 @@ impl<B: Backend> LayerAdapter<B> for VeraAdapter<B> {
         let [d_in, d_out] = weight.dims();
         let dtype = x.dtype();
         let (a, b) = Self::projections(shared, d_in, d_out);
-        let projected = scale_columns(linear(dropout(x, self.dropout.prob), autocast(a, dtype), None), autocast(self.lambda_d.val(), dtype));
-        base + scale_columns(linear(projected, autocast(b, dtype), None), autocast(self.lambda_b.val(), dtype))
+        let projected = linear(dropout(x, self.dropout.prob), autocast(a, dtype), None) * autocast(self.lambda_d.val(), dtype).unsqueeze();
+        base + linear(projected, autocast(b, dtype), None) * autocast(self.lambda_b.val(), dtype).unsqueeze()
     }
 
     fn merged_weight(&self, weight: Tensor<B, 2>, shared: &[Param<Tensor<B, 2>>]) -> Tensor<B, 2> {
         let [d_in, d_out] = weight.dims();
         let (a, b) = Self::projections(shared, d_in, d_out);
-        weight + scale_columns(a, self.lambda_d.val()).matmul(scale_columns(b, self.lambda_b.val()))
+        let scaled_a = a * self.lambda_d.val().unsqueeze();
+        let scaled_b = b * self.lambda_b.val().unsqueeze();
+        weight + scaled_a.matmul(scaled_b)
     }
 }
