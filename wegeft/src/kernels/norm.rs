@@ -7,7 +7,7 @@
 //! normalised once, keeping its mean and reciprocal deviation for the backward pass.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorPrimitive};
 
 /// `(x − mean)/√(var + ε)·γ + β` over the last dimension (biased variance, as PyTorch and burn).
 pub fn layer_norm<B: Backend, const D: usize>(x: Tensor<B, D>, gamma: Tensor<B, 1>, beta: Option<Tensor<B, 1>>, epsilon: f64) -> Tensor<B, D> {
@@ -16,13 +16,10 @@ pub fn layer_norm<B: Backend, const D: usize>(x: Tensor<B, D>, gamma: Tensor<B, 
         Ok(y) => return y,
         Err(inputs) => inputs,
     };
-    let (variance, mean) = x.clone().var_mean_bias(D - 1);
-    let normalized = (x - mean) / (variance + epsilon).sqrt();
-    let scaled = normalized * gamma.unsqueeze();
-    match beta {
-        Some(beta) => scaled + beta.unsqueeze(),
-        None => scaled,
-    }
+    // burn's own op, as its `LayerNorm` module calls it (Flex's fused pass, the others' composition).
+    let float = |t: Tensor<B, 1>| t.into_primitive().tensor();
+    let y = B::layer_norm(x.into_primitive().tensor(), float(gamma), beta.map(float), epsilon);
+    Tensor::from_primitive(TensorPrimitive::Float(y))
 }
 
 /// `x/√(mean(x²) + ε)·γ` over the last dimension.
