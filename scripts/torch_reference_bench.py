@@ -321,6 +321,7 @@ def main():
     device = f"cuda ({torch.cuda.get_device_name()})" if cuda else "cpu"
     print(json.dumps({"bench": args.bench, "framework": "pytorch", "torch": torch.__version__,
                       "threads": args.threads, "device": device,
+                      "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                       "matmul_precision": "tf32" if args.tf32 else "fp32", "precision": args.amp or "fp32",
                       **report, **peak_memory(), **(peak_gpu_memory() if cuda else {})}))
 

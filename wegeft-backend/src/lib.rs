@@ -201,13 +201,18 @@ fn run_with<J: BackendJob, C: burn::backend::autodiff::checkpoint::strategy::Che
 }
 
 /// What the CPU backends really run with: the rayon pool both use for matmuls and element-wise
-/// kernels (sized by `--threads` or `RAYON_NUM_THREADS`, else one per core), and whether their
-/// SIMD kernels are compiled in.
+/// kernels (sized by `--threads` or `RAYON_NUM_THREADS`, else one per core), and the vector
+/// instructions `wegeft::kernels` run with (said to be capped when `WEGEFT_CPU_CAPABILITY` lowered them).
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 pub fn cpu_threads() -> String {
+    use wegeft::kernels::{cpu_capability, CpuCapability, CPU_CAPABILITY_VAR};
     let threads = rayon::current_num_threads();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{threads} of {cores} cores, SIMD")
+    let (level, detected) = (cpu_capability(), CpuCapability::detected());
+    match level < detected {
+        true => format!("{threads} of {cores} cores, {level} kernels ({detected} CPU, capped by {CPU_CAPABILITY_VAR})"),
+        false => format!("{threads} of {cores} cores, {level} kernels"),
+    }
 }
 
 /// Sizes the global rayon pool that the CPU backends share; the first call wins.

@@ -47,6 +47,36 @@ pub struct BenchArgs {
     /// Untimed steps first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// Caps both sides' kernels at this instruction set, to time on an AVX-512 machine what an
+    /// AVX2-only CPU runs: ours through `WEGEFT_CPU_CAPABILITY`, PyTorch's through
+    /// `ATEN_CPU_CAPABILITY`, `ONEDNN_MAX_CPU_ISA` and `MKL_ENABLE_INSTRUCTIONS`. gemm's matmuls
+    /// inside burn-flex are not capped (it picks its kernels at start-up from the CPU).
+    #[arg(long, value_enum)]
+    cpu_capability: Option<CpuCap>,
+}
+
+/// The instruction-set caps of `--cpu-capability`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CpuCap {
+    Avx512,
+    Avx2,
+}
+
+impl CpuCap {
+    /// The variables that cap our kernels and PyTorch's (ATen's, oneDNN's, MKL's).
+    fn environment(self) -> [(&'static str, &'static str); 4] {
+        match self {
+            Self::Avx512 => [("WEGEFT_CPU_CAPABILITY", "avx512"), ("ATEN_CPU_CAPABILITY", "avx512"), ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE"), ("MKL_ENABLE_INSTRUCTIONS", "AVX512")],
+            Self::Avx2 => [("WEGEFT_CPU_CAPABILITY", "avx2"), ("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "AVX-512",
+            Self::Avx2 => "AVX2",
+        }
+    }
 }
 
 /// The fetched models `llm-step` runs.
@@ -129,8 +159,11 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
     }
     let steps = ["--steps".to_string(), args.steps.to_string(), "--warmup".into(), args.warmup.to_string()];
     let torch_common = ["--threads".to_string(), threads.to_string()];
+    let cap = args.cpu_capability.map_or(String::new(), |cap| {
+        format!("; kernels capped at {} on both sides (`--cpu-capability`; gemm's matmuls in burn-flex are not)", cap.name())
+    });
     let mut report = format!(
-        "# cargo xtask bench {} --backend {}{} --threads {threads}\n\nCPU: {} ({}), {} cores\n\n",
+        "# cargo xtask bench {} --backend {}{} --threads {threads}\n\nCPU: {} ({}), {} cores{cap}\n\n",
         args.suite.name(),
         backend_name,
         if args.reference { " --reference" } else { "" },
@@ -138,6 +171,7 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
         simd_level(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
+    let environment = args.cpu_capability.map_or(Vec::new(), |cap| cap.environment().to_vec());
     let suites = match args.suite {
         Suite::All => vec!["vit-step", "llm-step"],
         Suite::Layers => return layers(backend),
@@ -186,13 +220,14 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
             let base = config.windows(2).find(|pair| pair[0] == "--base-precision").map_or("f32".to_string(), |pair| pair[1].clone());
             let checkpointing = config.iter().any(|flag| flag == "--checkpointing");
             println!("--- {suite} {label} {method} {base} base{}", if checkpointing { ", layers recomputed" } else { "" });
-            let ours = run_json(Command::new(&binary).args(&common).args(&config).args(&steps))?;
+            let ours = run_json(Command::new(&binary).envs(environment.iter().copied()).args(&common).args(&config).args(&steps))?;
             // PyTorch runs f32 once per model and method; other bases compare against that run.
             let measured = rows.iter().find(|r: &&Row| r.label == label && r.method == method && r.reference.is_some());
             let reference = match (&python, measured) {
                 (_, Some(row)) => Some(row.reference.clone()),
                 (Some(python), None) => {
                     let mut command = Command::new(python);
+                    command.envs(environment.iter().copied());
                     // The reference takes the model as a file, and its base is f32.
                     let config = config.chunks(2).filter(|flag| !["--model", "--base-precision", "--checkpointing"].contains(&flag[0].as_str())).flatten();
                     command.arg("scripts/torch_reference_bench.py").arg(suite).args(&torch_common).args(&steps).args(config);
@@ -225,7 +260,8 @@ fn table(suite: &str, rows: &[Row]) -> String {
     let memory = |v: &Value| v["peak_rss_mb"].as_f64().map_or("–".into(), |mb| format!("{mb:.0} MB"));
     let backend = rows.first().and_then(|r| r.ours["backend"].as_str()).unwrap_or("?");
     let torch = rows.iter().find_map(|r| r.reference.as_ref()).map_or(String::new(), |r| {
-        format!(", PyTorch {} ({} threads)", r["torch"].as_str().unwrap_or("?"), r["threads"])
+        let kernels = r["cpu_capability"].as_str().map_or(String::new(), |level| format!(", {level} kernels"));
+        format!(", PyTorch {} ({} threads{kernels})", r["torch"].as_str().unwrap_or("?"), r["threads"])
     });
     let mut text = format!("## {suite}: ours on {backend}{torch}\n\n");
     text.push_str("| shape | method | base | ours | PyTorch | ours / PyTorch | ours / our LoRA | peak RSS ours | peak RSS PyTorch | time, RSS / our f32 base |\n");

@@ -13,6 +13,7 @@
 //! to an existing backend through a backend trait that every model signature would have to carry.
 
 mod attention;
+mod capability;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod cpu_op;
 mod dropout;
@@ -30,6 +31,7 @@ mod rows;
 mod silu;
 
 pub use attention::attention;
+pub use capability::{cpu_capability, CpuCapability, CPU_CAPABILITY_VAR};
 pub use dropout::dropout;
 pub use gelu::gelu;
 pub use mask_seeds::{record_masks, replay_masks};
@@ -50,23 +52,21 @@ use crate::train::SplitMix64;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 const CHUNK: usize = 1 << 14;
 
-/// `f()` compiled for the widest vector instructions the CPU has: the release build targets
-/// baseline x86-64 (SSE2), which leaves element-wise loops 3× slower than AVX-512. `f` is inlined
-/// into one copy per instruction set, chosen at run time: callers mark it `#[inline(always)]`,
-/// or LLVM may keep it a separate, baseline-compiled function.
+/// `f()` compiled for the widest vector instructions [`cpu_capability`] allows: the release build
+/// targets baseline x86-64 (SSE2), which leaves element-wise loops 3× slower than AVX-512. `f` is
+/// inlined into one copy per instruction set, chosen at run time: callers mark it
+/// `#[inline(always)]`, or LLVM may keep it a separate, baseline-compiled function.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
 fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the instructions the copy is compiled for.
-            return unsafe { with_avx512(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            return unsafe { with_avx2(f) };
-        }
+    match cpu_capability() {
+        // SAFETY: the CPU has the instructions the copy is compiled for (`cpu_capability` never
+        // exceeds what it detected).
+        CpuCapability::Avx512 => return unsafe { with_avx512(f) },
+        // SAFETY: as above.
+        CpuCapability::Avx2 => return unsafe { with_avx2(f) },
+        CpuCapability::Baseline => {}
     }
     f()
 }
@@ -78,7 +78,7 @@ unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
 }
 
 #[cfg(all(target_arch = "x86_64", any(feature = "flex", feature = "ndarray")))]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
