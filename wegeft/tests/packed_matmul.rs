@@ -62,8 +62,14 @@ fn dropout_on_w_drops_what_dense_dropout_drops<B: AutodiffBackend>() {
     B::seed(&device, 11);
     let y = packed_matmul(x.clone(), &weight, 0.25);
     B::seed(&device, 11);
-    let expected = x.matmul(dropout(dense::<B>(&weight, &device), 0.25));
-    assert!(max_relative(y.inner(), expected.inner()) < 1e-5);
+    let expected = x.clone().matmul(dropout(dense::<B>(&weight, &device), 0.25));
+    assert!(max_relative(y.clone().inner(), expected.inner()) < 1e-5);
+    // A dense weight held as a loaded one is, a transposed view of PyTorch's [d_out, d_in]
+    // storage, masked in that order: the same elements dropped.
+    let stored = Tensor::<B, 2>::from_data(dense::<B>(&weight, &device).transpose().into_data(), &device).transpose();
+    B::seed(&device, 11);
+    let expected = x.matmul(dropout(stored, 0.25));
+    assert!(max_relative(y.inner(), expected.inner()) < 1e-5, "transposed view");
 }
 
 #[test]

@@ -18,7 +18,8 @@ pub enum CpuCapability {
     Baseline,
     /// AVX2 with FMA: most x86-64 CPUs since 2013.
     Avx2,
-    /// AVX-512F.
+    /// AVX-512 as x86-64-v4 has it (F, BW, CD, DQ, VL: every AVX-512 CPU since Skylake-SP);
+    /// DQ's 64-bit products are what the dropout masks' hash needs.
     Avx512,
 }
 
@@ -27,7 +28,12 @@ impl CpuCapability {
     pub fn detected() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            let v4 = std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512cd")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512vl");
+            if v4 {
                 return Self::Avx512;
             }
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {

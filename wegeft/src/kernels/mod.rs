@@ -72,7 +72,7 @@ fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 }
 
 #[cfg(all(target_arch = "x86_64", any(feature = "flex", feature = "ndarray")))]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512bw,avx512cd,avx512dq,avx512vl")]
 unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
@@ -157,8 +157,36 @@ impl HashedMask {
     }
 
     /// `value` at element `index`, kept and scaled or zeroed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn apply(&self, index: u64, value: f32) -> f32 {
         if SplitMix64::at(self.seed, index) >> 32 < self.threshold { value * self.scale } else { 0.0 }
+    }
+
+    /// [`Self::apply`] to `values`, the elements `first`, `first + stride`, …: vectorised, as
+    /// the hash's 64-bit products otherwise run one at a time (8× slower than AVX-512's).
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    pub(crate) fn apply_strided(&self, values: &mut [f32], first: u64, stride: u64) {
+        vectorized(#[inline(always)] || {
+            values.iter_mut().enumerate().for_each(|(k, value)| *value = self.apply(first + k as u64 * stride, *value));
+        })
+    }
+}
+
+#[cfg(all(test, any(feature = "flex", feature = "ndarray")))]
+mod tests {
+    use super::HashedMask;
+
+    #[test]
+    fn the_vectorised_strided_mask_is_the_element_by_element_one() {
+        let mask = HashedMask { seed: 0x5EED, threshold: 3 << 30, scale: 4.0 / 3.0 };
+        let values: Vec<f32> = (0..1000).map(|i| i as f32 - 500.0).collect();
+        for (first, stride) in [(0, 1), (7, 1), (3, 577)] {
+            let mut masked = values.clone();
+            mask.apply_strided(&mut masked, first, stride);
+            let expected: Vec<f32> = values.iter().enumerate().map(|(k, &v)| mask.apply(first + k as u64 * stride, v)).collect();
+            assert_eq!(masked, expected);
+            let dropped = masked.iter().zip(&values).filter(|(m, v)| **m == 0.0 && **v != 0.0).count();
+            assert!((200..300).contains(&dropped), "{dropped} of 1000 dropped at p = 0.25");
+        }
     }
 }

@@ -56,6 +56,7 @@ mod cpu {
     use burn::tensor::backend::Backend;
     use burn::tensor::{Tensor, TensorData, TensorPrimitive};
     use gemm::{gemm, Parallelism};
+    use rayon::prelude::*;
 
     use crate::kernels::{cast, HashedMask};
     use crate::packed::{PackedWeight, TILE_VALUES};
@@ -135,10 +136,7 @@ mod cpu {
             weight.decode_rows(start..start + count, tile);
             if let Some(mask) = mask {
                 // Element (i, j) of the dense [d_in, d_out] weight is index i·d_out + j.
-                for (r, row) in tile.chunks_mut(d_in).enumerate() {
-                    let j = (start + r) as u64;
-                    row.iter_mut().enumerate().for_each(|(i, value)| *value = mask.apply(i as u64 * d_out as u64 + j, *value));
-                }
+                tile.par_chunks_mut(d_in).enumerate().for_each(|(r, row)| mask.apply_strided(row, (start + r) as u64, d_out as u64));
             }
             f(start, tile);
         }
