@@ -72,6 +72,8 @@ def parse_args():
         sub.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
         sub.add_argument("--tf32", action="store_true", help="TF32 matmuls and convolutions (cuda only)")
         sub.add_argument("--amp", choices=["bf16", "f16"], help="autocast forward and loss (default fp32)")
+        sub.add_argument("--profile", type=int, default=0, metavar="N",
+                         help="one more step under torch.profiler; report its N ops of most self time")
         return sub
 
     vit = bench("vit-step", "ViT-S/16 fine-tuning step", 32)
@@ -213,7 +215,21 @@ def time_steps(loss_fn, optimizer, args):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2], times
+    return sorted(times)[len(times) // 2], times, top_ops(step, args.profile)
+
+
+def top_ops(step, count):
+    """The `count` ops of most self time in one more step under torch.profiler (after the timed
+    ones, which the profiler would slow), with their share of the step's total self time."""
+    if count <= 0:
+        return {}
+    import torch.profiler
+
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        step()
+    events = sorted(profile.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1
+    return {"top_ops": [{"name": e.key, "share": e.self_cpu_time_total / total} for e in events[:count]]}
 
 
 def peak_memory():
@@ -257,9 +273,9 @@ def vit_step(args):
     images = torch.randn(args.batch, 3, args.size, args.size).to(args.device)
     labels = torch.randint(args.classes, (args.batch,)).to(args.device)
     optimizer = adamw(params, lr=1e-3, weight_decay=1e-4)
-    median, times = time_steps(lambda: F.cross_entropy(model(images), labels), optimizer, args)
+    median, times, profile = time_steps(lambda: F.cross_entropy(model(images), labels), optimizer, args)
     return {"size": args.size, "batch": args.batch, "method": args.method, "median_s": median, "steps_s": times,
-            "trainable_params": total}
+            "trainable_params": total, **profile}
 
 
 def llm_step(args):
@@ -299,9 +315,9 @@ def llm_step(args):
         return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
 
     optimizer = adamw(params, lr=1e-3, weight_decay=0.0)
-    median, times = time_steps(loss, optimizer, args)
+    median, times, profile = time_steps(loss, optimizer, args)
     return {"method": args.method, "weights": weights, "batch": args.batch, "seq": args.seq, "median_s": median,
-            "steps_s": times, "tokens_per_s": args.batch * args.seq / median, "trainable_params": total}
+            "steps_s": times, "tokens_per_s": args.batch * args.seq / median, "trainable_params": total, **profile}
 
 
 def main():

@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// inside burn-flex are not capped (it picks its kernels at start-up from the CPU).
     #[arg(long, value_enum)]
     cpu_capability: Option<CpuCap>,
+    /// Also where the time goes: ours under `perf record` (the whole run, by symbol), PyTorch's
+    /// one more step under torch.profiler (by op); the report adds each configuration's top 5.
+    #[arg(long)]
+    profile: bool,
 }
 
 /// The instruction-set caps of `--cpu-capability`.
@@ -216,11 +220,16 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
                 .collect(),
         };
         let mut rows = Vec::new();
+        let mut profiles = String::new();
         for (label, method, config, gguf) in configurations {
             let base = config.windows(2).find(|pair| pair[0] == "--base-precision").map_or("f32".to_string(), |pair| pair[1].clone());
             let checkpointing = config.iter().any(|flag| flag == "--checkpointing");
             println!("--- {suite} {label} {method} {base} base{}", if checkpointing { ", layers recomputed" } else { "" });
-            let ours = run_json(Command::new(&binary).envs(environment.iter().copied()).args(&common).args(&config).args(&steps))?;
+            let mut command = Command::new(&binary);
+            command.envs(environment.iter().copied()).args(&common).args(&config).args(&steps);
+            let samples = crate::profile::data_path(rows.len());
+            let recorded = args.profile.then(|| crate::profile::recorded(&command, &samples)).flatten();
+            let ours = run_json(&mut recorded.unwrap_or(command))?;
             // PyTorch runs f32 once per model and method; other bases compare against that run.
             let measured = rows.iter().find(|r: &&Row| r.label == label && r.method == method && r.reference.is_some());
             let reference = match (&python, measured) {
@@ -231,6 +240,9 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
                     // The reference takes the model as a file, and its base is f32.
                     let config = config.chunks(2).filter(|flag| !["--model", "--base-precision", "--checkpointing"].contains(&flag[0].as_str())).flatten();
                     command.arg("scripts/torch_reference_bench.py").arg(suite).args(&torch_common).args(&steps).args(config);
+                    if args.profile {
+                        command.args(["--profile", &crate::profile::TOP.to_string()]);
+                    }
                     if let Some(gguf) = &gguf {
                         command.arg("--gguf").arg(gguf);
                     }
@@ -238,12 +250,25 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
                 }
                 (None, None) => None,
             };
+            let reference = reference.flatten();
+            if args.profile {
+                let ours = match samples.exists() {
+                    true => crate::profile::top_symbols(&samples)?,
+                    false => Vec::new(),
+                };
+                let _ = std::fs::remove_file(&samples);
+                let theirs = reference.as_ref().and_then(|r| r["top_ops"].as_array()).map_or(Vec::new(), |ops| {
+                    ops.iter().map(|op| (op["name"].as_str().unwrap_or("?").to_string(), op["share"].as_f64().unwrap_or(0.0))).collect()
+                });
+                profiles.push_str(&crate::profile::table(&format!("{suite} {label} {method}"), &ours, &theirs));
+            }
             match ours {
-                Some(ours) => rows.push(Row { label, method, base, checkpointing, ours, reference: reference.flatten() }),
+                Some(ours) => rows.push(Row { label, method, base, checkpointing, ours, reference }),
                 None => return Ok(false),
             }
         }
         report.push_str(&table(suite, &rows));
+        report.push_str(&profiles);
     }
     println!("\n{report}");
     let out = Path::new("runs/bench");

@@ -11,6 +11,7 @@ mod cargo;
 mod fetch;
 mod gpu;
 mod launch;
+mod profile;
 mod python;
 
 #[derive(Parser)]
