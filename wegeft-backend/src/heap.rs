@@ -10,10 +10,11 @@
 //! 1 GiB of free top.
 
 /// Raises glibc's `mmap` and trim thresholds; a no-op elsewhere, or when the user tunes the
-/// allocator through `GLIBC_TUNABLES` (theirs wins).
+/// allocator through `GLIBC_TUNABLES` (theirs wins; other tunables, such as the CPU features
+/// `bench --cpu-capability` masks, leave ours in place).
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("GLIBC_TUNABLES").is_none() {
+    if !std::env::var("GLIBC_TUNABLES").is_ok_and(|tunables| tunables.contains("glibc.malloc.")) {
         const MMAP_THRESHOLD: libc::c_int = 32 << 20;
         const TRIM_THRESHOLD: libc::c_int = 1 << 30;
         // SAFETY: mallopt only sets allocator parameters; it is called before the job allocates.

@@ -47,10 +47,10 @@ pub struct BenchArgs {
     /// Untimed steps first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Caps both sides' kernels at this instruction set, to time on an AVX-512 machine what an
-    /// AVX2-only CPU runs: ours through `WEGEFT_CPU_CAPABILITY`, PyTorch's through
-    /// `ATEN_CPU_CAPABILITY`, `ONEDNN_MAX_CPU_ISA` and `MKL_ENABLE_INSTRUCTIONS`. gemm's matmuls
-    /// inside burn-flex are not capped (it picks its kernels at start-up from the CPU).
+    /// Runs both sides on this instruction set, to time on an AVX-512 machine what an AVX2-only
+    /// CPU runs: our kernels through `WEGEFT_CPU_CAPABILITY` and gemm built without its AVX-512
+    /// kernels; PyTorch's through `ATEN_CPU_CAPABILITY`, `ONEDNN_MAX_CPU_ISA` and
+    /// `MKL_ENABLE_INSTRUCTIONS`; glibc's copies on both through `GLIBC_TUNABLES`.
     #[arg(long, value_enum)]
     cpu_capability: Option<CpuCap>,
     /// Also where the time goes: ours under `perf record` (the whole run, by symbol), PyTorch's
@@ -67,11 +67,17 @@ pub enum CpuCap {
 }
 
 impl CpuCap {
-    /// The variables that cap our kernels and PyTorch's (ATen's, oneDNN's, MKL's).
-    fn environment(self) -> [(&'static str, &'static str); 4] {
+    /// The variables that cap our kernels, PyTorch's (ATen's, oneDNN's, MKL's) and glibc's.
+    fn environment(self) -> Vec<(&'static str, &'static str)> {
         match self {
-            Self::Avx512 => [("WEGEFT_CPU_CAPABILITY", "avx512"), ("ATEN_CPU_CAPABILITY", "avx512"), ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE"), ("MKL_ENABLE_INSTRUCTIONS", "AVX512")],
-            Self::Avx2 => [("WEGEFT_CPU_CAPABILITY", "avx2"), ("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")],
+            Self::Avx512 => vec![("WEGEFT_CPU_CAPABILITY", "avx512"), ("ATEN_CPU_CAPABILITY", "avx512"), ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE"), ("MKL_ENABLE_INSTRUCTIONS", "AVX512")],
+            Self::Avx2 => vec![
+                ("WEGEFT_CPU_CAPABILITY", "avx2"),
+                ("ATEN_CPU_CAPABILITY", "avx2"),
+                ("ONEDNN_MAX_CPU_ISA", "AVX2"),
+                ("MKL_ENABLE_INSTRUCTIONS", "AVX2"),
+                ("GLIBC_TUNABLES", "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"),
+            ],
         }
     }
 
@@ -164,7 +170,7 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
     let steps = ["--steps".to_string(), args.steps.to_string(), "--warmup".into(), args.warmup.to_string()];
     let torch_common = ["--threads".to_string(), threads.to_string()];
     let cap = args.cpu_capability.map_or(String::new(), |cap| {
-        format!("; kernels capped at {} on both sides (`--cpu-capability`; gemm's matmuls in burn-flex are not)", cap.name())
+        format!("; both sides run {} code (`--cpu-capability`: kernels capped, gemm built without AVX-512)", cap.name())
     });
     let mut report = format!(
         "# cargo xtask bench {} --backend {}{} --threads {threads}\n\nCPU: {} ({}), {} cores{cap}\n\n",
@@ -175,7 +181,7 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
         simd_level(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    let environment = args.cpu_capability.map_or(Vec::new(), |cap| cap.environment().to_vec());
+    let environment = args.cpu_capability.map_or(Vec::new(), CpuCap::environment);
     let suites = match args.suite {
         Suite::All => vec!["vit-step", "llm-step"],
         Suite::Layers => return layers(backend),
@@ -183,7 +189,8 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
     };
     for suite in suites {
         let package = if suite == "vit-step" { "wegeft-vision" } else { "wegeft-llm" };
-        let Some(binary) = bench_binary(package, &suite.replace('-', "_"), backend_name)? else {
+        let avx2_build = args.cpu_capability == Some(CpuCap::Avx2);
+        let Some(binary) = bench_binary(package, &suite.replace('-', "_"), backend_name, avx2_build)? else {
             return Ok(false);
         };
         if suite == "llm-step" {
@@ -369,9 +376,12 @@ fn run_json(command: &mut Command) -> std::io::Result<Option<Value>> {
 }
 
 /// Builds `package`'s bench target `name` (cargo's bench profile) with `backend`'s feature and
-/// returns its executable.
-fn bench_binary(package: &str, name: &str, backend: &str) -> std::io::Result<Option<PathBuf>> {
-    let args = ["bench", "-p", package, "--bench", name, "--no-run", "--features", backend];
+/// returns its executable; `avx2` leaves out gemm's AVX-512 kernels (the default `avx512` feature).
+fn bench_binary(package: &str, name: &str, backend: &str, avx2: bool) -> std::io::Result<Option<PathBuf>> {
+    let mut args = vec!["bench", "-p", package, "--bench", name, "--no-run", "--features", backend];
+    if avx2 {
+        args.push("--no-default-features");
+    }
     Ok(crate::cargo::built_executables(&args, &[])?.and_then(|built| built.into_iter().find(|(_, target, _)| target == name).map(|(_, _, path)| path)))
 }
 
