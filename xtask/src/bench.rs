@@ -182,6 +182,7 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
     let environment = args.cpu_capability.map_or(Vec::new(), CpuCap::environment);
+    let perf = args.profile && crate::profile::perf_available();
     let suites = match args.suite {
         Suite::All => vec!["vit-step", "llm-step"],
         Suite::Layers => return layers(backend),
@@ -235,8 +236,10 @@ pub fn bench(backend: &crate::BackendArgs, args: &BenchArgs) -> std::io::Result<
             let mut command = Command::new(&binary);
             command.envs(environment.iter().copied()).args(&common).args(&config).args(&steps);
             let samples = crate::profile::data_path(rows.len());
-            let recorded = args.profile.then(|| crate::profile::recorded(&command, &samples)).flatten();
-            let ours = run_json(&mut recorded.unwrap_or(command))?;
+            let ours = match perf {
+                true => run_json(&mut crate::profile::recorded(&command, &samples))?,
+                false => run_json(&mut command)?,
+            };
             // PyTorch runs f32 once per model and method; other bases compare against that run.
             let measured = rows.iter().find(|r: &&Row| r.label == label && r.method == method && r.reference.is_some());
             let reference = match (&python, measured) {

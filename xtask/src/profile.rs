@@ -8,18 +8,21 @@ use std::process::Command;
 /// Entries each side reports.
 pub const TOP: usize = 5;
 
-/// `command` wrapped in `perf record` writing its samples to `data`, or `None` (said once on
-/// stderr) when `perf` cannot record here.
-pub fn recorded(command: &Command, data: &Path) -> Option<Command> {
+/// Whether `perf` runs here; if not, says so on stderr (PyTorch's side is still profiled).
+pub fn perf_available() -> bool {
     let available = Command::new("perf").arg("--version").output().is_ok_and(|o| o.status.success());
     if !available {
         eprintln!("xtask: --profile needs `perf` (apt-get install linux-perf); profiling PyTorch's side only");
-        return None;
     }
+    available
+}
+
+/// `command` wrapped in `perf record` writing its samples to `data`.
+pub fn recorded(command: &Command, data: &Path) -> Command {
     let mut perf = Command::new("perf");
     perf.args(["record", "--quiet", "-F", "499", "-o"]).arg(data).arg("--").arg(command.get_program()).args(command.get_args());
     perf.envs(command.get_envs().filter_map(|(key, value)| value.map(|value| (key, value))));
-    Some(perf)
+    perf
 }
 
 /// The `TOP` symbols of most self time in `data`, with their share of all samples; copies of one
@@ -52,7 +55,7 @@ pub fn data_path(index: usize) -> PathBuf {
 pub fn table(title: &str, ours: &[(String, f64)], theirs: &[(String, f64)]) -> String {
     let cell = |entry: Option<&(String, f64)>| entry.map_or("| | ".to_string(), |(name, share)| format!("| `{}` | {:.1}% ", short(name), share * 100.0));
     let mut text = format!("### {title}: top {TOP} by self time\n\n| ours (perf, symbols) | share | PyTorch (torch.profiler, ops) | share |\n|---|---|---|---|\n");
-    for row in 0..TOP.max(ours.len()).max(theirs.len()).min(TOP) {
+    for row in 0..ours.len().max(theirs.len()) {
         text.push_str(&format!("{}{}|\n", cell(ours.get(row)), cell(theirs.get(row))));
     }
     text.push('\n');
